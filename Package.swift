@@ -1,0 +1,99 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "courier",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Courier", targets: ["Courier"]),
+        .library(name: "CourierMemory", targets: ["CourierMemory"]),
+        .library(name: "CourierTraceView", targets: ["CourierTraceView"]),
+        .executable(name: "courier-demo", targets: ["courier-demo"]),
+        .executable(name: "courier-bench", targets: ["courier-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Attribute names only; the messaging names live behind the "Experimental" trait,
+        // which asks for a pin to the minor version.
+        .package(
+            url: "https://github.com/swift-otel/swift-otel-semantic-conventions.git",
+            .upToNextMinor(from: "1.44.0"),
+            traits: ["Experimental"]
+        ),
+        // Exporting (OTLP gRPC and HTTP): used by the demo and the benchmark, never by the libraries.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0"),
+    ],
+    targets: [
+        .target(
+            name: "Courier",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "OTelSemanticConventions", package: "swift-otel-semantic-conventions"),
+            ]
+        ),
+        .target(
+            name: "CourierMemory",
+            dependencies: [
+                "Courier",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "CourierTraceView",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "courier-demo",
+            dependencies: [
+                "Courier", "CourierMemory", "CourierTraceView",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "courier-bench",
+            dependencies: [
+                "Courier", "CourierMemory",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "OTel", package: "swift-otel"),
+            ]
+        ),
+        // The README's examples, compiled with every build so they cannot rot.
+        .target(
+            name: "CourierExamples",
+            dependencies: [
+                "Courier", "CourierMemory",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "CourierTests",
+            dependencies: [
+                "Courier", "CourierMemory", "CourierTraceView",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

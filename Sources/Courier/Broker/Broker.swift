@@ -1,0 +1,290 @@
+public import Logging
+import NIOCore
+import Synchronization
+import Tracing
+
+/// A message broker client: subscribers, publishing, request/reply and the middleware chain,
+/// over any ``BrokerTransport``.
+///
+/// Broker modules name their broker as a specialisation, e.g. `MemoryBroker` is
+/// `Broker<MemoryTransport>`. Register subscribers, then run the broker, usually through
+/// ``CourierApp``:
+///
+/// ```swift
+/// let broker = MemoryBroker(middlewares: [TelemetryMiddleware()])
+/// broker.subscriber("orders").publisher("invoices") { (order: Order, context) in
+///     Invoice(for: order)
+/// }
+/// try await CourierApp(brokers: [broker]).runService()
+/// ```
+public final class Broker<Transport: BrokerTransport>: Sendable {
+    /// The transport that moves the messages.
+    public let transport: Transport
+    /// The middlewares every delivery and every publication passes through, in order.
+    public let middlewares: [any CourierMiddleware]
+    /// The broker's logger.
+    public let logger: Logger
+
+    let dispatch: PublishNext
+    private let state = Mutex(State())
+
+    private struct State {
+        var subscribers: [SubscriberDefinition<Transport.Source>] = []
+        var phase = Phase.idle
+    }
+
+    private enum Phase {
+        case idle
+        case starting
+        case running([any TransportSubscription])
+        case stopping
+        case stopped
+    }
+
+    /// Creates a broker over `transport`.
+    public init(transport: Transport, middlewares: [any CourierMiddleware] = [], logger: Logger = Logger(label: "courier")) {
+        self.transport = transport
+        self.middlewares = middlewares
+        self.logger = logger
+        self.dispatch = middlewares.publishChain { [transport] publication in
+            try await transport.send(publication)
+        }
+    }
+
+    // MARK: - Publishing
+
+    /// Publishes `body` to `destination`, in the caller's trace context.
+    ///
+    /// A nil body (an `Optional` that is nil) publishes nothing.
+    public func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: String,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil,
+        replyTo: String? = nil
+    ) async throws {
+        guard let encoded = try body.encodeMessageBody() else { return }
+        let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID, replyTo: replyTo)
+        try await dispatch(publication(to: destination, [message], isBatch: false))
+    }
+
+    /// Publishes several messages to `destination` in one batch; they share `headers` and the
+    /// correlation id, and each gets its own creation context in the trace.
+    public func publishBatch<Body: MessageEncodable>(
+        _ bodies: [Body],
+        to destination: String,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
+        let correlationID = correlationID ?? MessageIdentifier.make()
+        let messages = try bodies.compactMap { body in
+            try body.encodeMessageBody().map { OutgoingMessage($0, headers: headers, correlationID: correlationID) }
+        }
+        guard !messages.isEmpty else { return }
+        try await dispatch(publication(to: destination, messages, isBatch: true))
+    }
+
+    /// Sends `body` to `destination` and waits for the reply its handler returns.
+    ///
+    /// The reply travels over a temporary destination named in the request's `replyTo`.
+    /// - Throws: ``CourierError`` `.requestTimedOut` when no reply arrives within `timeout`.
+    public func request<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: String,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil,
+        timeout: Duration = .seconds(5)
+    ) async throws -> IncomingMessage {
+        let encoded = try body.encodeMessageBody() ?? EncodedBody(bytes: ByteBuffer(), contentType: nil)
+        let inbox = try await transport.openReplyInbox()
+        do {
+            let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID, replyTo: inbox.destination)
+            try await dispatch(publication(to: destination, [message], isBatch: false))
+            let reply = try await receiveReply(from: inbox, request: destination, timeout: timeout)
+            await inbox.subscription.stop()
+            return reply
+        } catch {
+            await inbox.subscription.stop()
+            throw error
+        }
+    }
+
+    /// Sends `body` to `destination` and decodes the reply as `Reply`.
+    public func request<Body: MessageEncodable, Reply: MessageDecodable>(
+        _ body: Body,
+        to destination: String,
+        as replyType: Reply.Type,
+        headers: MessageHeaders = [:],
+        timeout: Duration = .seconds(5)
+    ) async throws -> Reply {
+        try await request(body, to: destination, headers: headers, timeout: timeout).decode(as: Reply.self)
+    }
+
+    private func receiveReply(from inbox: ReplyInbox, request destination: String, timeout: Duration) async throws -> IncomingMessage {
+        let subscription = inbox.subscription
+        let delivery = try await withThrowingTaskGroup(of: InboundDelivery?.self) { group in
+            group.addTask { try await subscription.next() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw CourierError(.requestTimedOut, "no reply from '\(destination)' within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        guard let delivery, let reply = delivery.messages.first else {
+            throw CourierError(.replyInboxClosed, "the reply inbox for '\(destination)' closed before a reply arrived")
+        }
+        // The reply passes the consume path too, so telemetry sees it arrive.
+        let context = MessageContext(
+            delivery: delivery,
+            isBatch: false,
+            destination: SubscribedDestination(name: inbox.destination, isTemporary: true),
+            broker: transport.description,
+            logger: logger,
+            dispatch: dispatch
+        )
+        try await middlewares.consumeChain(ending: { _ in })(context)
+        try await delivery.settlement.settle(.ack)
+        return reply
+    }
+
+    private func publication(to destination: String, _ messages: [OutgoingMessage], isBatch: Bool) -> Publication {
+        Publication(
+            destination: destination,
+            messages: messages,
+            isBatch: isBatch,
+            serviceContext: ServiceContext.current ?? .topLevel,
+            broker: transport.description,
+            logger: logger
+        )
+    }
+
+    // MARK: - Subscribing
+
+    func register(_ definition: SubscriberDefinition<Transport.Source>) {
+        let registered = state.withLock { state -> Bool in
+            guard case .idle = state.phase else { return false }
+            state.subscribers.append(definition)
+            return true
+        }
+        if !registered {
+            logger.error(
+                "subscriber registered after the broker started; it will not receive messages",
+                metadata: ["courier.destination": "\(definition.source.subscribedDestination.name)"]
+            )
+        }
+    }
+
+    // MARK: - Running
+
+    /// Connects, starts every subscriber, and returns once ``stopIntake()`` was called and every
+    /// in-flight message has finished; cancelling the task cancels the handlers.
+    public func run() async throws {
+        let definitions = state.withLock { state -> [SubscriberDefinition<Transport.Source>]? in
+            guard case .idle = state.phase else { return nil }
+            state.phase = .starting
+            return state.subscribers
+        }
+        guard let definitions else { return }
+
+        try await transport.connect()
+        var running: [(SubscriberDefinition<Transport.Source>, any TransportSubscription)] = []
+        for definition in definitions {
+            running.append((definition, try await transport.subscribe(to: definition.source, batch: definition.batch)))
+        }
+        let stopAtOnce = state.withLock { state -> Bool in
+            if case .stopping = state.phase { return true }
+            state.phase = .running(running.map(\.1))
+            return false
+        }
+        if stopAtOnce {
+            for (_, subscription) in running { await subscription.stop() }
+        }
+        logger.debug("broker started", metadata: ["courier.subscribers": "\(running.count)"])
+
+        await withTaskGroup(of: Void.self) { group in
+            for (definition, subscription) in running {
+                group.addTask { await self.consume(subscription, definition) }
+            }
+        }
+        await transport.close()
+        state.withLock { $0.phase = .stopped }
+    }
+
+    /// Stops taking new deliveries; ``run()`` returns once in-flight messages have finished.
+    public func stopIntake() async {
+        let subscriptions = state.withLock { state -> [any TransportSubscription] in
+            switch state.phase {
+            case .running(let subscriptions):
+                state.phase = .stopping
+                return subscriptions
+            case .idle, .starting:
+                state.phase = .stopping
+                return []
+            case .stopping, .stopped:
+                return []
+            }
+        }
+        for subscription in subscriptions { await subscription.stop() }
+    }
+
+    /// Pulls deliveries while fewer than `maxConcurrency` are in flight: a subscriber never holds
+    /// more than that, so a slow handler slows the transport down instead of growing a queue.
+    private func consume(_ subscription: any TransportSubscription, _ definition: SubscriberDefinition<Transport.Source>) async {
+        let destination = definition.source.subscribedDestination
+        let policy = definition.options.ackPolicy ?? transport.defaultAckPolicy
+        let chain = ([AcknowledgementMiddleware(policy: policy), ErrorLoggingMiddleware()] + middlewares)
+            .consumeChain(ending: definition.handle)
+        let isBatch = definition.batch != nil
+        let broker = transport.description
+        var subscriberLogger = logger
+        subscriberLogger[metadataKey: "courier.destination"] = "\(destination.name)"
+
+        await withTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            while true {
+                if inFlight >= definition.options.maxConcurrency {
+                    await group.next()
+                    inFlight -= 1
+                }
+                let delivery: InboundDelivery?
+                do {
+                    delivery = try await subscription.next()
+                } catch {
+                    subscriberLogger.error("subscription failed; the subscriber stops", metadata: ["error": "\(error)"])
+                    break
+                }
+                guard let delivery else { break }
+                var messageLogger = subscriberLogger
+                if let first = delivery.messages.first {
+                    if let id = first.messageID { messageLogger[metadataKey: "courier.message_id"] = "\(id)" }
+                    if let id = first.correlationID { messageLogger[metadataKey: "courier.correlation_id"] = "\(id)" }
+                }
+                let context = MessageContext(
+                    delivery: delivery,
+                    isBatch: isBatch,
+                    destination: destination,
+                    broker: broker,
+                    logger: messageLogger,
+                    dispatch: dispatch
+                )
+                group.addTask {
+                    do {
+                        try await chain(context)
+                    } catch {
+                        context.logger.error("unhandled error after acknowledgement", metadata: ["error": "\(error)"])
+                    }
+                }
+                inFlight += 1
+            }
+        }
+    }
+}
+
+/// A registered subscriber: where it listens and what it runs.
+struct SubscriberDefinition<Source: SubscriptionSource>: Sendable {
+    var source: Source
+    var options: SubscriberOptions
+    var batch: BatchOptions?
+    var handle: ConsumeNext
+}

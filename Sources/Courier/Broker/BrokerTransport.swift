@@ -1,0 +1,130 @@
+/// What a broker module implements: the wire, nothing else.
+///
+/// Subscribing, decoding, middleware, acknowledgement policies, concurrency and telemetry live in
+/// the core's ``Broker``; a transport only moves messages and settles them. The C types or wire
+/// protocol of a broker never appear in this interface.
+public protocol BrokerTransport: Sendable {
+    /// What a subscriber of this broker listens to: a queue, a channel pattern, a stream with a group…
+    associatedtype Source: SubscriptionSource
+
+    /// The broker's telemetry identity (`messaging.system`, `server.address`, `server.port`).
+    var description: BrokerDescription { get }
+
+    /// The ack policy subscribers get when they do not choose one.
+    var defaultAckPolicy: AckPolicy { get }
+
+    /// Connects, if the broker needs a connection; called once before subscribers start.
+    func connect() async throws
+
+    /// Sends every message of the publication to its destination.
+    func send(_ publication: Publication) async throws
+
+    /// Starts consuming from `source`; deliveries hold one message, or up to `batch.maxMessages`.
+    func subscribe(to source: Source, batch: BatchOptions?) async throws -> any TransportSubscription
+
+    /// Opens a temporary destination that receives the reply to one request.
+    func openReplyInbox() async throws -> ReplyInbox
+
+    /// Closes connections; called once after every subscriber has stopped.
+    func close() async
+}
+
+/// The broker facts telemetry reports.
+public struct BrokerDescription: Sendable, Hashable {
+    /// `messaging.system`: `kafka`, `rabbitmq`, `nats`, `redis`, `memory`.
+    public var messagingSystem: String
+    /// `server.address`, when there is a server.
+    public var serverAddress: String?
+    /// `server.port`, when there is a server.
+    public var serverPort: Int?
+
+    public init(messagingSystem: String, serverAddress: String? = nil, serverPort: Int? = nil) {
+        self.messagingSystem = messagingSystem
+        self.serverAddress = serverAddress
+        self.serverPort = serverPort
+    }
+}
+
+/// A broker's subscription target. Every broker can subscribe to a plain destination name;
+/// broker modules add their own options (a consumer group, a pattern, a stream).
+public protocol SubscriptionSource: Sendable {
+    /// A source for a plain destination name.
+    init(destination: String)
+    /// How the source appears in telemetry and logs.
+    var subscribedDestination: SubscribedDestination { get }
+}
+
+/// A subscription's destination as telemetry reports it.
+public struct SubscribedDestination: Sendable, Hashable {
+    /// `messaging.destination.name`.
+    public var name: String
+    /// `messaging.destination.template`, for wildcard or parameterised destinations.
+    public var template: String?
+    /// `messaging.consumer.group.name`, where the broker has consumer groups.
+    public var consumerGroup: String?
+    /// `messaging.destination.subscription.name`, where the broker names subscriptions.
+    public var subscriptionName: String?
+    /// Whether the destination is temporary (a reply inbox).
+    public var isTemporary: Bool
+
+    public init(
+        name: String,
+        template: String? = nil,
+        consumerGroup: String? = nil,
+        subscriptionName: String? = nil,
+        isTemporary: Bool = false
+    ) {
+        self.name = name
+        self.template = template
+        self.consumerGroup = consumerGroup
+        self.subscriptionName = subscriptionName
+        self.isTemporary = isTemporary
+    }
+}
+
+/// A running subscription, as its transport exposes it.
+public protocol TransportSubscription: Sendable {
+    /// The next delivery, waiting for one; nil once the subscription has stopped.
+    ///
+    /// The subscriber calls this only when it can take another delivery, so a transport that
+    /// fetches on demand, or buffers boundedly, passes backpressure on to the broker.
+    func next() async throws -> InboundDelivery?
+
+    /// Stops intake: pending and later calls to ``next()`` return nil. Messages already delivered
+    /// can still be settled.
+    func stop() async
+}
+
+/// One delivery from a transport: a message, or a batch of them, and how to settle it.
+public struct InboundDelivery: Sendable {
+    public var messages: [IncomingMessage]
+    public var settlement: Settlement
+
+    public init(messages: [IncomingMessage], settlement: Settlement) {
+        self.messages = messages
+        self.settlement = settlement
+    }
+}
+
+/// A temporary destination waiting for one reply.
+public struct ReplyInbox: Sendable {
+    /// The destination to put in the request's `replyTo`.
+    public var destination: String
+    /// The subscription that receives the reply.
+    public var subscription: any TransportSubscription
+
+    public init(destination: String, subscription: any TransportSubscription) {
+        self.destination = destination
+        self.subscription = subscription
+    }
+}
+
+/// Batch consumption: a delivery holds up to `maxMessages` messages that were ready together.
+public struct BatchOptions: Sendable, Hashable {
+    public var maxMessages: Int
+
+    public init(maxMessages: Int = 10) {
+        precondition(maxMessages > 0, "a batch holds at least one message")
+        self.maxMessages = maxMessages
+    }
+}

@@ -1,0 +1,60 @@
+public import NIOCore
+
+/// A message as a subscriber receives it.
+///
+/// The common fields every broker has are decoded into properties; anything broker-specific
+/// (a stream entry id, a delivery tag, a partition) stays reachable through ``raw``.
+public struct IncomingMessage: Sendable {
+    /// The body bytes, undecoded.
+    public var body: ByteBuffer
+    /// The message headers, including the propagation headers (`traceparent`, `baggage`, …).
+    public var headers: MessageHeaders
+    /// The destination the message was delivered from (queue, channel, subject, topic).
+    public var destination: String
+    /// The correlation id (FastStream's `correlation_id`), used as `messaging.message.conversation_id`.
+    public var correlationID: String?
+    /// The message id, when the broker or the producer gave one.
+    public var messageID: String?
+    /// Where a reply should be published, for request/reply.
+    public var replyTo: String?
+    /// The body's content type (`text/plain`, `application/json`, or nil for raw bytes).
+    public var contentType: String?
+    /// How many times this message has been delivered; 1 on first delivery, more after a nack.
+    public var deliveryCount: Int
+    /// The broker's own representation of the message, for broker-specific data.
+    public var raw: (any Sendable)?
+
+    /// Creates an incoming message; transports call this.
+    public init(
+        body: ByteBuffer,
+        headers: MessageHeaders = [:],
+        destination: String,
+        correlationID: String? = nil,
+        messageID: String? = nil,
+        replyTo: String? = nil,
+        contentType: String? = nil,
+        deliveryCount: Int = 1,
+        raw: (any Sendable)? = nil
+    ) {
+        self.body = body
+        self.headers = headers
+        self.destination = destination
+        self.correlationID = correlationID
+        self.messageID = messageID
+        self.replyTo = replyTo
+        self.contentType = contentType
+        self.deliveryCount = deliveryCount
+        self.raw = raw
+    }
+
+    /// Decodes the body as `T`, by `T`'s own rules (see ``MessageDecodable``).
+    public func decode<T: MessageDecodable>(as type: T.Type = T.self) throws -> T {
+        do {
+            return try T(messageBody: body, contentType: contentType)
+        } catch let error as MessageDecodingError {
+            throw error
+        } catch {
+            throw MessageDecodingError(type: T.self, contentType: contentType, underlying: error)
+        }
+    }
+}

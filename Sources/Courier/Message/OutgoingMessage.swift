@@ -1,0 +1,91 @@
+public import NIOCore
+
+/// A message on its way to a broker: one entry of a ``Publication``.
+public struct OutgoingMessage: Sendable {
+    /// The encoded body.
+    public var body: ByteBuffer
+    /// Headers to send; telemetry middlewares add the propagation headers here.
+    public var headers: MessageHeaders
+    /// The body's content type, or nil for raw bytes.
+    public var contentType: String?
+    /// The correlation id; every message gets one, given or generated.
+    public var correlationID: String
+    /// The message id Courier generated or the caller chose.
+    public var messageID: String
+    /// Where the consumer should publish its reply.
+    public var replyTo: String?
+
+    /// Creates an outgoing message.
+    public init(
+        body: ByteBuffer,
+        headers: MessageHeaders = [:],
+        contentType: String? = nil,
+        correlationID: String? = nil,
+        messageID: String? = nil,
+        replyTo: String? = nil
+    ) {
+        self.body = body
+        self.headers = headers
+        self.contentType = contentType
+        self.correlationID = correlationID ?? MessageIdentifier.make()
+        self.messageID = messageID ?? MessageIdentifier.make()
+        self.replyTo = replyTo
+    }
+
+    /// Creates an outgoing message from an encoded body.
+    public init(
+        _ body: EncodedBody,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil,
+        replyTo: String? = nil
+    ) {
+        self.init(
+            body: body.bytes,
+            headers: headers,
+            contentType: body.contentType,
+            correlationID: correlationID,
+            replyTo: replyTo
+        )
+    }
+}
+
+/// Random identifiers for messages and correlation: lower-case UUIDs, as FastStream writes them.
+public enum MessageIdentifier {
+    /// A new random identifier.
+    public static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return make(using: &generator)
+    }
+
+    static func make(using generator: inout some RandomNumberGenerator) -> String {
+        // A version-4 UUID built without Foundation: this runs for every published message.
+        let high = ((generator.next() as UInt64) & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000
+        let low = ((generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            var index = 0
+            func put(_ value: UInt64, nibbles: Int) {
+                var shift = (nibbles - 1) * 4
+                while shift >= 0 {
+                    let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
+                    buffer[index] = nibble < 10 ? nibble + 48 : nibble + 87
+                    index += 1
+                    shift -= 4
+                }
+            }
+            func dash() {
+                buffer[index] = UInt8(ascii: "-")
+                index += 1
+            }
+            put(high >> 32, nibbles: 8)
+            dash()
+            put(high >> 16, nibbles: 4)
+            dash()
+            put(high, nibbles: 4)
+            dash()
+            put(low >> 48, nibbles: 4)
+            dash()
+            put(low, nibbles: 12)
+            return index
+        }
+    }
+}

@@ -1,0 +1,50 @@
+/// Applies a subscriber's ``AckPolicy``, and is where a failed delivery stops: it is always the
+/// outermost middleware of a subscriber, so the process span has ended when the broker is told.
+struct AcknowledgementMiddleware: CourierMiddleware {
+    let policy: AckPolicy
+
+    func consume(_ context: MessageContext, next: ConsumeNext) async throws {
+        if policy == .ackFirst {
+            await settle(.ack, context)
+        }
+        do {
+            try await next(context)
+        } catch {
+            await settle(outcomeOnFailure(error), context)
+            return
+        }
+        switch policy {
+        case .ack, .rejectOnError, .nackOnError:
+            await settle(.ack, context)
+        case .ackFirst, .manual:
+            break
+        }
+    }
+
+    private func outcomeOnFailure(_ error: any Error) -> SettlementOutcome? {
+        // A handler cancelled at shutdown did not fail: give the message back to the broker.
+        if error is CancellationError, policy != .ackFirst {
+            return .nack
+        }
+        switch policy {
+        case .ack: return .ack
+        case .rejectOnError: return .reject
+        case .nackOnError: return .nack
+        case .ackFirst, .manual: return nil
+        }
+    }
+
+    private func settle(_ outcome: SettlementOutcome?, _ context: MessageContext) async {
+        guard let outcome else { return }
+        do {
+            if try await context.settlement.settle(outcome), outcome != .ack {
+                context.logger.debug("settled message", metadata: ["courier.settlement": "\(outcome.rawValue)"])
+            }
+        } catch {
+            context.logger.error(
+                "could not settle message with the broker",
+                metadata: ["courier.settlement": "\(outcome.rawValue)", "error": "\(error)"]
+            )
+        }
+    }
+}

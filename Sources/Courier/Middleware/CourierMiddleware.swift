@@ -1,0 +1,45 @@
+/// Continues the consume path with the (possibly changed) context.
+public typealias ConsumeNext = @Sendable (MessageContext) async throws -> Void
+/// Continues the publish path with the (possibly changed) publication.
+public typealias PublishNext = @Sendable (Publication) async throws -> Void
+
+/// A middleware wraps both paths a message takes through a broker.
+///
+/// - `consume`: a delivery on its way to a handler. Call `next` to go on; throw to fail the
+///   delivery (the subscriber's ack policy then decides what the broker is told).
+/// - `publish`: a publication on its way to the transport, whether it comes from
+///   `broker.publish`, a handler's return value, a reply or a request.
+///
+/// Middlewares run in the order they were given to the broker: the first one sees a delivery
+/// first and a publication first. Both methods have pass-through defaults, so a middleware
+/// implements only the path it cares about.
+public protocol CourierMiddleware: Sendable {
+    func consume(_ context: MessageContext, next: ConsumeNext) async throws
+    func publish(_ publication: Publication, next: PublishNext) async throws
+}
+
+extension CourierMiddleware {
+    public func consume(_ context: MessageContext, next: ConsumeNext) async throws {
+        try await next(context)
+    }
+
+    public func publish(_ publication: Publication, next: PublishNext) async throws {
+        try await next(publication)
+    }
+}
+
+extension Array where Element == any CourierMiddleware {
+    /// The consume path through every middleware, in order, ending in `terminal`.
+    func consumeChain(ending terminal: @escaping ConsumeNext) -> ConsumeNext {
+        reversed().reduce(terminal) { next, middleware in
+            { context in try await middleware.consume(context, next: next) }
+        }
+    }
+
+    /// The publish path through every middleware, in order, ending in `terminal`.
+    func publishChain(ending terminal: @escaping PublishNext) -> PublishNext {
+        reversed().reduce(terminal) { next, middleware in
+            { publication in try await middleware.publish(publication, next: next) }
+        }
+    }
+}

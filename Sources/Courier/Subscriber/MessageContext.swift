@@ -1,0 +1,87 @@
+public import Logging
+public import Tracing
+
+/// What a handler (and a consume middleware) knows about the delivery it is processing.
+///
+/// A value type: middlewares pass an updated copy to `next` (telemetry sets ``span`` and
+/// ``serviceContext``). Publishing through the context continues the trace of the message.
+public struct MessageContext: Sendable {
+    /// The delivered messages: one, or several for a batch subscriber.
+    public var messages: [IncomingMessage]
+    /// Whether the subscriber consumes batches.
+    public var isBatch: Bool
+    /// The subscription's destination as telemetry reports it.
+    public var destination: SubscribedDestination
+    /// The broker's telemetry identity.
+    public var broker: BrokerDescription
+    /// A logger carrying the message's metadata (destination, message id, correlation id).
+    public var logger: Logger
+    /// The trace context the handler runs in; with telemetry, the process span's.
+    public var serviceContext: ServiceContext
+    /// The process span, when a telemetry middleware made one.
+    public var span: (any Span)?
+    /// The context the consumed message was created under (see ``Publication/originContext``).
+    public var originContext: ServiceContext?
+
+    /// How the delivery is settled.
+    public let settlement: Settlement
+    let dispatch: PublishNext
+
+    init(
+        delivery: InboundDelivery,
+        isBatch: Bool,
+        destination: SubscribedDestination,
+        broker: BrokerDescription,
+        logger: Logger,
+        dispatch: @escaping PublishNext
+    ) {
+        self.messages = delivery.messages
+        self.isBatch = isBatch
+        self.destination = destination
+        self.broker = broker
+        self.logger = logger
+        self.serviceContext = .topLevel
+        self.span = nil
+        self.originContext = nil
+        self.settlement = delivery.settlement
+        self.dispatch = dispatch
+    }
+
+    /// The delivered message (the first one, for a batch).
+    public var message: IncomingMessage { messages[0] }
+
+    /// The baggage that arrived with the message (for a batch: every message's, later ones winning).
+    public var baggage: Baggage { serviceContext.baggage ?? Baggage() }
+
+    /// Acknowledges the delivery (for ``AckPolicy/manual``); later settlements are ignored.
+    public func ack() async throws { try await settlement.settle(.ack) }
+
+    /// Asks the broker to deliver the message again; later settlements are ignored.
+    public func nack() async throws { try await settlement.settle(.nack) }
+
+    /// Rejects the message: the broker drops or dead-letters it; later settlements are ignored.
+    public func reject() async throws { try await settlement.settle(.reject) }
+
+    /// Publishes a message from inside the handler, continuing the message's trace.
+    ///
+    /// The trace context is the handler's current one (``serviceContext``, or a narrower one the
+    /// handler set up, e.g. with changed baggage).
+    public func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: String,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
+        guard let encoded = try body.encodeMessageBody() else { return }
+        let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID ?? self.message.correlationID)
+        try await dispatch(
+            Publication(
+                destination: destination,
+                messages: [message],
+                serviceContext: ServiceContext.current ?? serviceContext,
+                broker: broker,
+                logger: logger
+            )
+        )
+    }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Courier
+import CourierMemory
+import CourierTraceView
+import Foundation
+import Logging
+import OTel
+import ServiceLifecycle
+import Tracing
+
+/// `make demo`: the seed pipeline first → second → third, traced with swift-otel, drawn as a
+/// waterfall in the terminal, exported over OTLP when an endpoint is configured.
+@main
+struct CourierDemo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "courier-demo",
+        abstract: "Runs the first → second → third pipeline with tracing and shows the trace."
+    )
+
+    @Option(help: "How many messages to send through the pipeline.")
+    var messages = 1
+
+    @Option(name: .customLong("spans-json"), help: "Write every finished span to this file as JSON.")
+    var spansJSON: String?
+
+    @Option(name: .customLong("broker"), help: "The broker to run on: memory.")
+    var brokerURL = "memory"
+
+    @Option(help: "Span names and attributes: opentelemetry or faststream.")
+    var conventions = TelemetryConventions.openTelemetry
+
+    @Option(help: "Seconds to wait for every message to reach third.")
+    var timeout = 30
+
+    func validate() throws {
+        guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
+        guard brokerURL == "memory" else {
+            throw ValidationError("unsupported broker '\(brokerURL)': this build runs on 'memory' (redis://, nats://, amqp:// and kafka:// arrive with their broker modules)")
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let exporting = environment["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil || environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != nil
+
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = "courier-demo"  // OTEL_SERVICE_NAME overrides it
+        configuration.metrics.enabled = false
+        configuration.logs.enabled = false
+        configuration.traces.sampler = .alwaysOn
+        configuration.traces.exporter = exporting ? .otlp : .none
+        configuration.diagnosticLogLevel = .warning
+        let backend = try OTel.makeTracingBackend(configuration: configuration)
+        let recorder = SpanRecorder(wrapping: backend.factory)
+        InstrumentationSystem.bootstrap(recorder)
+
+        let broker = MemoryBroker(middlewares: [TelemetryMiddleware(conventions: conventions)])
+        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
+        broker.subscriber("first").publisher("second") { (message: String, _) in
+            try await Task.sleep(for: .milliseconds(100))
+            return message
+        }
+        broker.subscriber("second").publisher("third") { (message: String, _) in
+            try await Task.sleep(for: .milliseconds(50))
+            return message
+        }
+        broker.subscriber("third") { (_: String, _) in
+            try await Task.sleep(for: .milliseconds(75))
+            arrived.yield()
+        }
+
+        let app = CourierApp(brokers: [broker], shutdownTimeout: .seconds(5))
+        // A service group stops its services in reverse order: the app drains first, then
+        // swift-otel flushes the spans the app's last messages produced.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: backend.service), .init(service: app)],
+                logger: Logger(label: "courier-demo")
+            )
+        )
+        let expected = messages
+        let timeout = Duration.seconds(self.timeout)
+        var failure: (any Error)?
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                for index in 1...expected {
+                    try await broker.publish("message \(index)", to: "first")
+                }
+                try await Self.waitForArrivals(arrivals, count: expected, timeout: timeout)
+            } catch {
+                failure = error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+
+        let spans = recorder.finishedSpans
+        print("courier-demo: \(expected) message(s) through first → second → third on the in-memory broker, \(conventions.rawValue) conventions\n")
+        print(Waterfall.render(spans))
+        if let spansJSON {
+            try SpanJSON.encode(spans).write(toFile: spansJSON, atomically: true, encoding: .utf8)
+            print("wrote \(spans.count) spans to \(spansJSON)")
+        }
+        if exporting {
+            print("exported over OTLP (\(environment["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? "default protocol")) to \(environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "")")
+        } else {
+            print("nothing exported: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_EXPORTER_OTLP_PROTOCOL=grpc|http/protobuf) to send the trace to Jaeger, Tempo or Zipkin")
+        }
+        if let failure { throw failure }
+    }
+
+    static func waitForArrivals(_ arrivals: AsyncStream<Void>, count: Int, timeout: Duration) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { waiters in
+            waiters.addTask {
+                var reached = 0
+                for await _ in arrivals {
+                    reached += 1
+                    if reached == count { return }
+                }
+            }
+            waiters.addTask {
+                try await Task.sleep(for: timeout)
+                throw DemoError("not every message reached 'third' within \(timeout)")
+            }
+            defer { waiters.cancelAll() }
+            try await waiters.next()
+        }
+    }
+}
+
+struct DemoError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension TelemetryConventions: ExpressibleByArgument {}
