@@ -31,6 +31,8 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     private struct State {
         var subscribers: [SubscriberDefinition<Transport.Source>] = []
         var phase = Phase.idle
+        /// A broker without subscribers (a publish-only service) waits here for ``stopIntake()``.
+        var stopWaiter: CheckedContinuation<Void, Never>?
     }
 
     private enum Phase {
@@ -202,6 +204,9 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         }
         logger.debug("broker started", metadata: ["courier.subscribers": "\(running.count)"])
 
+        if running.isEmpty {
+            await waitForStop()
+        }
         await withTaskGroup(of: Void.self) { group in
             for (definition, subscription) in running {
                 group.addTask { await self.consume(subscription, definition) }
@@ -211,21 +216,43 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         state.withLock { $0.phase = .stopped }
     }
 
+    private func waitForStop() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let stopped = state.withLock { state -> Bool in
+                    if case .stopping = state.phase { return true }
+                    if Task.isCancelled { return true }
+                    state.stopWaiter = continuation
+                    return false
+                }
+                if stopped { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.stopWaiter.take() }?.resume()
+        }
+    }
+
     /// Stops taking new deliveries; ``run()`` returns once in-flight messages have finished.
     public func stopIntake() async {
-        let subscriptions = state.withLock { state -> [any TransportSubscription] in
-            switch state.phase {
-            case .running(let subscriptions):
-                state.phase = .stopping
-                return subscriptions
-            case .idle, .starting:
-                state.phase = .stopping
-                return []
-            case .stopping, .stopped:
-                return []
-            }
+        let (subscriptions, waiter) = state.withLock { state -> ([any TransportSubscription], CheckedContinuation<Void, Never>?) in
+            (stopping(&state), state.stopWaiter.take())
         }
+        waiter?.resume()
         for subscription in subscriptions { await subscription.stop() }
+    }
+
+    /// Moves to `.stopping`; returns the subscriptions to stop.
+    private func stopping(_ state: inout State) -> [any TransportSubscription] {
+        switch state.phase {
+        case .running(let subscriptions):
+            state.phase = .stopping
+            return subscriptions
+        case .idle, .starting:
+            state.phase = .stopping
+            return []
+        case .stopping, .stopped:
+            return []
+        }
     }
 
     /// Pulls deliveries while fewer than `maxConcurrency` are in flight: a subscriber never holds

@@ -1,0 +1,166 @@
+import Courier
+import CourierMemory
+import InMemoryTracing
+import Logging
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+import Tracing
+
+/// Runs `brokers` in a ``CourierApp`` while `body` runs, then shuts the app down gracefully and
+/// waits for it: when this returns, every in-flight message has finished and its spans ended.
+func withRunningApp<T>(
+    _ brokers: [any RunnableBroker],
+    shutdownTimeout: Duration = .seconds(5),
+    _ body: () async throws -> T
+) async throws -> T {
+    try await testGracefulShutdown { trigger in
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await CourierApp(brokers: brokers, shutdownTimeout: shutdownTimeout).run()
+            }
+            do {
+                let result = try await body()
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+                return result
+            } catch {
+                trigger.triggerGracefulShutdown()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
+    }
+}
+
+struct TimedOut: Error {}
+
+/// Collects values from handlers; a test waits for a count with a deadline, never by polling.
+final class Inbox<Value: Sendable>: Sendable {
+    private struct Waiter {
+        var id: Int
+        var count: Int
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
+    private struct State {
+        var values: [Value] = []
+        var waiters: [Waiter] = []
+        var nextID = 0
+    }
+
+    private let state = Mutex(State())
+
+    var values: [Value] { state.withLock { $0.values } }
+
+    func put(_ value: Value) {
+        let ready = state.withLock { state -> [Waiter] in
+            state.values.append(value)
+            let ready = state.waiters.filter { $0.count <= state.values.count }
+            state.waiters.removeAll { $0.count <= state.values.count }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    /// Waits until at least `count` values arrived; throws ``TimedOut`` after `timeout`.
+    @discardableResult
+    func wait(count: Int, timeout: Duration = .seconds(10)) async throws -> [Value] {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.arrival(count) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw TimedOut()
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+        return values
+    }
+
+    private func arrival(_ count: Int) async {
+        let id = state.withLock { state -> Int in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if state.values.count >= count || Task.isCancelled { return true }
+                    state.waiters.append(Waiter(id: id, count: count, continuation: continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> Waiter? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index)
+            }
+            waiter?.continuation.resume()
+        }
+    }
+}
+
+/// A gate handlers wait at until the test opens it.
+final class Gate: Sendable {
+    private let inbox = Inbox<Void>()
+
+    func open() { inbox.put(()) }
+
+    func pass() async throws { try await inbox.wait(count: 1, timeout: .seconds(30)) }
+}
+
+/// A log handler that keeps what it was told, to assert on logs.
+final class CapturedLogs: Sendable {
+    private let entries = Mutex<[(Logger.Level, String)]>([])
+
+    var messages: [String] { entries.withLock { $0.map(\.1) } }
+
+    func contains(_ level: Logger.Level, _ fragment: String) -> Bool {
+        entries.withLock { $0.contains { $0.0 == level && $0.1.contains(fragment) } }
+    }
+
+    func record(_ level: Logger.Level, _ message: String) {
+        entries.withLock { $0.append((level, message)) }
+    }
+
+    func logger(level: Logger.Level = .debug) -> Logger {
+        var logger = Logger(label: "test") { _ in CapturingHandler(logs: self) }
+        logger.logLevel = level
+        return logger
+    }
+
+    private struct CapturingHandler: LogHandler {
+        let logs: CapturedLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            logs.record(event.level, event.message.description)
+        }
+    }
+}
+
+extension FinishedInMemorySpan {
+    func attribute(_ name: String) -> SpanAttribute? { attributes.get(name) }
+}
+
+extension [FinishedInMemorySpan] {
+    func named(_ name: String) throws -> FinishedInMemorySpan {
+        let matches = filter { $0.operationName == name }
+        try #require(matches.count == 1, "expected one span named '\(name)', found \(matches.count) among \(map(\.operationName))")
+        return matches[0]
+    }
+}
+
+struct Order: Codable, MessageCodable, Equatable {
+    var id: Int
+    var item: String
+}
