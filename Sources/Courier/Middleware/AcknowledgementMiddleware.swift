@@ -11,14 +11,24 @@ struct AcknowledgementMiddleware: CourierMiddleware {
             try await next(context)
         } catch {
             await settle(outcomeOnFailure(error), context)
+            warnIfUnsettled(context)
             return
         }
         switch policy {
         case .ack, .rejectOnError, .nackOnError:
             await settle(.ack, context)
-        case .ackFirst, .manual:
+        case .ackFirst:
             break
+        case .manual:
+            warnIfUnsettled(context)
         }
+    }
+
+    /// A manual handler that returns without settling leaves the delivery with the broker (it
+    /// redelivers once the consumer goes away, where the protocol has that): say so, loudly.
+    private func warnIfUnsettled(_ context: MessageContext) {
+        guard policy == .manual, context.settlement.outcome == nil else { return }
+        context.logger.warning("handler with the manual ack policy finished without ack(), nack() or reject(); the delivery stays unsettled")
     }
 
     private func outcomeOnFailure(_ error: any Error) -> SettlementOutcome? {
