@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Courier", targets: ["Courier"]),
         .library(name: "CourierMemory", targets: ["CourierMemory"]),
+        .library(name: "CourierRedis", targets: ["CourierRedis"]),
         .library(name: "CourierTraceView", targets: ["CourierTraceView"]),
         .executable(name: "courier-demo", targets: ["courier-demo"]),
         .executable(name: "courier-bench", targets: ["courier-bench"]),
@@ -53,6 +54,16 @@ let package = Package(
             ]
         ),
         .target(
+            name: "CourierRedis",
+            dependencies: [
+                "Courier",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "CourierTraceView",
             dependencies: [
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -62,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "courier-demo",
             dependencies: [
-                "Courier", "CourierMemory", "CourierTraceView",
+                "Courier", "CourierMemory", "CourierRedis", "CourierTraceView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +95,7 @@ let package = Package(
         .target(
             name: "CourierExamples",
             dependencies: [
-                "Courier", "CourierMemory",
+                "Courier", "CourierMemory", "CourierRedis",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "CourierTests",
             dependencies: [
-                "Courier", "CourierMemory", "CourierTraceView",
+                "Courier", "CourierMemory", "CourierRedis", "CourierTraceView",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "OTel", package: "swift-otel"),

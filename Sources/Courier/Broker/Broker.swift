@@ -33,6 +33,9 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         var phase = Phase.idle
         /// A broker without subscribers (a publish-only service) waits here for ``stopIntake()``.
         var stopWaiter: CheckedContinuation<Void, Never>?
+        /// Callers of ``waitUntilSubscribed()``, resumed once the subscribers are in place.
+        var subscribedWaiters: [CheckedContinuation<Void, Never>] = []
+        var subscribedOrFinished = false
     }
 
     private enum Phase {
@@ -65,9 +68,20 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         correlationID: String? = nil,
         replyTo: String? = nil
     ) async throws {
+        try await publish(body, to: PublishTarget(destination: destination), headers: headers, correlationID: correlationID, replyTo: replyTo)
+    }
+
+    /// Publishes to a destination of a transport-defined kind; broker modules wrap this in typed API.
+    package func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to target: PublishTarget,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil,
+        replyTo: String? = nil
+    ) async throws {
         guard let encoded = try body.encodeMessageBody() else { return }
         let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID, replyTo: replyTo)
-        try await dispatch(publication(to: destination, [message], isBatch: false))
+        try await dispatch(publication(to: target, [message], isBatch: false))
     }
 
     /// Publishes several messages to `destination` in one batch; they share `headers` and the
@@ -78,12 +92,22 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         headers: MessageHeaders = [:],
         correlationID: String? = nil
     ) async throws {
+        try await publishBatch(bodies, to: PublishTarget(destination: destination), headers: headers, correlationID: correlationID)
+    }
+
+    /// Publishes a batch to a destination of a transport-defined kind.
+    package func publishBatch<Body: MessageEncodable>(
+        _ bodies: [Body],
+        to target: PublishTarget,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
         let correlationID = correlationID ?? MessageIdentifier.make()
         let messages = try bodies.compactMap { body in
             try body.encodeMessageBody().map { OutgoingMessage($0, headers: headers, correlationID: correlationID) }
         }
         guard !messages.isEmpty else { return }
-        try await dispatch(publication(to: destination, messages, isBatch: true))
+        try await dispatch(publication(to: target, messages, isBatch: true))
     }
 
     /// Sends `body` to `destination` and waits for the reply its handler returns.
@@ -97,11 +121,23 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         correlationID: String? = nil,
         timeout: Duration = .seconds(5)
     ) async throws -> IncomingMessage {
+        try await request(body, to: PublishTarget(destination: destination), headers: headers, correlationID: correlationID, timeout: timeout)
+    }
+
+    /// Sends a request to a destination of a transport-defined kind.
+    package func request<Body: MessageEncodable>(
+        _ body: Body,
+        to target: PublishTarget,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil,
+        timeout: Duration = .seconds(5)
+    ) async throws -> IncomingMessage {
+        let destination = target.destination
         let encoded = try body.encodeMessageBody() ?? EncodedBody(bytes: ByteBuffer(), contentType: nil)
         let inbox = try await transport.openReplyInbox()
         do {
             let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID, replyTo: inbox.destination)
-            try await dispatch(publication(to: destination, [message], isBatch: false))
+            try await dispatch(publication(to: target, [message], isBatch: false))
             let reply = try await receiveReply(from: inbox, request: destination, timeout: timeout)
             await inbox.subscription.stop()
             return reply
@@ -150,9 +186,10 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         return reply
     }
 
-    private func publication(to destination: String, _ messages: [OutgoingMessage], isBatch: Bool) -> Publication {
+    private func publication(to target: PublishTarget, _ messages: [OutgoingMessage], isBatch: Bool) -> Publication {
         Publication(
-            destination: destination,
+            destination: target.destination,
+            destinationKind: target.kind,
             messages: messages,
             isBatch: isBatch,
             serviceContext: ServiceContext.current ?? .topLevel,
@@ -188,6 +225,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
             return state.subscribers
         }
         guard let definitions else { return }
+        defer { resumeSubscribedWaiters() }
 
         try await transport.connect()
         var running: [(SubscriberDefinition<Transport.Source>, any TransportSubscription)] = []
@@ -202,6 +240,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         if stopAtOnce {
             for (_, subscription) in running { await subscription.stop() }
         }
+        resumeSubscribedWaiters()
         logger.debug("broker started", metadata: ["courier.subscribers": "\(running.count)"])
 
         if running.isEmpty {
@@ -214,6 +253,29 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         }
         await transport.close()
         state.withLock { $0.phase = .stopped }
+    }
+
+    /// Returns once ``run()`` has connected and every subscriber is subscribed (or the broker
+    /// failed to start, or stopped): from then on a message published to a subscribed pub/sub
+    /// channel reaches its subscriber.
+    public func waitUntilSubscribed() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.subscribedOrFinished { return true }
+                state.subscribedWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func resumeSubscribedWaiters() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.subscribedOrFinished = true
+            defer { state.subscribedWaiters = [] }
+            return state.subscribedWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     private func waitForStop() async {

@@ -8,6 +8,9 @@ public struct Publication: Sendable {
     public var destination: String
     /// The messages; one, or several for a batch publish.
     public var messages: [OutgoingMessage]
+    /// The transport-defined kind of ``destination`` (a Redis list or stream, say); nil for the
+    /// transport's default kind.
+    public var destinationKind: DestinationKind?
     /// Whether this is a batch publish (even of one message).
     public var isBatch: Bool
     /// Whether the destination is temporary, as a reply inbox is.
@@ -25,6 +28,7 @@ public struct Publication: Sendable {
 
     public init(
         destination: String,
+        destinationKind: DestinationKind? = nil,
         messages: [OutgoingMessage],
         isBatch: Bool = false,
         destinationIsTemporary: Bool = false,
@@ -34,6 +38,7 @@ public struct Publication: Sendable {
         logger: Logger
     ) {
         self.destination = destination
+        self.destinationKind = destinationKind
         self.messages = messages
         self.isBatch = isBatch
         self.destinationIsTemporary = destinationIsTemporary
@@ -41,5 +46,32 @@ public struct Publication: Sendable {
         self.originContext = originContext
         self.broker = broker
         self.logger = logger
+    }
+}
+
+/// A kind of destination, for brokers that have several (Redis: channel, list, stream).
+///
+/// The core carries it from the publishing call to the transport without reading it; each broker
+/// module defines its kinds and the typed API that produces them.
+public struct DestinationKind: Sendable, Hashable {
+    /// The kind, as the transport names it.
+    public var name: String
+    /// Options of the kind (a stream's maximum length, say).
+    public var parameters: [String: String]
+
+    public init(_ name: String, parameters: [String: String] = [:]) {
+        self.name = name
+        self.parameters = parameters
+    }
+}
+
+/// Where a handler's return value goes: a destination and its kind.
+package struct PublishTarget: Sendable, Hashable {
+    package var destination: String
+    package var kind: DestinationKind?
+
+    package init(destination: String, kind: DestinationKind? = nil) {
+        self.destination = destination
+        self.kind = kind
     }
 }

@@ -47,8 +47,14 @@ public struct IncomingMessage: Sendable {
         self.raw = raw
     }
 
+    /// Set by a transport when the message's envelope (the broker's framing around headers and
+    /// body) could not be read: the message still reaches the subscriber, and decoding it throws
+    /// this error, so it is logged, traced as an error and settled by the ack policy.
+    public var envelopeError: (any Error)?
+
     /// Decodes the body as `T`, by `T`'s own rules (see ``MessageDecodable``).
     public func decode<T: MessageDecodable>(as type: T.Type = T.self) throws -> T {
+        if let envelopeError { throw envelopeError }
         do {
             return try T(messageBody: body, contentType: contentType)
         } catch let error as MessageDecodingError {

@@ -72,11 +72,22 @@ public struct MessageContext: Sendable {
         headers: MessageHeaders = [:],
         correlationID: String? = nil
     ) async throws {
+        try await publish(body, to: PublishTarget(destination: destination), headers: headers, correlationID: correlationID)
+    }
+
+    /// Publishes to a destination of a transport-defined kind; broker modules wrap this in typed API.
+    package func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to target: PublishTarget,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
         guard let encoded = try body.encodeMessageBody() else { return }
         let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID ?? self.message.correlationID)
         try await dispatch(
             Publication(
-                destination: destination,
+                destination: target.destination,
+                destinationKind: target.kind,
                 messages: [message],
                 serviceContext: ServiceContext.current ?? serviceContext,
                 broker: broker,

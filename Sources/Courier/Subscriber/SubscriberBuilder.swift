@@ -32,6 +32,24 @@ extension Broker {
         subscriber(destination, options: options).handle(handler)
     }
 
+    /// Subscribes `handler` to a broker-specific source (a list, a stream group…).
+    public func subscriber<Input: MessageDecodable>(
+        _ source: Transport.Source,
+        options: SubscriberOptions = SubscriberOptions(),
+        _ handler: @escaping MessageHandler<Input, Void>
+    ) {
+        subscriber(source, options: options).handle(handler)
+    }
+
+    /// Subscribes `handler` to a broker-specific source; its return value answers a request.
+    public func subscriber<Input: MessageDecodable, Output: MessageEncodable>(
+        _ source: Transport.Source,
+        options: SubscriberOptions = SubscriberOptions(),
+        _ handler: @escaping MessageHandler<Input, Output>
+    ) {
+        subscriber(source, options: options).handle(handler)
+    }
+
     /// Starts declaring a batch subscriber of `destination`: its handler gets up to
     /// `batch.maxMessages` messages that were ready together.
     public func subscriber(
@@ -60,11 +78,16 @@ public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
     let broker: Broker<Transport>
     let source: Transport.Source
     let options: SubscriberOptions
-    let publishers: [String]
+    let publishers: [PublishTarget]
 
     /// Adds a destination the handler's return value is published to.
     public func publisher(_ destination: String) -> Self {
-        Self(broker: broker, source: source, options: options, publishers: publishers + [destination])
+        publisher(PublishTarget(destination: destination))
+    }
+
+    /// Adds a destination of a transport-defined kind; broker modules wrap this in typed API.
+    package func publisher(_ target: PublishTarget) -> Self {
+        Self(broker: broker, source: source, options: options, publishers: publishers + [target])
     }
 
     /// Adds a destination for the return value, and registers the handler.
@@ -103,11 +126,16 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
     let source: Transport.Source
     let batch: BatchOptions
     let options: SubscriberOptions
-    let publishers: [String]
+    let publishers: [PublishTarget]
 
     /// Adds a destination the handler's return value is published to.
     public func publisher(_ destination: String) -> Self {
-        Self(broker: broker, source: source, batch: batch, options: options, publishers: publishers + [destination])
+        publisher(PublishTarget(destination: destination))
+    }
+
+    /// Adds a destination of a transport-defined kind; broker modules wrap this in typed API.
+    package func publisher(_ target: PublishTarget) -> Self {
+        Self(broker: broker, source: source, batch: batch, options: options, publishers: publishers + [target])
     }
 
     /// Registers a handler whose return value is published.
@@ -134,7 +162,7 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
 
 extension MessageContext {
     /// Publishes a handler's result: to the request's `replyTo`, and to each publisher.
-    func publishResult(_ body: EncodedBody?, to publishers: [String]) async throws {
+    func publishResult(_ body: EncodedBody?, to publishers: [PublishTarget]) async throws {
         let correlationID = isBatch ? nil : message.correlationID
         if !isBatch, let replyTo = message.replyTo {
             let reply = body ?? EncodedBody(bytes: .init(), contentType: nil)
@@ -151,10 +179,11 @@ extension MessageContext {
             )
         }
         guard let body else { return }
-        for destination in publishers {
+        for target in publishers {
             try await dispatch(
                 Publication(
-                    destination: destination,
+                    destination: target.destination,
+                    destinationKind: target.kind,
                     messages: [OutgoingMessage(body, correlationID: correlationID)],
                     serviceContext: serviceContext,
                     originContext: originContext,

@@ -1,0 +1,38 @@
+import Courier
+import CourierRedis
+
+// README: "Redis".
+func redisExample() async throws {
+    let broker = try RedisBroker(url: "redis://127.0.0.1:6379/0", middlewares: [TelemetryMiddleware()])
+
+    // A pub/sub channel (a plain name), a pattern with a capture, a list, a stream group.
+    broker.subscriber("notifications") { (text: String, context) in
+        context.logger.info("notified", metadata: ["text": "\(text)"])
+    }
+    broker.subscriber(.pattern("logs.{level}")) { (line: String, context) in
+        let level = context.message.redis?.path["level"] ?? "info"
+        context.logger.info("log line", metadata: ["level": "\(level)"])
+    }
+    broker.subscriber(.list("jobs")).publisher(.stream("results", maxLength: 10_000)) { (job: Order, context) in
+        Receipt(orderID: job.id)
+    }
+    broker.subscriber(
+        .stream("results", group: "billing", consumer: "billing-1", claimIdleAfter: .seconds(60)),
+        options: SubscriberOptions(ackPolicy: .nackOnError)
+    ) { (receipt: Receipt, context) in
+        context.logger.info("billed", metadata: ["entry": "\(context.message.redis?.entryID ?? "-")"])
+    }
+    broker.subscriber(.list("audit"), batch: BatchOptions(maxMessages: 50)).handle { (lines: [String], context) in
+        context.logger.info("audit batch", metadata: ["size": "\(lines.count)"])
+    }
+
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await CourierApp(brokers: [broker]).runService() }
+        await broker.waitUntilSubscribed()
+        try await broker.publish(Order(id: 7, item: "tea"), to: .list("jobs"))
+        try await broker.publishBatch(["a", "b"], to: .list("audit"))
+        let pong = try await broker.request("ping", to: "notifications-rpc", timeout: .seconds(1))
+        _ = pong
+        try await group.waitForAll()
+    }
+}

@@ -1,0 +1,98 @@
+/// Where and how to connect to Redis: `redis://[user:password@]host[:port][/db]`.
+public struct RedisConfiguration: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    public var username: String?
+    public var password: String?
+    /// The logical database (`SELECT`).
+    public var database: Int
+    /// How long connecting may take.
+    public var connectTimeout: Duration
+    /// The longest a command (other than a blocking read) may wait for its reply.
+    public var commandTimeout: Duration
+    /// Reconnect delays: the first, and the most it grows to (doubling).
+    public var reconnectBackoff: (initial: Duration, maximum: Duration) {
+        get { (reconnectInitialDelay, reconnectMaximumDelay) }
+        set { (reconnectInitialDelay, reconnectMaximumDelay) = newValue }
+    }
+    var reconnectInitialDelay: Duration = .milliseconds(100)
+    var reconnectMaximumDelay: Duration = .seconds(5)
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 6379,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        connectTimeout: Duration = .seconds(5),
+        commandTimeout: Duration = .seconds(10)
+    ) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+    }
+
+    /// Parses `redis://[user:password@]host[:port][/db]`.
+    public init(url: String) throws {
+        guard url.hasPrefix("redis://") else { throw RedisError.invalidURL(url, "it must start with redis://") }
+        var rest = Substring(url.dropFirst("redis://".count))
+        self.init()
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                let user = credentials[..<colon]
+                username = user.isEmpty ? nil : Self.percentDecoded(user)
+                password = Self.percentDecoded(credentials[credentials.index(after: colon)...])
+            } else {
+                password = Self.percentDecoded(credentials)
+            }
+        }
+        if let slash = rest.firstIndex(of: "/") {
+            let path = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+            if !path.isEmpty {
+                guard let database = Int(path), database >= 0 else { throw RedisError.invalidURL(url, "the database must be a number") }
+                self.database = database
+            }
+        }
+        if let colon = rest.lastIndex(of: ":") {
+            guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else {
+                throw RedisError.invalidURL(url, "the port must be a number from 1 to 65535")
+            }
+            self.port = port
+            rest = rest[..<colon]
+        }
+        if !rest.isEmpty { host = String(rest) }
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
+            && lhs.database == rhs.database
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(host)
+        hasher.combine(port)
+        hasher.combine(database)
+    }
+
+    private static func percentDecoded(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,273 @@
+import Courier
+import Logging
+import NIOCore
+import Synchronization
+
+/// A pub/sub message as the subscriber connection received it.
+struct PubSubMessage: Sendable {
+    var channel: String
+    var pattern: String?
+    var payload: ByteBuffer
+}
+
+/// The messages of one channel or pattern subscription, waiting for its subscriber.
+///
+/// Bounded: above `highWatermark` buffered messages the shared connection stops reading from its
+/// socket (TCP then holds the rest, and Redis its output buffer) until the subscriber catches up.
+final class PushBuffer: Sendable {
+    private struct State {
+        var queue = CircularBuffer<PubSubMessage>()
+        var waiter: CheckedContinuation<PubSubMessage?, Never>?
+        var finished = false
+        var paused = false
+    }
+
+    private let state = Mutex(State())
+    let highWatermark: Int
+    private let onPressure: @Sendable (_ full: Bool) -> Void
+
+    init(highWatermark: Int, onPressure: @escaping @Sendable (_ full: Bool) -> Void) {
+        self.highWatermark = highWatermark
+        self.onPressure = onPressure
+    }
+
+    func yield(_ message: PubSubMessage) {
+        let (waiter, full) = state.withLock { state -> (CheckedContinuation<PubSubMessage?, Never>?, Bool) in
+            guard !state.finished else { return (nil, false) }
+            if let waiter = state.waiter.take() { return (waiter, false) }
+            state.queue.append(message)
+            guard !state.paused, state.queue.count >= highWatermark else { return (nil, false) }
+            state.paused = true
+            return (nil, true)
+        }
+        waiter?.resume(returning: message)
+        if full { onPressure(true) }
+    }
+
+    /// The next message; nil once finished, or when the waiting task is cancelled.
+    func next() async -> PubSubMessage? {
+        await withTaskCancellationHandler {
+            await waitForNext()
+        } onCancel: {
+            state.withLock { $0.waiter.take() }?.resume(returning: nil)
+        }
+    }
+
+    private func waitForNext() async -> PubSubMessage? {
+        await withCheckedContinuation { continuation in
+            let (ready, drained) = state.withLock { state -> (PubSubMessage??, Bool) in
+                if let message = state.queue.popFirst() {
+                    guard state.paused, state.queue.count <= highWatermark / 2 else { return (.some(message), false) }
+                    state.paused = false
+                    return (.some(message), true)
+                }
+                if state.finished || Task.isCancelled { return (.some(nil), false) }
+                state.waiter = continuation
+                return (nil, false)
+            }
+            if drained { onPressure(false) }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Ends the buffer: the waiting and later ``next()`` calls return nil.
+    func finish() {
+        let (waiter, wasPaused) = state.withLock { state -> (CheckedContinuation<PubSubMessage?, Never>?, Bool) in
+            state.finished = true
+            state.queue.removeAll()
+            defer { state.paused = false }
+            return (state.waiter.take(), state.paused)
+        }
+        waiter?.resume(returning: nil)
+        if wasPaused { onPressure(false) }
+    }
+}
+
+/// The one connection every channel and pattern subscription of a broker shares, re-established
+/// with backoff (and every subscription renewed) when it drops.
+final class RedisPubSub: Sendable {
+    private struct Route {
+        var buffer: PushBuffer
+        var isPattern: Bool
+        var name: String
+    }
+
+    private struct State {
+        var connection: RedisConnection?
+        var connecting: Task<RedisConnection, any Error>?
+        var routes: [String: Route] = [:]
+        var confirmations: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var pausedBuffers = 0
+        var closed = false
+    }
+
+    private let configuration: RedisConfiguration
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let highWatermark = 1024
+
+    init(configuration: RedisConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Subscribes to a channel or pattern; returns once Redis confirmed, so a message published
+    /// afterwards is received.
+    func subscribe(_ name: String, pattern: Bool) async throws -> PushBuffer {
+        let key = Self.key(name, pattern: pattern)
+        let buffer = PushBuffer(highWatermark: highWatermark) { [weak self] full in self?.pressure(full) }
+        state.withLock { $0.routes[key] = Route(buffer: buffer, isPattern: pattern, name: name) }
+        do {
+            let connection = try await connection()
+            try await confirm(key) {
+                try await connection.sendWithoutReply(RedisCommand(pattern ? "PSUBSCRIBE" : "SUBSCRIBE", [.string(name)]))
+            }
+        } catch {
+            _ = state.withLock { $0.routes.removeValue(forKey: key) }
+            throw error
+        }
+        return buffer
+    }
+
+    func unsubscribe(_ name: String, pattern: Bool) async {
+        let (route, connection) = state.withLock { state in
+            (state.routes.removeValue(forKey: Self.key(name, pattern: pattern)), state.connection)
+        }
+        route?.buffer.finish()
+        try? await connection?.sendWithoutReply(RedisCommand(pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", [.string(name)]))
+    }
+
+    func close() async {
+        let (connection, routes, connecting) = state.withLock { state in
+            state.closed = true
+            let routes = state.routes.values.map(\.buffer)
+            state.routes = [:]
+            return (state.connection, routes, state.connecting)
+        }
+        connecting?.cancel()
+        for buffer in routes { buffer.finish() }
+        await connection?.close()
+    }
+
+    private static func key(_ name: String, pattern: Bool) -> String {
+        (pattern ? "p:" : "c:") + name
+    }
+
+    private func confirm(_ key: String, after send: () async throws -> Void) async throws {
+        // The continuation is registered before the command goes out, so the confirmation cannot
+        // arrive unseen; the connection's closing resumes it too (see `connectionClosed`).
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
+            group.addTask {
+                await withCheckedContinuation { (confirmation: CheckedContinuation<Void, Never>) in
+                    self.state.withLock { $0.confirmations[key, default: []].append(confirmation) }
+                    continuation.yield()
+                }
+            }
+            for await _ in stream { break }
+            try await send()
+            try await group.waitForAll()
+        }
+    }
+
+    // MARK: - The connection
+
+    private func connection() async throws -> RedisConnection {
+        let task = state.withLock { state -> Task<RedisConnection, any Error> in
+            if let connecting = state.connecting { return connecting }
+            if let connection = state.connection, connection.isActive {
+                return Task { connection }
+            }
+            let task = Task { try await self.open() }
+            state.connecting = task
+            return task
+        }
+        return try await task.value
+    }
+
+    private func open() async throws -> RedisConnection {
+        defer { state.withLock { $0.connecting = nil } }
+        let connection = try await RedisConnection.connect(configuration) { [weak self] push in self?.received(push) }
+        let closed = state.withLock { state -> Bool in
+            if state.closed { return true }
+            state.connection = connection
+            return false
+        }
+        if closed {
+            await connection.close()
+            throw RedisError(.connectionClosed, "the broker is closing")
+        }
+        connection.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed() }
+        return connection
+    }
+
+    private func connectionClosed() {
+        let (routes, confirmations, closed) = state.withLock { state in
+            state.connection = nil
+            state.pausedBuffers = 0
+            let confirmations = state.confirmations.values.flatMap { $0 }
+            state.confirmations = [:]
+            return (state.routes.values.map { $0 }, confirmations, state.closed)
+        }
+        for confirmation in confirmations { confirmation.resume() }
+        guard !closed, !routes.isEmpty else { return }
+        logger.warning("Redis pub/sub connection lost; reconnecting and subscribing again", metadata: ["courier.subscriptions": "\(routes.count)"])
+        Task { await self.resubscribe() }
+    }
+
+    /// Reconnects with exponential backoff and renews every subscription.
+    private func resubscribe() async {
+        var delay = configuration.reconnectInitialDelay
+        while !state.withLock({ $0.closed }) {
+            do {
+                let connection = try await connection()
+                let routes = state.withLock { $0.routes.values.map { $0 } }
+                for route in routes {
+                    try await connection.sendWithoutReply(RedisCommand(route.isPattern ? "PSUBSCRIBE" : "SUBSCRIBE", [.string(route.name)]))
+                }
+                logger.info("Redis pub/sub connection re-established", metadata: ["courier.subscriptions": "\(routes.count)"])
+                return
+            } catch {
+                logger.debug("Redis pub/sub reconnect failed", metadata: ["error": "\(error)", "courier.retry_in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, configuration.reconnectMaximumDelay)
+            }
+        }
+    }
+
+    // MARK: - Pushes (on the connection's event loop)
+
+    private func received(_ push: RESPValue) {
+        guard let elements = push.elements, let kind = elements.first?.string else { return }
+        switch kind {
+        case "message" where elements.count >= 3:
+            guard let channel = elements[1].string, let payload = elements[2].bytes else { return }
+            route(Self.key(channel, pattern: false))?.yield(PubSubMessage(channel: channel, pattern: nil, payload: payload))
+        case "pmessage" where elements.count >= 4:
+            guard let pattern = elements[1].string, let channel = elements[2].string, let payload = elements[3].bytes else { return }
+            route(Self.key(pattern, pattern: true))?.yield(PubSubMessage(channel: channel, pattern: pattern, payload: payload))
+        case "subscribe", "psubscribe":
+            guard elements.count >= 2, let name = elements[1].string else { return }
+            let key = Self.key(name, pattern: kind == "psubscribe")
+            let waiters = state.withLock { $0.confirmations.removeValue(forKey: key) } ?? []
+            for waiter in waiters { waiter.resume() }
+        default:
+            break
+        }
+    }
+
+    private func route(_ key: String) -> PushBuffer? {
+        state.withLock { $0.routes[key]?.buffer }
+    }
+
+    private func pressure(_ full: Bool) {
+        let (connection, change) = state.withLock { state -> (RedisConnection?, Bool?) in
+            let before = state.pausedBuffers
+            state.pausedBuffers = max(0, before + (full ? 1 : -1))
+            if before == 0 && state.pausedBuffers == 1 { return (state.connection, false) }
+            if before == 1 && state.pausedBuffers == 0 { return (state.connection, true) }
+            return (state.connection, nil)
+        }
+        if let change { connection?.setReading(change) }
+    }
+}

@@ -1,0 +1,24 @@
+import Courier
+import Logging
+
+/// A channel or pattern subscription on the broker's shared pub/sub connection: at most once,
+/// nothing to settle.
+struct RedisPubSubSubscription: TransportSubscription {
+    let source: RedisSource
+    let buffer: PushBuffer
+    let pubSub: RedisPubSub
+    let logger: Logger
+
+    var isPattern: Bool { source.kind == .pattern }
+
+    func next() async throws -> InboundDelivery? {
+        guard let pushed = await buffer.next() else { return nil }
+        let info = RedisMessageInfo(entryID: nil, pattern: pushed.pattern, path: isPattern ? source.captures(in: pushed.channel) : [:])
+        let message = RedisIncoming.message(from: pushed.payload, destination: pushed.channel, info: info, logger: logger)
+        return InboundDelivery(messages: [message], settlement: .none)
+    }
+
+    func stop() async {
+        await pubSub.unsubscribe(isPattern ? source.glob : source.name, pattern: isPattern)
+    }
+}

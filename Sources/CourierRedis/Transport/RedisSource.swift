@@ -1,0 +1,152 @@
+public import Courier
+import Foundation
+
+/// What a Redis subscriber consumes: a pub/sub channel or pattern, a list, or a stream.
+public struct RedisSource: SubscriptionSource, Hashable {
+    /// The kinds of source.
+    public enum Kind: Sendable, Hashable {
+        /// A pub/sub channel (`SUBSCRIBE`): at most once.
+        case channel
+        /// A pub/sub pattern (`PSUBSCRIBE`): `*`, `?` and `[…]` globs, and `{name}` captures that
+        /// match like `*` and reach the handler in ``RedisMessageInfo/path``.
+        case pattern
+        /// A list (`BLPOP`, or `BLMPOP` for batches): at most once, each message to one consumer.
+        case list
+        /// A stream (`XREAD`), or a consumer group's share of it (`XREADGROUP`, `XACK`).
+        case stream(StreamOptions)
+    }
+
+    /// How a stream is consumed.
+    public struct StreamOptions: Sendable, Hashable {
+        /// The consumer group; nil reads the stream without a group (every subscriber sees every entry).
+        public var group: String?
+        /// This consumer's name in the group; keep it stable across restarts so that entries it
+        /// received but did not ack are delivered to it again. Defaults to the group's name.
+        public var consumer: String?
+        /// When set, entries pending longer than this with any consumer of the group are claimed
+        /// (`XAUTOCLAIM`) and delivered here: how a crashed consumer's entries get processed.
+        public var claimIdleAfter: Duration?
+
+        public init(group: String? = nil, consumer: String? = nil, claimIdleAfter: Duration? = nil) {
+            self.group = group
+            self.consumer = consumer
+            self.claimIdleAfter = claimIdleAfter
+        }
+    }
+
+    /// The channel, pattern, list or stream name.
+    public var name: String
+    public var kind: Kind
+
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
+
+    /// A plain destination is a pub/sub channel, as in FastStream.
+    public init(destination: String) {
+        self.init(name: destination, kind: .channel)
+    }
+
+    public static func channel(_ name: String) -> Self { Self(name: name, kind: .channel) }
+    public static func pattern(_ pattern: String) -> Self { Self(name: pattern, kind: .pattern) }
+    public static func list(_ name: String) -> Self { Self(name: name, kind: .list) }
+    public static func stream(_ name: String, group: String? = nil, consumer: String? = nil, claimIdleAfter: Duration? = nil) -> Self {
+        Self(name: name, kind: .stream(StreamOptions(group: group, consumer: consumer, claimIdleAfter: claimIdleAfter)))
+    }
+
+    public var subscribedDestination: SubscribedDestination {
+        switch kind {
+        case .channel, .list:
+            SubscribedDestination(name: name)
+        case .pattern:
+            // Span names use the pattern: one name for every channel it matches.
+            SubscribedDestination(name: name, template: name)
+        case .stream(let options):
+            SubscribedDestination(name: name, consumerGroup: options.group)
+        }
+    }
+
+    /// The glob PSUBSCRIBE gets: every `{name}` capture becomes `*`.
+    var glob: String {
+        var result = ""
+        var inCapture = false
+        for character in name {
+            switch (character, inCapture) {
+            case ("{", false): inCapture = true
+            case ("}", true): inCapture = false; result.append("*")
+            case (_, true): continue
+            default: result.append(character)
+            }
+        }
+        return result
+    }
+
+    /// The `{name}` captures of `channel` against this pattern.
+    func captures(in channel: String) -> [String: String] {
+        var names: [String] = []
+        var literals: [String] = [""]
+        var inCapture = false
+        for character in name {
+            switch (character, inCapture) {
+            case ("{", false): inCapture = true; names.append("")
+            case ("}", true): inCapture = false; literals.append("")
+            case (_, true): names[names.count - 1].append(character)
+            default: literals[literals.count - 1].append(character)
+            }
+        }
+        guard !names.isEmpty else { return [:] }
+        var rest = Substring(channel)
+        guard rest.hasPrefix(literals[0]) else { return [:] }
+        rest = rest.dropFirst(literals[0].count)
+        var captures: [String: String] = [:]
+        for (index, captureName) in names.enumerated() {
+            let literal = literals[index + 1]
+            if index == names.count - 1 && literal.isEmpty {
+                captures[captureName] = String(rest)
+                rest = ""
+            } else if let range = (index == names.count - 1 ? rest.range(of: literal, options: .backwards) : rest.range(of: literal)) {
+                captures[captureName] = String(rest[..<range.lowerBound])
+                rest = rest[range.upperBound...]
+            } else {
+                return [:]
+            }
+        }
+        return captures
+    }
+}
+
+/// Where a Redis publish goes: a pub/sub channel (the default), a list or a stream.
+public struct RedisDestination: Sendable, Hashable {
+    public var name: String
+    var kind: DestinationKind?
+
+    /// `PUBLISH` to a channel.
+    public static func channel(_ name: String) -> Self { Self(name: name, kind: nil) }
+    /// `RPUSH` onto a list.
+    public static func list(_ name: String) -> Self { Self(name: name, kind: DestinationKind(RedisTransport.listKind)) }
+    /// `XADD` to a stream, trimmed to about `maxLength` entries (`MAXLEN ~`) when given.
+    public static func stream(_ name: String, maxLength: Int? = nil) -> Self {
+        Self(
+            name: name,
+            kind: DestinationKind(RedisTransport.streamKind, parameters: maxLength.map { ["maxlen": String($0)] } ?? [:])
+        )
+    }
+
+    var target: PublishTarget { PublishTarget(destination: name, kind: kind) }
+}
+
+/// What Redis adds to a delivered message, in `IncomingMessage.raw`.
+public struct RedisMessageInfo: Sendable, Hashable {
+    /// The stream entry id, for stream messages.
+    public var entryID: String?
+    /// The pattern a pattern subscription matched.
+    public var pattern: String?
+    /// The values of the pattern's `{name}` captures.
+    public var path: [String: String]
+}
+
+extension IncomingMessage {
+    /// What Redis adds to the message (stream entry id, pattern captures), for Redis messages.
+    public var redis: RedisMessageInfo? { raw as? RedisMessageInfo }
+}

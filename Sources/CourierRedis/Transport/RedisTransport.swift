@@ -1,0 +1,179 @@
+public import Courier
+public import Logging
+import NIOCore
+import Synchronization
+
+/// The Redis broker: `Broker<RedisTransport>`.
+public typealias RedisBroker = Broker<RedisTransport>
+
+extension Broker where Transport == RedisTransport {
+    /// Creates a Redis broker for `redis://[user:password@]host[:port][/db]`.
+    public convenience init(
+        url: String = "redis://127.0.0.1:6379",
+        middlewares: [any CourierMiddleware] = [],
+        logger: Logger = Logger(label: "courier.redis")
+    ) throws {
+        try self.init(configuration: RedisConfiguration(url: url), middlewares: middlewares, logger: logger)
+    }
+
+    /// Creates a Redis broker.
+    public convenience init(
+        configuration: RedisConfiguration,
+        middlewares: [any CourierMiddleware] = [],
+        logger: Logger = Logger(label: "courier.redis")
+    ) {
+        self.init(transport: RedisTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger)
+    }
+}
+
+/// Moves messages through Redis pub/sub channels, lists and streams, in FastStream's envelope.
+///
+/// Pub/sub and lists deliver at most once: there is nothing to ack, so every ack policy settles
+/// nothing there. Stream consumer groups are at least once: ack is `XACK`, nack leaves the
+/// entries pending and reads them again, reject leaves them pending (visible to `XPENDING` and
+/// `XAUTOCLAIM`) without reading them again.
+public final class RedisTransport: BrokerTransport {
+    public typealias Source = RedisSource
+
+    static let listKind = "list"
+    static let streamKind = "stream"
+    static let replyPrefix = "courier.reply."
+
+    public let configuration: RedisConfiguration
+    let client: RedisClient
+    let pubSub: RedisPubSub
+    private let logger: Logger
+    private let blockingSubscriptions = Mutex<[RedisBlockingSubscription]>([])
+
+    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "courier.redis")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.client = RedisClient(configuration: configuration)
+        self.pubSub = RedisPubSub(configuration: configuration, logger: logger)
+    }
+
+    public var description: BrokerDescription {
+        BrokerDescription(messagingSystem: "redis", serverAddress: configuration.host, serverPort: configuration.port)
+    }
+
+    public var defaultAckPolicy: AckPolicy { .rejectOnError }
+
+    public func connect() async throws {
+        _ = try await client.connection()
+    }
+
+    public func send(_ publication: Publication) async throws {
+        let allocator = ByteBufferAllocator()
+        let envelopes = try publication.messages.map { try RedisEnvelope.encode($0, allocator: allocator) }
+        let name = publication.destination
+        switch publication.destinationKind?.name {
+        case Self.listKind?:
+            // One RPUSH for a batch: the messages land together, in order.
+            _ = try await client.send(RedisCommand("RPUSH", [.string(name)] + envelopes.map { .bytes($0) }))
+        case Self.streamKind?:
+            var trim: [RedisCommand.Argument] = []
+            if let maxLength = publication.destinationKind?.parameters["maxlen"] { trim = ["MAXLEN", "~", .string(maxLength)] }
+            let commands = envelopes.map { RedisCommand("XADD", [.string(name)] + trim + ["*", "__data__", .bytes($0)]) }
+            _ = try await commands.count == 1 ? [client.send(commands[0])] : client.sendPipelined(commands)
+        default:
+            let commands = envelopes.map { RedisCommand("PUBLISH", [.string(name), .bytes($0)]) }
+            _ = try await commands.count == 1 ? [client.send(commands[0])] : client.sendPipelined(commands)
+        }
+    }
+
+    public func subscribe(to source: RedisSource, batch: BatchOptions?) async throws -> any TransportSubscription {
+        switch source.kind {
+        case .channel, .pattern:
+            let isPattern = source.kind == .pattern
+            let buffer = try await pubSub.subscribe(isPattern ? source.glob : source.name, pattern: isPattern)
+            return RedisPubSubSubscription(source: source, buffer: buffer, pubSub: pubSub, logger: logger)
+        case .list, .stream:
+            let subscription = RedisBlockingSubscription(source: source, batch: batch, client: client, logger: logger)
+            try await subscription.start()
+            blockingSubscriptions.withLock { $0.append(subscription) }
+            return subscription
+        }
+    }
+
+    public func openReplyInbox() async throws -> ReplyInbox {
+        let name = Self.replyPrefix + MessageIdentifier.make()
+        let buffer = try await pubSub.subscribe(name, pattern: false)
+        let subscription = RedisPubSubSubscription(source: .channel(name), buffer: buffer, pubSub: pubSub, logger: logger)
+        return ReplyInbox(destination: name, subscription: subscription)
+    }
+
+    public func close() async {
+        let subscriptions = blockingSubscriptions.withLock { $0 }
+        for subscription in subscriptions { await subscription.closeConnection() }
+        await pubSub.close()
+        await client.close()
+    }
+}
+
+// MARK: - Typed publishing
+
+extension Broker where Transport == RedisTransport {
+    /// Publishes `body` to a channel, list or stream.
+    public func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: RedisDestination,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
+        try await publish(body, to: destination.target, headers: headers, correlationID: correlationID)
+    }
+
+    /// Publishes several messages at once: one `RPUSH` for a list, pipelined `XADD`s or `PUBLISH`es.
+    public func publishBatch<Body: MessageEncodable>(
+        _ bodies: [Body],
+        to destination: RedisDestination,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
+        try await publishBatch(bodies, to: destination.target, headers: headers, correlationID: correlationID)
+    }
+
+    /// Sends a request to a channel, list or stream; the reply comes over a temporary channel.
+    public func request<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: RedisDestination,
+        headers: MessageHeaders = [:],
+        timeout: Duration = .seconds(5)
+    ) async throws -> IncomingMessage {
+        try await request(body, to: destination.target, headers: headers, timeout: timeout)
+    }
+}
+
+extension SubscriberBuilder where Transport == RedisTransport {
+    /// Adds a channel, list or stream the handler's return value is published to.
+    public func publisher(_ destination: RedisDestination) -> Self {
+        publisher(destination.target)
+    }
+
+    /// Adds a channel, list or stream for the return value, and registers the handler.
+    public func publisher<Input: MessageDecodable, Output: MessageEncodable>(
+        _ destination: RedisDestination,
+        _ handler: @escaping MessageHandler<Input, Output>
+    ) {
+        publisher(destination.target).handle(handler)
+    }
+}
+
+extension BatchSubscriberBuilder where Transport == RedisTransport {
+    /// Adds a channel, list or stream the handler's return value is published to.
+    public func publisher(_ destination: RedisDestination) -> Self {
+        publisher(destination.target)
+    }
+}
+
+extension MessageContext {
+    /// Publishes to a Redis channel, list or stream from inside a handler, continuing its trace.
+    public func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: RedisDestination,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
+        try await publish(body, to: destination.target, headers: headers, correlationID: correlationID)
+    }
+}

@@ -1,0 +1,94 @@
+@testable import CourierRedis
+import Courier
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The redis-server the suite runs against: `make test` starts one and sets `COURIER_REDIS_URL`.
+enum RedisTestServer {
+    static var url: String {
+        ProcessInfo.processInfo.environment["COURIER_REDIS_URL"] ?? "redis://127.0.0.1:6379"
+    }
+
+    static var configuration: RedisConfiguration {
+        get throws { try RedisConfiguration(url: url) }
+    }
+
+    /// A connection for arranging and inspecting state behind the broker's back.
+    static func connection() async throws -> RedisConnection {
+        try await RedisConnection.connect(configuration)
+    }
+
+    static func unique(_ prefix: String) -> String {
+        "courier.test.\(prefix).\(UUID().uuidString.prefix(8))"
+    }
+}
+
+/// Runs a Redis broker in an app while `body` runs, starting `body` once it is subscribed.
+func withRunningRedis<T>(_ broker: RedisBroker, _ body: () async throws -> T) async throws -> T {
+    try await withRunningApp([broker]) {
+        await broker.waitUntilSubscribed()
+        return try await body()
+    }
+}
+
+/// A redis-server of the test's own, on its own port and directory, for tests that stop and
+/// restart the server. It persists every write (AOF, fsync always), as a production server would.
+final class OwnedRedisServer: Sendable {
+    let port: Int
+    let directory: URL
+    private let process: Mutex<Process?> = Mutex(nil)
+
+    init() throws {
+        port = Int.random(in: 20000...29999)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("courier-redis-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path,
+            "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process.withLock { $0 = process }
+        // Ready once it answers PING.
+        let configuration = try RedisConfiguration(url: url)
+        for _ in 0..<100 {
+            if let connection = try? await RedisConnection.connect(configuration) {
+                _ = try await connection.send(RedisCommand("PING"))
+                await connection.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisError(.connectionClosed, "redis-server on port \(port) did not start")
+    }
+
+    /// Kills the server, as a crash would (SIGKILL: the test process's blocked-signal mask, which a
+    /// child inherits, can hold a SIGTERM back), and waits for it to exit.
+    func stop() {
+        guard let process = process.withLock({ $0.take() }) else { return }
+        let pid = process.processIdentifier
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
