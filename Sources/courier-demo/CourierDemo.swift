@@ -1,6 +1,7 @@
 import ArgumentParser
 import Courier
 import CourierMemory
+import CourierRedis
 import CourierTraceView
 import Foundation
 import Logging
@@ -23,7 +24,7 @@ struct CourierDemo: AsyncParsableCommand {
     @Option(name: .customLong("spans-json"), help: "Write every finished span to this file as JSON.")
     var spansJSON: String?
 
-    @Option(name: .customLong("broker"), help: "The broker to run on: memory.")
+    @Option(name: .customLong("broker"), help: "The broker to run on: memory, or redis://host:port[/db].")
     var brokerURL = "memory"
 
     @Option(help: "Span names and attributes: opentelemetry or faststream.")
@@ -34,8 +35,8 @@ struct CourierDemo: AsyncParsableCommand {
 
     func validate() throws {
         guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
-        guard brokerURL == "memory" else {
-            throw ValidationError("unsupported broker '\(brokerURL)': this build runs on 'memory' (redis://, nats://, amqp:// and kafka:// arrive with their broker modules)")
+        guard brokerURL == "memory" || brokerURL.hasPrefix("redis://") else {
+            throw ValidationError("unsupported broker '\(brokerURL)': this build runs on 'memory' and 'redis://…' (nats://, amqp:// and kafka:// arrive with their broker modules)")
         }
     }
 
@@ -59,7 +60,34 @@ struct CourierDemo: AsyncParsableCommand {
         let recorder = SpanRecorder(wrapping: backend.factory)
         InstrumentationSystem.bootstrap(recorder)
 
-        let broker = MemoryBroker(middlewares: [TelemetryMiddleware(conventions: conventions)])
+        let middlewares: [any CourierMiddleware] = [TelemetryMiddleware(conventions: conventions)]
+        let failure: (any Error)?
+        let brokerName: String
+        if brokerURL.hasPrefix("redis://") {
+            failure = try await runPipeline(RedisBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
+            brokerName = "Redis (\(brokerURL), pub/sub channels)"
+        } else {
+            failure = try await runPipeline(MemoryBroker(middlewares: middlewares), service: backend.service)
+            brokerName = "the in-memory broker"
+        }
+
+        let spans = recorder.finishedSpans
+        print("courier-demo: \(messages) message(s) through first → second → third on \(brokerName), \(conventions.rawValue) conventions\n")
+        print(Waterfall.render(spans))
+        if let spansJSON {
+            try SpanJSON.encode(spans).write(toFile: spansJSON, atomically: true, encoding: .utf8)
+            print("wrote \(spans.count) spans to \(spansJSON)")
+        }
+        if exporting {
+            print("exported over OTLP (\(environment["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? "default protocol")) to \(environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "")")
+        } else {
+            print("nothing exported: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_EXPORTER_OTLP_PROTOCOL=grpc|http/protobuf) to send the trace to Jaeger, Tempo or Zipkin")
+        }
+        if let failure { throw failure }
+    }
+
+    /// Runs the seed pipeline on `broker` next to swift-otel's `service`; returns what went wrong.
+    private func runPipeline<Transport: BrokerTransport>(_ broker: Broker<Transport>, service: some Service) async throws -> (any Error)? {
         let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
         broker.subscriber("first").publisher("second") { (message: String, _) in
             try await Task.sleep(for: .milliseconds(100))
@@ -79,7 +107,7 @@ struct CourierDemo: AsyncParsableCommand {
         // swift-otel flushes the spans the app's last messages produced.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: backend.service), .init(service: app)],
+                services: [.init(service: service), .init(service: app)],
                 logger: Logger(label: "courier-demo")
             )
         )
@@ -89,6 +117,7 @@ struct CourierDemo: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
+                await broker.waitUntilSubscribed()
                 for index in 1...expected {
                     try await broker.publish("message \(index)", to: "first")
                 }
@@ -99,20 +128,7 @@ struct CourierDemo: AsyncParsableCommand {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
-
-        let spans = recorder.finishedSpans
-        print("courier-demo: \(expected) message(s) through first → second → third on the in-memory broker, \(conventions.rawValue) conventions\n")
-        print(Waterfall.render(spans))
-        if let spansJSON {
-            try SpanJSON.encode(spans).write(toFile: spansJSON, atomically: true, encoding: .utf8)
-            print("wrote \(spans.count) spans to \(spansJSON)")
-        }
-        if exporting {
-            print("exported over OTLP (\(environment["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? "default protocol")) to \(environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "")")
-        } else {
-            print("nothing exported: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_EXPORTER_OTLP_PROTOCOL=grpc|http/protobuf) to send the trace to Jaeger, Tempo or Zipkin")
-        }
-        if let failure { throw failure }
+        return failure
     }
 
     static func waitForArrivals(_ arrivals: AsyncStream<Void>, count: Int, timeout: Duration) async throws {
