@@ -15,15 +15,15 @@ demo: setup
 	$(SWIFT) build --product courier-demo
 	.build/debug/courier-demo $(DEMO_ARGS)
 
-# Builds once, then runs the suite from that build; scripts/test.sh starts the servers the
-# suite needs and stops them again, whatever the outcome.
+# Builds once, then runs the suite from that build; scripts/with-servers.sh starts the servers
+# the suite needs and stops them again, whatever the outcome.
 test: setup
 	$(SWIFT) build --build-tests
-	./scripts/test.sh $(SWIFT) test --skip-build
+	./scripts/with-servers.sh $(SWIFT) test --skip-build
 
 bench: setup
 	$(SWIFT) build -c release --product courier-bench
-	.build/release/courier-bench $(BENCH_ARGS)
+	./scripts/with-servers.sh .build/release/courier-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

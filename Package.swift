@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "courier-bench",
             dependencies: [
-                "Courier", "CourierMemory",
+                "Courier", "CourierMemory", "CourierRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

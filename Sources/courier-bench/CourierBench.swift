@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Courier
 import CourierMemory
 import Logging
@@ -32,6 +33,15 @@ struct CourierBench: AsyncParsableCommand {
     @Option(help: "The subscriber's maxConcurrency.")
     var concurrency = 1
 
+    @Option(help: "A redis-server for the Redis rows (default: $COURIER_REDIS_URL; none: no Redis rows).")
+    var redis: String?
+
+    @Option(help: "Messages per Redis run.")
+    var redisMessages = 20_000
+
+    @Option(help: "The Python with FastStream for its rows (default: $COURIER_PEER_PYTHON).")
+    var python: String?
+
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -53,6 +63,7 @@ struct CourierBench: AsyncParsableCommand {
             ("TelemetryMiddleware, swift-otel (always on, batch)", [TelemetryMiddleware(tracer: backend.factory)]),
         ]
         var rows = scenarios.map { Row(name: $0.name) }
+        var redisRows: [RedisBench.Row] = []
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await otelGroup.run() }
             // Interleaved rounds, so a slow moment of the machine hits every scenario alike.
@@ -64,10 +75,48 @@ struct CourierBench: AsyncParsableCommand {
             for (index, scenario) in scenarios.enumerated() {
                 rows[index].latencies = try await measureLatency(middlewares: scenario.middlewares)
             }
+            let environment = ProcessInfo.processInfo.environment
+            let python = self.python ?? environment["COURIER_PEER_PYTHON"]
+            if let redis = redis ?? environment["COURIER_REDIS_URL"] {
+                redisRows = try await RedisBench(
+                    url: redis,
+                    python: python.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil },
+                    messages: redisMessages,
+                    warmup: min(warmup, redisMessages / 10),
+                    latencyMessages: min(latencyMessages, 1_000),
+                    tracer: backend.factory
+                ).run()
+            }
             await otelGroup.triggerGracefulShutdown()
             try await group.waitForAll()
         }
         print(Row.table(rows, messages: messages, rounds: rounds, latencyMessages: latencyMessages, concurrency: concurrency))
+        if !redisRows.isEmpty {
+            print(redisTable(redisRows))
+        }
+    }
+
+    private func redisTable(_ rows: [RedisBench.Row]) -> String {
+        let raw = rows[0]
+        let fastStreamTraced = rows.first { $0.name.hasPrefix("FastStream") && $0.name.contains("tracing (") }
+        var lines = [["scenario", "msg/s", "vs raw", "vs FastStream traced", "p50 µs", "p99 µs"]]
+        for row in rows {
+            lines.append([
+                row.name,
+                Row.format(row.throughput, decimals: 0),
+                Row.format(row.throughput / raw.throughput, decimals: 2) + "×",
+                fastStreamTraced.map { Row.format(row.throughput / $0.throughput, decimals: 1) + "×" } ?? "-",
+                Row.format(row.p50, decimals: 1),
+                Row.format(row.p99, decimals: 1),
+            ])
+        }
+        return """
+
+            Redis list: \(redisMessages) messages of 64 bytes published one after another, one subscriber in the same
+            process, a handler that does nothing; latency: publish call to handler start, one message at a time.
+
+
+            """ + Row.render(lines)
     }
 
     /// Publishes as fast as the bounded queue accepts and returns delivered messages per second.
@@ -227,6 +276,14 @@ struct Row {
                 format(row.percentile(0.99) / base.percentile(0.99), decimals: 2) + "×",
             ])
         }
+        out += render(lines)
+        return out
+    }
+
+    /// A Markdown table, numbers right-aligned.
+    static func render(_ lines: [[String]]) -> String {
+        var out = ""
+        let header = lines[0]
         let widths = header.indices.map { column in lines.map { $0[column].count }.max() ?? 0 }
         for (index, line) in lines.enumerated() {
             let cells = line.enumerated().map { column, cell in
@@ -244,7 +301,7 @@ struct Row {
         return out
     }
 
-    private static func format(_ value: Double, decimals: Int) -> String {
+    static func format(_ value: Double, decimals: Int) -> String {
         guard value.isFinite else { return "-" }
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }

@@ -101,21 +101,24 @@ public struct TelemetryMiddleware: CourierMiddleware {
             file: #fileID,
             line: #line
         )
-        var attributes = commonAttributes(context.broker, destination.name, temporary: destination.isTemporary)
-        attributes.set(MessagingAttribute.operationName, value: "process")
-        attributes.set(MessagingAttribute.operationType, value: "process")
-        if let template = destination.template { attributes.set(MessagingAttribute.destinationTemplate, value: .string(template)) }
-        if let group = destination.consumerGroup { attributes.set(MessagingAttribute.consumerGroup, value: .string(group)) }
-        if let name = destination.subscriptionName { attributes.set(MessagingAttribute.subscriptionName, value: .string(name)) }
-        if context.isBatch {
-            attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(context.messages.count)))
-        } else {
-            let message = context.message
-            if let id = message.messageID { attributes.set(MessagingAttribute.messageID, value: .string(id)) }
-            if let id = message.correlationID { attributes.set(MessagingAttribute.conversationID, value: .string(id)) }
-            attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.body.readableBytes)))
+        // A span that records nothing (the no-op tracer, an unsampled trace) needs no attributes.
+        if span.isRecording {
+            var attributes = commonAttributes(context.broker, destination.name, temporary: destination.isTemporary)
+            attributes.set(MessagingAttribute.operationName, value: "process")
+            attributes.set(MessagingAttribute.operationType, value: "process")
+            if let template = destination.template { attributes.set(MessagingAttribute.destinationTemplate, value: .string(template)) }
+            if let group = destination.consumerGroup { attributes.set(MessagingAttribute.consumerGroup, value: .string(group)) }
+            if let name = destination.subscriptionName { attributes.set(MessagingAttribute.subscriptionName, value: .string(name)) }
+            if context.isBatch {
+                attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(context.messages.count)))
+            } else {
+                let message = context.message
+                if let id = message.messageID { attributes.set(MessagingAttribute.messageID, value: .string(id)) }
+                if let id = message.correlationID { attributes.set(MessagingAttribute.conversationID, value: .string(id)) }
+                attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.body.readableBytes)))
+            }
+            span.attributes = attributes
         }
-        span.attributes = attributes
         for link in links { span.addLink(SpanLink(context: link, attributes: [:])) }
 
         var dimensions = metricDimensions(context.broker, spanDestination ?? destination.name, operation: "process")
@@ -310,11 +313,13 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 file: #fileID,
                 line: #line
             )
-            var attributes = common
-            attributes.set(MessagingAttribute.operationName, value: "send")
-            attributes.set(MessagingAttribute.operationType, value: "send")
-            for message in publication.messages { addMessageAttributes(message, to: &attributes) }
-            span.attributes = attributes
+            if span.isRecording {
+                var attributes = common
+                attributes.set(MessagingAttribute.operationName, value: "send")
+                attributes.set(MessagingAttribute.operationType, value: "send")
+                for message in publication.messages { addMessageAttributes(message, to: &attributes) }
+                span.attributes = attributes
+            }
             for index in publication.messages.indices {
                 inject(span.context, baggage: baggage, into: &publication.messages[index].headers, tracer: tracer)
             }

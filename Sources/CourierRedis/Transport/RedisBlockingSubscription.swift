@@ -23,6 +23,8 @@ final class RedisBlockingSubscription: TransportSubscription {
         var readPending = true
         /// Entries rejected here: left pending, as FastStream does, but not read again.
         var rejected: Set<String> = []
+        /// For lists: values popped ahead of the handler.
+        var prefetched = CircularBuffer<ByteBuffer>()
     }
 
     private let source: RedisSource
@@ -81,7 +83,10 @@ final class RedisBlockingSubscription: TransportSubscription {
             if let connection = state.withLock({ $0.stopped ? $0.connection.take() : nil }) {
                 await connection.close()
             }
-            if state.withLock({ $0.stopped }) { return nil }
+            if state.withLock({ $0.stopped }) {
+                await returnPrefetched()
+                return nil
+            }
             try Task.checkCancellation()
             do {
                 let connection = try await connection()
@@ -118,6 +123,7 @@ final class RedisBlockingSubscription: TransportSubscription {
             _ = try? await client.send(RedisCommand("CLIENT", ["UNBLOCK", .integer(Int(clientID))]))
         }
         await idleConnection?.close()
+        await returnPrefetched()
     }
 
     private func connection() async throws -> RedisConnection {
@@ -153,6 +159,9 @@ final class RedisBlockingSubscription: TransportSubscription {
     }
 
     private func readList(on connection: RedisConnection) async throws -> InboundDelivery? {
+        if !isBatch, source.prefetch > 1 {
+            return try await readListPrefetching(on: connection)
+        }
         let reply: RESPValue
         if isBatch {
             reply = try await connection.send(
@@ -168,6 +177,39 @@ final class RedisBlockingSubscription: TransportSubscription {
         let messages = values.compactMap(\.bytes).map { message(from: $0, entryID: nil) }
         guard !messages.isEmpty else { return nil }
         return InboundDelivery(messages: messages, settlement: .none)
+    }
+
+    /// One message per delivery, from a local buffer filled by `BLMPOP … COUNT prefetch`.
+    private func readListPrefetching(on connection: RedisConnection) async throws -> InboundDelivery? {
+        if let value = state.withLock({ $0.prefetched.popFirst() }) {
+            return InboundDelivery(messages: [message(from: value, entryID: nil)], settlement: .none)
+        }
+        let reply = try await connection.send(
+            RedisCommand("BLMPOP", ["0", "1", .string(source.name), "LEFT", "COUNT", .integer(source.prefetch)]),
+            timeout: .zero
+        )
+        guard let elements = reply.elements, elements.count == 2, let values = elements[1].elements?.compactMap(\.bytes), let first = values.first else {
+            return nil
+        }
+        state.withLock { $0.prefetched.append(contentsOf: values.dropFirst()) }
+        return InboundDelivery(messages: [message(from: first, entryID: nil)], settlement: .none)
+    }
+
+    /// Puts values popped ahead but never handled back at the head of the list, in order.
+    private func returnPrefetched() async {
+        let values = state.withLock { state -> [ByteBuffer] in
+            defer { state.prefetched.removeAll() }
+            return Array(state.prefetched)
+        }
+        guard !values.isEmpty else { return }
+        do {
+            _ = try await client.send(RedisCommand("LPUSH", [.string(source.name)] + values.reversed().map { .bytes($0) }))
+        } catch {
+            logger.error(
+                "could not return prefetched messages to the list; they are lost",
+                metadata: ["courier.destination": "\(source.name)", "courier.messages": "\(values.count)", "error": "\(error)"]
+            )
+        }
     }
 
     private func readStream(on connection: RedisConnection) async throws -> InboundDelivery? {

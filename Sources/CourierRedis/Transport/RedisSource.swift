@@ -37,6 +37,12 @@ public struct RedisSource: SubscriptionSource, Hashable {
     /// The channel, pattern, list or stream name.
     public var name: String
     public var kind: Kind
+    /// For lists: how many messages one pop may take ahead of the handler (`BLMPOP … COUNT`).
+    ///
+    /// Fewer round trips per message; on a graceful stop the messages not yet handled are pushed
+    /// back to the head of the list in order. Lists are at most once either way: a crash loses
+    /// what was popped and not handled, up to this many. 1 pops one message at a time.
+    public var prefetch: Int = 16
 
     public init(name: String, kind: Kind) {
         self.name = name
@@ -50,7 +56,12 @@ public struct RedisSource: SubscriptionSource, Hashable {
 
     public static func channel(_ name: String) -> Self { Self(name: name, kind: .channel) }
     public static func pattern(_ pattern: String) -> Self { Self(name: pattern, kind: .pattern) }
-    public static func list(_ name: String) -> Self { Self(name: name, kind: .list) }
+    public static func list(_ name: String, prefetch: Int = 16) -> Self {
+        precondition(prefetch > 0, "prefetch is at least 1")
+        var source = Self(name: name, kind: .list)
+        source.prefetch = prefetch
+        return source
+    }
     public static func stream(_ name: String, group: String? = nil, consumer: String? = nil, claimIdleAfter: Duration? = nil) -> Self {
         Self(name: name, kind: .stream(StreamOptions(group: group, consumer: consumer, claimIdleAfter: claimIdleAfter)))
     }

@@ -69,6 +69,28 @@ struct RedisBrokerTests {
         }
     }
 
+    @Test("list prefetch: messages popped ahead but not handled go back to the list, in order, on a graceful stop")
+    func prefetchReturnedOnStop() async throws {
+        let list = RedisTestServer.unique("prefetch")
+        let producer = try RedisBroker(url: RedisTestServer.url)
+        for number in 1...10 { try await producer.publish(number, to: .list(list)) }
+        let broker = try RedisBroker(url: RedisTestServer.url)
+        let handled = Inbox<Int>()
+        broker.subscriber(.list(list, prefetch: 16)) { (number: Int, _) in
+            handled.put(number)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await withRunningRedis(broker) {
+            _ = try await handled.wait(count: 1)
+        }
+        #expect(handled.values == [1])
+        let connection = try await RedisTestServer.connection()
+        let left = try await connection.send(RedisCommand("LRANGE", [.string(list), "0", "-1"])).elements ?? []
+        await connection.close()
+        let numbers = try left.compactMap(\.bytes).map { try RedisEnvelope.decode($0).body }.map { Int(String(buffer: $0)) }
+        #expect(numbers == (2...10).map { $0 })
+    }
+
     @Test("streams without a group: every entry, its entry id as the message id")
     func streamWithoutGroup() async throws {
         let tracer = InMemoryTracer()

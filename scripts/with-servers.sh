@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the command given (the test suite) with the servers it needs on 127.0.0.1, and stops
+# Runs the command given (the test suite, the benchmark) with the servers it needs on 127.0.0.1, and stops
 # what it started, whatever the outcome.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ for _ in $(seq 1 100); do
     redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
     sleep 0.1
 done
-redis-cli -p "$redis_port" ping >/dev/null || { echo "test: redis-server did not start" >&2; cat "$workdir/redis.log" >&2; exit 1; }
+redis-cli -p "$redis_port" ping >/dev/null || { echo "with-servers: redis-server did not start" >&2; cat "$workdir/redis.log" >&2; exit 1; }
 export COURIER_REDIS_URL="redis://127.0.0.1:$redis_port"
 export COURIER_PEER_PYTHON="$PWD/.venv-peer/bin/python"
 
