@@ -1,5 +1,6 @@
 import Courier
 import CourierRedis
+import NIOSSL
 
 // README: "Redis".
 func redisExample() async throws {
@@ -35,4 +36,13 @@ func redisExample() async throws {
         _ = pong
         try await group.waitForAll()
     }
+}
+
+// README: "Redis" (TLS, credentials, pool).
+func redisConfigurationExample() throws -> RedisBroker {
+    var configuration = try RedisConfiguration(url: "rediss://app:secret@cache.internal:6380/2")
+    configuration.tls?.trustRoots = .file("/etc/courier/redis-ca.pem")
+    configuration.connectionPoolSize = 4
+    let secure = RedisBroker(configuration: configuration, middlewares: [TelemetryMiddleware()])
+    return secure
 }

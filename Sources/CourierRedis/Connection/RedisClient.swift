@@ -2,9 +2,49 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// The connection publishes, acks and unblocks go over: pipelined, and opened again on the next
-/// command after it dropped.
+/// The connections publishes, acks and unblocks go over: a small pool, each connection pipelined
+/// and opened again on the next command after it dropped; commands take turns across the pool.
 final class RedisClient: Sendable {
+    let configuration: RedisConfiguration
+    private let slots: [PooledConnection]
+    private let turn = Atomic<Int>(0)
+
+    init(configuration: RedisConfiguration) {
+        self.configuration = configuration
+        self.slots = (0..<max(1, configuration.connectionPoolSize)).map { _ in PooledConnection(configuration: configuration) }
+    }
+
+    func send(_ command: RedisCommand) async throws -> RESPValue {
+        try await connection().send(command)
+    }
+
+    /// Writes every command before waiting for the first reply, on one connection; returns the
+    /// replies in order.
+    func sendPipelined(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+        let connection = try await connection()
+        return try await withThrowingTaskGroup(of: (Int, RESPValue).self) { group in
+            for (index, command) in commands.enumerated() {
+                group.addTask { (index, try await connection.send(command)) }
+            }
+            var replies = [RESPValue](repeating: .null, count: commands.count)
+            for try await (index, reply) in group { replies[index] = reply }
+            return replies
+        }
+    }
+
+    /// The next connection of the pool, opened if it is not.
+    func connection() async throws -> RedisConnection {
+        let index = turn.wrappingAdd(1, ordering: .relaxed).oldValue
+        return try await slots[(index & Int.max) % slots.count].connection()
+    }
+
+    func close() async {
+        for slot in slots { await slot.close() }
+    }
+}
+
+/// One connection of the pool.
+private final class PooledConnection: Sendable {
     private struct State {
         var connection: RedisConnection?
         var connecting: Task<RedisConnection, any Error>?
@@ -16,23 +56,6 @@ final class RedisClient: Sendable {
 
     init(configuration: RedisConfiguration) {
         self.configuration = configuration
-    }
-
-    func send(_ command: RedisCommand) async throws -> RESPValue {
-        try await connection().send(command)
-    }
-
-    /// Writes every command before waiting for the first reply; returns the replies in order.
-    func sendPipelined(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        let connection = try await connection()
-        return try await withThrowingTaskGroup(of: (Int, RESPValue).self) { group in
-            for (index, command) in commands.enumerated() {
-                group.addTask { (index, try await connection.send(command)) }
-            }
-            var replies = [RESPValue](repeating: .null, count: commands.count)
-            for try await (index, reply) in group { replies[index] = reply }
-            return replies
-        }
     }
 
     func connection() async throws -> RedisConnection {

@@ -1,4 +1,7 @@
-/// Where and how to connect to Redis: `redis://[user:password@]host[:port][/db]`.
+public import NIOSSL
+
+/// Where and how to connect to Redis: `redis://[user:password@]host[:port][/db]`, or `rediss://…`
+/// for TLS.
 public struct RedisConfiguration: Sendable, Hashable {
     public var host: String
     public var port: Int
@@ -6,6 +9,12 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var password: String?
     /// The logical database (`SELECT`).
     public var database: Int
+    /// TLS for every connection; nil for plain TCP. `rediss://` URLs set the default client
+    /// configuration (system trust roots, full verification); set trust roots or client
+    /// certificates here.
+    public var tls: TLSConfiguration?
+    /// How many pipelined connections publishes and acks share (subscribers have their own).
+    public var connectionPoolSize = 2
     /// How long connecting may take.
     public var connectTimeout: Duration
     /// The longest a command (other than a blocking read) may wait for its reply.
@@ -36,11 +45,13 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.commandTimeout = commandTimeout
     }
 
-    /// Parses `redis://[user:password@]host[:port][/db]`.
+    /// Parses `redis://[user:password@]host[:port][/db]`; `rediss://` is the same over TLS.
     public init(url: String) throws {
-        guard url.hasPrefix("redis://") else { throw RedisError.invalidURL(url, "it must start with redis://") }
-        var rest = Substring(url.dropFirst("redis://".count))
+        let secure = url.hasPrefix("rediss://")
+        guard url.hasPrefix("redis://") || secure else { throw RedisError.invalidURL(url, "it must start with redis:// or rediss://") }
+        var rest = Substring(url.dropFirst(secure ? "rediss://".count : "redis://".count))
         self.init()
+        if secure { tls = .makeClientConfiguration() }
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
             rest = rest[rest.index(after: at)...]
@@ -72,7 +83,7 @@ public struct RedisConfiguration: Sendable, Hashable {
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
-            && lhs.database == rhs.database
+            && lhs.database == rhs.database && lhs.connectionPoolSize == rhs.connectionPoolSize
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -80,7 +80,7 @@ struct RedisBrokerTests {
             handled.put(number)
             try await Task.sleep(for: .milliseconds(100))
         }
-        try await withRunningRedis(broker) {
+        try await withRunningRedis(broker) { () async throws in
             _ = try await handled.wait(count: 1)
         }
         #expect(handled.values == [1])
@@ -207,6 +207,63 @@ struct RedisBrokerTests {
         #expect(sendSecond.parentSpanID == processFirst.spanID)
         #expect(Set(spans.map(\.traceID)).count == 1)
         #expect(processThird.attribute("messaging.consumer.group.name")?.toSpanAttribute() == "end")
+    }
+
+    @Test("AUTH as an ACL user or with the default user's password, SELECT a database; wrong credentials fail clearly")
+    func authenticationAndDatabase() async throws {
+        let server = try OwnedRedisServer(
+            arguments: ["--requirepass", "default-pass", "--user", "app", "on", ">app-pass", "~*", "&*", "+@all"],
+            credentials: ":default-pass@"
+        )
+        try await server.start()
+        defer { server.stop() }
+        let base = "127.0.0.1:\(server.port)"
+
+        let broker = try RedisBroker(url: "redis://app:app-pass@\(base)/3")
+        try await broker.publish("queued", to: .list("jobs"))
+        let inspector = try await RedisConnection.connect(RedisConfiguration(url: "redis://:default-pass@\(base)"))
+        #expect(try await inspector.send(RedisCommand("LLEN", ["jobs"])).integer == 0)
+        _ = try await inspector.send(RedisCommand("SELECT", ["3"]))
+        #expect(try await inspector.send(RedisCommand("LLEN", ["jobs"])).integer == 1)
+        await inspector.close()
+
+        let inbox = Inbox<String>()
+        broker.subscriber(.list("jobs")) { (text: String, _) in inbox.put(text) }
+        try await withRunningRedis(broker) { () async throws in
+            #expect(try await inbox.wait(count: 1) == ["queued"])
+        }
+
+        await #expect {
+            try await RedisConnection.connect(RedisConfiguration(url: "redis://app:wrong@\(base)"))
+        } throws: { error in
+            (error as? RedisError)?.message.contains("WRONGPASS") == true
+        }
+        await #expect {
+            try await RedisConnection.connect(RedisConfiguration(url: "redis://\(base)")).send(RedisCommand("GET", ["x"]))
+        } throws: { error in
+            (error as? RedisError)?.message.contains("NOAUTH") == true
+        }
+    }
+
+    @Test("TLS: rediss:// to a server whose CA the configuration trusts; an untrusted certificate is refused")
+    func tls() async throws {
+        let server = try OwnedRedisServer(tls: true)
+        try await server.start()
+        defer { server.stop() }
+        var configuration = try RedisConfiguration(url: "rediss://localhost:\(server.tlsPort)")
+        configuration.tls?.trustRoots = .file(server.caCertificate)
+        let broker = RedisBroker(configuration: configuration)
+        let inbox = Inbox<String>()
+        broker.subscriber(.list("secure")) { (text: String, _) in inbox.put(text) }
+        broker.subscriber("secure-channel") { (text: String, _) in inbox.put(text) }
+        try await withRunningRedis(broker) { () async throws in
+            try await broker.publish("over TLS", to: .list("secure"))
+            try await broker.publish("pub/sub over TLS", to: "secure-channel")
+            #expect(Set(try await inbox.wait(count: 2)) == ["over TLS", "pub/sub over TLS"])
+        }
+        await #expect(throws: RedisError.self) {
+            try await RedisConnection.connect(RedisConfiguration(url: "rediss://localhost:\(server.tlsPort)"))
+        }
     }
 
     @Test("a stream group loses nothing when the server restarts mid-stream")

@@ -44,13 +44,52 @@ final class OwnedRedisServer: Sendable {
     let directory: URL
     private let process: Mutex<Process?> = Mutex(nil)
 
-    init() throws {
-        port = Int.random(in: 20000...29999)
+    /// Extra `redis-server` arguments, and the credentials of the URL the tests connect with.
+    let arguments: [String]
+    let credentials: String
+
+    /// With `tls`, the server also listens with TLS on ``tlsPort``, its certificate signed by a
+    /// throw-away CA (``caCertificate``) for `localhost` and 127.0.0.1.
+    init(arguments: [String] = [], credentials: String = "", tls: Bool = false) throws {
+        self.credentials = credentials
+        port = Int.random(in: 20000...29998)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("courier-redis-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var arguments = arguments
+        if tls {
+            try Self.makeCertificates(in: directory)
+            arguments += [
+                "--tls-port", String(port + 1),
+                "--tls-cert-file", directory.appendingPathComponent("server.crt").path,
+                "--tls-key-file", directory.appendingPathComponent("server.key").path,
+                "--tls-ca-cert-file", directory.appendingPathComponent("ca.crt").path,
+                "--tls-auth-clients", "no",
+            ]
+        }
+        self.arguments = arguments
     }
 
-    var url: String { "redis://127.0.0.1:\(port)" }
+    var tlsPort: Int { port + 1 }
+    var caCertificate: String { directory.appendingPathComponent("ca.crt").path }
+
+    private static func makeCertificates(in directory: URL) throws {
+        let script = """
+            set -e
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj "/CN=Courier Test CA" 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+            printf "subjectAltName=DNS:localhost,IP:127.0.0.1" > san.ext
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile san.ext 2>/dev/null
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script]
+        process.currentDirectoryURL = directory
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw RedisError(.connectionClosed, "openssl could not make the test certificates") }
+    }
+
+    var url: String { "redis://\(credentials)127.0.0.1:\(port)" }
 
     func start() async throws {
         let process = Process()
@@ -58,7 +97,7 @@ final class OwnedRedisServer: Sendable {
         process.arguments = [
             "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path,
             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-        ]
+        ] + arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
