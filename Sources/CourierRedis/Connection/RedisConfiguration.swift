@@ -13,6 +13,9 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// configuration (system trust roots, full verification); set trust roots or client
     /// certificates here.
     public var tls: TLSConfiguration?
+    /// Whether to ask for RESP3 (`HELLO 3`); connections fall back to RESP2 by themselves on
+    /// servers without it, so turn this off only to pin RESP2.
+    public var prefersRESP3 = true
     /// How many pipelined connections publishes and acks share (subscribers have their own).
     public var connectionPoolSize = 2
     /// How long connecting may take.

@@ -60,9 +60,10 @@ package final class RedisConnection: Sendable {
                 hello += ["AUTH", .string(configuration.username ?? "default"), .string(password)]
             }
             do {
+                guard configuration.prefersRESP3 else { throw RedisError(.server, "RESP2 asked for") }
                 _ = try await connection.send(RedisCommand("HELLO", hello))
             } catch let error as RedisError where error.code == .server && !error.message.contains("WRONGPASS") && !error.message.contains("NOAUTH") {
-                // A server without RESP3: authenticate the RESP2 way.
+                // A server without RESP3, or RESP2 asked for: authenticate the RESP2 way.
                 connection = RedisConnection(channel: channel, isRESP3: false, commandTimeout: configuration.commandTimeout)
                 if let password = configuration.password {
                     let arguments: [RedisCommand.Argument] = configuration.username.map { [.string($0), .string(password)] } ?? [.string(password)]

@@ -2,6 +2,7 @@
 import Courier
 import Foundation
 import InMemoryTracing
+import NIOPosix
 import NIOCore
 import Testing
 import Tracing
@@ -266,6 +267,51 @@ struct RedisBrokerTests {
         }
     }
 
+    @Test("RESP2: pub/sub, patterns, lists and stream groups work the same on a RESP2 connection")
+    func resp2() async throws {
+        var configuration = try RedisTestServer.configuration
+        configuration.prefersRESP3 = false
+        let probe = try await RedisConnection.connect(configuration)
+        #expect(!probe.isRESP3)
+        await probe.close()
+        let broker = RedisBroker(configuration: configuration)
+        let prefix = RedisTestServer.unique("resp2")
+        let inbox = Inbox<String>()
+        broker.subscriber("\(prefix).channel") { (text: String, _) in inbox.put("channel:" + text) }
+        broker.subscriber(.pattern("\(prefix).p.{name}")) { (_: String, context: MessageContext) in
+            inbox.put("pattern:" + (context.message.redis?.path["name"] ?? "?"))
+        }
+        broker.subscriber(.list("\(prefix).list")) { (text: String, _) in inbox.put("list:" + text) }
+        broker.subscriber(.stream("\(prefix).stream", group: "g")) { (text: String, _) in inbox.put("stream:" + text) }
+        try await withRunningRedis(broker) { () async throws in
+            try await broker.publish("a", to: "\(prefix).channel")
+            try await broker.publish("b", to: "\(prefix).p.bee")
+            try await broker.publish("c", to: .list("\(prefix).list"))
+            try await broker.publish("d", to: .stream("\(prefix).stream"))
+            #expect(Set(try await inbox.wait(count: 4)) == ["channel:a", "pattern:bee", "list:c", "stream:d"])
+            #expect(try await broker.request("x", to: .list("\(prefix).list"), timeout: .seconds(2)).body.readableBytes == 0)
+        }
+    }
+
+    @Test("a server that answers with garbage: the connection closes with a protocol error, no crash")
+    func malformedReply() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(GarbageAnswerer())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        defer { server.close(promise: nil) }
+        let port = try #require(server.localAddress?.port)
+        await #expect {
+            try await RedisConnection.connect(RedisConfiguration(url: "redis://127.0.0.1:\(port)"))
+        } throws: { error in
+            (error as? RedisError)?.code == .protocolViolation
+        }
+    }
+
     @Test("a stream group loses nothing when the server restarts mid-stream")
     func serverRestart() async throws {
         let server = try OwnedRedisServer()
@@ -292,5 +338,15 @@ struct RedisBrokerTests {
             }
             #expect(received == Set(1...10))
         }
+    }
+}
+
+/// Answers whatever it is sent with bytes that are not RESP.
+private final class GarbageAnswerer: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "?this is not RESP\r\n")), promise: nil)
     }
 }
