@@ -267,6 +267,29 @@ struct RedisBrokerTests {
         }
     }
 
+    @Test("claimIdleAfter: an entry a crashed consumer left pending is claimed (XAUTOCLAIM) and processed")
+    func autoclaim() async throws {
+        let stream = RedisTestServer.unique("claim")
+        let connection = try await RedisTestServer.connection()
+        _ = try await connection.send(RedisCommand("XGROUP", ["CREATE", .string(stream), "g", "$", "MKSTREAM"]))
+        let envelope = try RedisEnvelope.encode(OutgoingMessage(body: ByteBuffer(string: "orphan"), contentType: "text/plain"), allocator: ByteBufferAllocator())
+        _ = try await connection.send(RedisCommand("XADD", [.string(stream), "*", "__data__", .bytes(envelope)]))
+        // The consumer "crashed" reads the entry and dies without acking it.
+        _ = try await connection.send(RedisCommand("XREADGROUP", ["GROUP", "g", "crashed", "COUNT", "1", "STREAMS", .string(stream), ">"]))
+
+        let broker = try RedisBroker(url: RedisTestServer.url)
+        let inbox = Inbox<String>()
+        broker.subscriber(.stream(stream, group: "g", consumer: "alive", claimIdleAfter: .milliseconds(200))) { (text: String, _) in
+            inbox.put(text)
+        }
+        try await withRunningRedis(broker) { () async throws in
+            #expect(try await inbox.wait(count: 1) == ["orphan"])
+        }
+        let pending = try await connection.send(RedisCommand("XPENDING", [.string(stream), "g"]))
+        #expect(pending.elements?.first?.integer == 0)
+        await connection.close()
+    }
+
     @Test("RESP2: pub/sub, patterns, lists and stream groups work the same on a RESP2 connection")
     func resp2() async throws {
         var configuration = try RedisTestServer.configuration
