@@ -96,7 +96,7 @@ final class RedisPubSub: Sendable {
         var connection: RedisConnection?
         var connecting: Task<RedisConnection, any Error>?
         var routes: [String: Route] = [:]
-        var confirmations: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var confirmations: [String: [Confirmation]] = [:]
         var pausedBuffers = 0
         var closed = false
     }
@@ -119,9 +119,12 @@ final class RedisPubSub: Sendable {
         state.withLock { $0.routes[key] = Route(buffer: buffer, isPattern: pattern, name: name) }
         do {
             let connection = try await connection()
-            try await confirm(key) {
-                try await connection.sendWithoutReply(RedisCommand(pattern ? "PSUBSCRIBE" : "SUBSCRIBE", [.string(name)]))
-            }
+            // Registered before the command goes out, so the confirmation cannot arrive unseen;
+            // a closing connection opens it too (see `connectionClosed`).
+            let confirmation = Confirmation()
+            state.withLock { $0.confirmations[key, default: []].append(confirmation) }
+            try await connection.sendWithoutReply(RedisCommand(pattern ? "PSUBSCRIBE" : "SUBSCRIBE", [.string(name)]))
+            await confirmation.wait()
         } catch {
             _ = state.withLock { $0.routes.removeValue(forKey: key) }
             throw error
@@ -151,23 +154,6 @@ final class RedisPubSub: Sendable {
 
     private static func key(_ name: String, pattern: Bool) -> String {
         (pattern ? "p:" : "c:") + name
-    }
-
-    private func confirm(_ key: String, after send: () async throws -> Void) async throws {
-        // The continuation is registered before the command goes out, so the confirmation cannot
-        // arrive unseen; the connection's closing resumes it too (see `connectionClosed`).
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
-            group.addTask {
-                await withCheckedContinuation { (confirmation: CheckedContinuation<Void, Never>) in
-                    self.state.withLock { $0.confirmations[key, default: []].append(confirmation) }
-                    continuation.yield()
-                }
-            }
-            for await _ in stream { break }
-            try await send()
-            try await group.waitForAll()
-        }
     }
 
     // MARK: - The connection
@@ -209,7 +195,7 @@ final class RedisPubSub: Sendable {
             state.confirmations = [:]
             return (state.routes.values.map { $0 }, confirmations, state.closed)
         }
-        for confirmation in confirmations { confirmation.resume() }
+        for confirmation in confirmations { confirmation.open() }
         guard !closed, !routes.isEmpty else { return }
         logger.warning("Redis pub/sub connection lost; reconnecting and subscribing again", metadata: ["courier.subscriptions": "\(routes.count)"])
         Task { await self.resubscribe() }
@@ -250,7 +236,7 @@ final class RedisPubSub: Sendable {
             guard elements.count >= 2, let name = elements[1].string else { return }
             let key = Self.key(name, pattern: kind == "psubscribe")
             let waiters = state.withLock { $0.confirmations.removeValue(forKey: key) } ?? []
-            for waiter in waiters { waiter.resume() }
+            for waiter in waiters { waiter.open() }
         default:
             break
         }
@@ -269,5 +255,30 @@ final class RedisPubSub: Sendable {
             return (state.connection, nil)
         }
         if let change { connection?.setReading(change) }
+    }
+}
+
+/// Opens once; whoever waits, before or after, passes then.
+final class Confirmation: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let open = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
     }
 }

@@ -1,3 +1,4 @@
+@testable import CourierRedis
 import Foundation
 import Synchronization
 import Testing
@@ -25,7 +26,7 @@ final class FastStreamPeer: Sendable {
 
     private let process: Process
     private let output: URL
-    private let exited = Latch()
+    private let exited = Confirmation()
 
     static var python: String {
         ProcessInfo.processInfo.environment["COURIER_PEER_PYTHON"] ?? ".venv-peer/bin/python"
@@ -96,30 +97,5 @@ final class FastStreamPeer: Sendable {
             )
         }
         return Output(received: received, spans: spans)
-    }
-}
-
-/// Opens once; every waiter, earlier or later, passes then.
-final class Latch: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let open = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if open { continuation.resume() }
-        }
     }
 }
