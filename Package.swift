@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Courier", targets: ["Courier"]),
         .library(name: "CourierMemory", targets: ["CourierMemory"]),
         .library(name: "CourierRedis", targets: ["CourierRedis"]),
+        .library(name: "CourierNATS", targets: ["CourierNATS"]),
         .library(name: "CourierTraceView", targets: ["CourierTraceView"]),
         .executable(name: "courier-demo", targets: ["courier-demo"]),
         .executable(name: "courier-bench", targets: ["courier-bench"]),
@@ -66,6 +67,22 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // nats.c, the official NATS client, from the system (Debian: libnats-dev).
+        .systemLibrary(
+            name: "CNats",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
+        .target(
+            name: "CourierNATS",
+            dependencies: [
+                "Courier", "CNats",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "CourierTraceView",
             dependencies: [
@@ -76,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "courier-demo",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierTraceView",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "courier-bench",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CNats",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,7 +115,7 @@ let package = Package(
         .target(
             name: "CourierExamples",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Logging", package: "swift-log"),
@@ -112,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "CourierTests",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierTraceView",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "OTel", package: "swift-otel"),

@@ -14,7 +14,7 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # Debian packages: the C libraries the broker modules link and the servers the tests run.
-apt_packages=(pkg-config redis-server redis-tools)
+apt_packages=(pkg-config redis-server redis-tools libnats-dev nats-server)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -29,8 +29,8 @@ fi
 
 # The Python peer for the interop tests: FastStream with its OpenTelemetry middleware.
 peer=.venv-peer
-if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk" >/dev/null 2>&1; then
+if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats" >/dev/null 2>&1; then
     echo "setup: installing the FastStream peer into $peer"
-    python3 -m venv "$peer"
-    "$peer/bin/pip" install -q 'faststream[otel,redis]==0.7.*' opentelemetry-sdk
+    [ -x "$peer/bin/python" ] || python3 -m venv "$peer"
+    "$peer/bin/pip" install -q 'faststream[otel,redis,nats]==0.7.*' opentelemetry-sdk
 fi

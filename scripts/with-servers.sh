@@ -24,6 +24,16 @@ for _ in $(seq 1 100); do
 done
 redis-cli -p "$redis_port" ping >/dev/null || { echo "with-servers: redis-server did not start" >&2; cat "$workdir/redis.log" >&2; exit 1; }
 export COURIER_REDIS_URL="redis://127.0.0.1:$redis_port"
+# nats-server with JetStream, its store in the temporary directory.
+nats_port=${COURIER_NATS_PORT:-4230}
+nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$workdir/nats" -l "$workdir/nats.log" &
+pids+=($!)
+for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
+    sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null || { echo "with-servers: nats-server did not start" >&2; cat "$workdir/nats.log" >&2; exit 1; }
+export COURIER_NATS_URL="nats://127.0.0.1:$nats_port"
 export COURIER_PEER_PYTHON="$PWD/.venv-peer/bin/python"
 
 "$@"

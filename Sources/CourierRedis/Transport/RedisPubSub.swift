@@ -96,7 +96,7 @@ final class RedisPubSub: Sendable {
         var connection: RedisConnection?
         var connecting: Task<RedisConnection, any Error>?
         var routes: [String: Route] = [:]
-        var confirmations: [String: [Confirmation]] = [:]
+        var confirmations: [String: [Latch]] = [:]
         var pausedBuffers = 0
         var closed = false
     }
@@ -121,7 +121,7 @@ final class RedisPubSub: Sendable {
             let connection = try await connection()
             // Registered before the command goes out, so the confirmation cannot arrive unseen;
             // a closing connection opens it too (see `connectionClosed`).
-            let confirmation = Confirmation()
+            let confirmation = Latch()
             state.withLock { $0.confirmations[key, default: []].append(confirmation) }
             try await connection.sendWithoutReply(RedisCommand(pattern ? "PSUBSCRIBE" : "SUBSCRIBE", [.string(name)]))
             await confirmation.wait()
@@ -255,30 +255,5 @@ final class RedisPubSub: Sendable {
             return (state.connection, nil)
         }
         if let change { connection?.setReading(change) }
-    }
-}
-
-/// Opens once; whoever waits, before or after, passes then.
-final class Confirmation: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let open = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if open { continuation.resume() }
-        }
     }
 }

@@ -1,9 +1,9 @@
-@testable import CourierRedis
+import Courier
 import Foundation
 import Synchronization
 import Testing
 
-/// A real FastStream service (Tests/Interop/redis_peer.py) run by the tests: `make test` installs
+/// A real FastStream service (Tests/Interop/<broker>_peer.py) run by the tests: `make test` installs
 /// it into .venv-peer and sets `COURIER_PEER_PYTHON`.
 final class FastStreamPeer: Sendable {
     struct Span: Sendable {
@@ -26,22 +26,32 @@ final class FastStreamPeer: Sendable {
 
     private let process: Process
     private let output: URL
-    private let exited = Confirmation()
+    private let exited = Latch()
 
     static var python: String {
         ProcessInfo.processInfo.environment["COURIER_PEER_PYTHON"] ?? ".venv-peer/bin/python"
     }
 
-    static let script = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Interop/redis_peer.py").path
+    static func script(_ broker: String) -> String {
+        URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Interop/\(broker)_peer.py").path
+    }
 
     /// Starts the peer; for `consume`, returns once it has subscribed (it prints READY).
-    init(_ mode: String, kind: String, name: String, url: String, count: Int = 3) async throws {
+    init(
+        _ mode: String,
+        broker: String = "redis",
+        kind: String,
+        name: String,
+        url: String,
+        count: Int = 3,
+        extra: [String] = []
+    ) async throws {
         output = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).json")
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.python)
-        process.arguments = [Self.script, mode, "--url", url, "--kind", kind, "--name", name, "--count", String(count), "--out", output.path]
+        process.arguments = [Self.script(broker), mode, "--url", url, "--kind", kind, "--name", name, "--count", String(count), "--out", output.path] + extra
         let stdout = Pipe()
         process.standardOutput = stdout
         let exited = self.exited

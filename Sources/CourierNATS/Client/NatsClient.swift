@@ -1,0 +1,448 @@
+import CNats
+import Courier
+import CoreMetrics
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// One nats.c connection behind a small Swift surface: connect, publish, subscribe, flush, drain.
+///
+/// nats.c owns the socket, the reconnect logic (re-subscribing after each reconnect) and its
+/// threads; nothing of it escapes this type. nats.c documents `natsConnection` as safe to use
+/// from any thread, so publishes go straight from the caller's task. Calls that block in nats.c
+/// (connect, flush, drain) run on a thread of their own, never on Swift's cooperative pool.
+final class NatsClient: Sendable {
+    private enum State {
+        case idle
+        case connected(UncheckedPointer)
+        case closed(UncheckedPointer?)
+    }
+
+    let configuration: NatsConfiguration
+    private let logger: Logger
+    private let events: NatsConnectionEvents
+    private let state = Mutex(State.idle)
+
+    init(configuration: NatsConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.events = NatsConnectionEvents(logger: logger)
+    }
+
+    deinit {
+        let connection: UncheckedPointer? = state.withLock { state in
+            switch state {
+            case .idle: nil
+            case .connected(let connection): connection
+            case .closed(let connection): connection
+            }
+        }
+        if let connection { natsConnection_Destroy(connection.pointer) }
+    }
+
+    /// Connects to the first server that answers (nats.c tries them in turn).
+    func connect() async throws {
+        let alreadyConnected = state.withLock { state -> Bool in
+            if case .connected = state { return true }
+            return false
+        }
+        if alreadyConnected { return }
+        let configuration = self.configuration
+        // Retained for nats.c's callbacks; the closed callback, nats.c's last, releases it. (A
+        // connect that fails leaves it retained: a few bytes, once.)
+        let events = Unmanaged.passRetained(self.events)
+        let result = await Self.blocking { () -> Result<UncheckedPointer, NatsError> in
+            var options: OpaquePointer?
+            guard natsOptions_Create(&options) == NATS_OK, let options else {
+                return .failure(Self.lastError("cannot create connection options"))
+            }
+            defer { natsOptions_Destroy(options) }
+            var status = Self.setServers(configuration.servers, on: options)
+            if status == NATS_OK, let user = configuration.username {
+                status = natsOptions_SetUserInfo(options, user, configuration.password)
+            }
+            if status == NATS_OK, let token = configuration.token { status = natsOptions_SetToken(options, token) }
+            if status == NATS_OK { status = natsOptions_SetName(options, configuration.name) }
+            if status == NATS_OK { status = natsOptions_SetTimeout(options, configuration.connectTimeout.milliseconds) }
+            if status == NATS_OK { status = natsOptions_SetMaxReconnect(options, Int32(configuration.maxReconnectAttempts)) }
+            if status == NATS_OK { status = natsOptions_SetReconnectWait(options, configuration.reconnectWait.milliseconds) }
+            if status == NATS_OK {
+                status = natsOptions_SetRetryOnFailedConnect(options, configuration.retryOnFailedConnect, nil, nil)
+            }
+            if status == NATS_OK {
+                status = natsOptions_SetMaxPendingMsgs(options, Int32(clamping: configuration.pendingLimits.messages))
+            }
+            let closure = events.toOpaque()
+            if status == NATS_OK { status = natsOptions_SetErrorHandler(options, NatsConnectionEvents.onError, closure) }
+            if status == NATS_OK {
+                status = natsOptions_SetDisconnectedCB(options, NatsConnectionEvents.onDisconnected, closure)
+            }
+            if status == NATS_OK {
+                status = natsOptions_SetReconnectedCB(options, NatsConnectionEvents.onReconnected, closure)
+            }
+            if status == NATS_OK { status = natsOptions_SetClosedCB(options, NatsConnectionEvents.onClosed, closure) }
+            guard status == NATS_OK else { return .failure(Self.lastError("invalid connection options")) }
+            var connection: OpaquePointer?
+            guard natsConnection_Connect(&connection, options) == NATS_OK, let connection else {
+                return .failure(Self.lastError("cannot connect to \(configuration.servers.joined(separator: ","))"))
+            }
+            return .success(UncheckedPointer(connection))
+        }
+        guard case .success(let connected) = result else {
+            _ = try result.get()
+            return
+        }
+        let stale = state.withLock { state -> UncheckedPointer? in
+            if case .connected = state { return connected }
+            state = .connected(connected)
+            return nil
+        }
+        if let stale {
+            // Another connect won the race; closing this one releases its retain of the events.
+            natsConnection_Destroy(stale.pointer)
+        }
+        logger.debug("connected to NATS", metadata: ["courier.nats.servers": "\(configuration.servers)"])
+    }
+
+    /// The connection, or an error once closed.
+    private func connection() throws -> OpaquePointer {
+        try state.withLock { state -> UncheckedPointer in
+            switch state {
+            case .connected(let connection): return connection
+            case .idle: throw NatsError(.connectionClosed, "not connected")
+            case .closed: throw NatsError(.connectionClosed, "the connection is closed")
+            }
+        }.pointer
+    }
+
+    /// Publishes one message. nats.c buffers it and its flusher thread writes it out, so this
+    /// never waits for the network (while reconnecting, up to nats.c's reconnect buffer).
+    func publish(subject: String, reply: String?, headers: MessageHeaders, body: ByteBuffer) throws {
+        let connection = try connection()
+        var message: OpaquePointer?
+        let status = body.withUnsafeReadableBytes { bytes in
+            natsMsg_Create(
+                &message, subject, reply,
+                bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count)
+            )
+        }
+        guard status == NATS_OK, let message else { throw Self.lastError("cannot publish to '\(subject)'") }
+        defer { natsMsg_Destroy(message) }
+        for (name, value) in headers {
+            guard natsMsgHeader_Add(message, name, value) == NATS_OK else {
+                throw Self.lastError("invalid header '\(name)' for '\(subject)'")
+            }
+        }
+        guard natsConnection_PublishMsg(connection, message) == NATS_OK else {
+            throw Self.lastError("cannot publish to '\(subject)'")
+        }
+    }
+
+    /// Subscribes `subject` (in `queue`, if given); nats.c hands every message to `inbound`.
+    func subscribe(subject: String, queue: String?, inbound: NatsInbound, label: String? = nil) throws -> NatsSubscriptionHandle {
+        try subscribe(subject: subject, queue: queue, limits: inbound.limits, label: label, onFinish: { inbound.finish() }) {
+            inbound.offer($0)
+        }
+    }
+
+    /// Subscribes `subject`; nats.c's thread calls `deliver` with every message, which must not block.
+    func subscribe(
+        subject: String,
+        queue: String?,
+        limits: NatsConfiguration.PendingLimits,
+        label: String? = nil,
+        onFinish: @escaping @Sendable () -> Void = {},
+        deliver: @escaping @Sendable (NatsRawMessage) -> NatsInbound.Offer
+    ) throws -> NatsSubscriptionHandle {
+        let connection = try connection()
+        let sink = NatsMessageSink(subject: label ?? subject, limits: limits, logger: logger, deliver: deliver, onFinish: onFinish)
+        // Retained while nats.c may call back; released by the completion callback.
+        let closure = Unmanaged.passRetained(sink).toOpaque()
+        var subscription: OpaquePointer?
+        let status =
+            if let queue {
+                natsConnection_QueueSubscribe(&subscription, connection, subject, queue, NatsMessageSink.onMessage, closure)
+            } else {
+                natsConnection_Subscribe(&subscription, connection, subject, NatsMessageSink.onMessage, closure)
+            }
+        guard status == NATS_OK, let subscription else {
+            Unmanaged<NatsMessageSink>.fromOpaque(closure).release()
+            throw Self.lastError("cannot subscribe to '\(subject)'")
+        }
+        natsSubscription_SetOnCompleteCB(subscription, NatsMessageSink.onComplete, closure)
+        // nats.c's own queue gets the same bounds; past them it reports a slow consumer.
+        natsSubscription_SetPendingLimits(
+            subscription,
+            Int32(clamping: limits.messages),
+            Int32(clamping: limits.bytes)
+        )
+        return NatsSubscriptionHandle(UncheckedPointer(subscription))
+    }
+
+    /// Waits until the server has processed everything sent so far (subscriptions included).
+    func flush() async throws {
+        let connection = UncheckedPointer(try connection())
+        let timeout = configuration.jetStreamTimeout.milliseconds
+        let status = await Self.blocking { natsConnection_FlushTimeout(connection.pointer, timeout).rawValue }
+        guard status == NATS_OK.rawValue else { throw NatsError(.timeout, "flush: \(Self.statusText(natsStatus(status)))") }
+    }
+
+    /// Drains (subscriptions stop, buffered publishes are flushed), then closes.
+    func drainAndClose() async {
+        let pointer: UncheckedPointer? = state.withLock { state in
+            guard case .connected(let connection) = state else { return nil }
+            state = .closed(connection)
+            return connection
+        }
+        guard let pointer else { return }
+        let connection = pointer.pointer
+        // Draining runs in nats.c's threads and closes the connection when done: wait for the
+        // closed event, bounded by the drain timeout; a close after that is then a no-op.
+        if natsConnection_DrainTimeout(connection, configuration.drainTimeout.milliseconds) == NATS_OK {
+            await events.waitUntilClosed(timeout: configuration.drainTimeout + .seconds(1))
+        }
+        await Self.blocking { natsConnection_Close(pointer.pointer) }
+    }
+
+    /// The server this connection is attached to now, like `nats://127.0.0.1:4222`.
+    var connectedURL: String? {
+        guard let connection = try? connection() else { return nil }
+        return Self.connectedURL(of: connection)
+    }
+
+    /// Whether the connection is up (false while reconnecting).
+    var isConnected: Bool {
+        guard let connection = try? connection() else { return false }
+        return natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED
+    }
+
+    // MARK: - Helpers
+
+    private static func setServers(_ servers: [String], on options: OpaquePointer) -> natsStatus {
+        var pointers = servers.map { strdup($0) }
+        defer { pointers.forEach { free($0) } }
+        return pointers.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) {
+                natsOptions_SetServers(options, $0, Int32(buffer.count))
+            }
+        }
+    }
+
+    static func connectedURL(of connection: OpaquePointer) -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { buffer in
+            guard natsConnection_GetConnectedUrl(connection, buffer.baseAddress, buffer.count) == NATS_OK else { return nil }
+            return String(cString: buffer.baseAddress!)
+        }
+    }
+
+    static func statusText(_ status: natsStatus) -> String {
+        String(cString: natsStatus_GetText(status))
+    }
+
+    static func lastError(_ context: String) -> NatsError {
+        var status = NATS_OK
+        let text = nats_GetLastError(&status).map { String(cString: $0) } ?? statusText(status)
+        return NatsError(.client, "\(context): \(text)")
+    }
+
+    /// Runs a blocking nats.c call on a thread of its own.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: body()) }
+            thread.name = "courier.nats.blocking"
+            thread.start()
+        }
+    }
+}
+
+/// A nats.c pointer moved to the thread that runs a blocking call.
+///
+/// Safe because nats.c's connection and subscription objects are documented as thread-safe,
+/// and the owner keeps the object alive until the call has returned.
+struct UncheckedPointer: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+/// One nats.c subscription.
+final class NatsSubscriptionHandle: Sendable {
+    private let subscription: UncheckedPointer
+
+    init(_ subscription: UncheckedPointer) {
+        self.subscription = subscription
+    }
+
+    deinit {
+        natsSubscription_Destroy(subscription.pointer)
+    }
+
+    /// Unsubscribes: nats.c delivers nothing more (what it had queued is dropped).
+    func unsubscribe() {
+        _ = natsSubscription_Unsubscribe(subscription.pointer)
+    }
+
+    /// Unsubscribes after the messages nats.c has already queued were handed over.
+    func drain() {
+        _ = natsSubscription_Drain(subscription.pointer)
+    }
+
+    /// Messages nats.c itself dropped as a slow consumer.
+    var droppedByClient: Int {
+        var dropped: Int64 = 0
+        _ = natsSubscription_GetDropped(subscription.pointer, &dropped)
+        return Int(dropped)
+    }
+}
+
+/// What nats.c's message callback reaches: copies each message out and offers it to the
+/// subscriber's hand-off queue.
+final class NatsMessageSink: Sendable {
+    let subject: String
+    let limits: NatsConfiguration.PendingLimits
+    let logger: Logger
+    let dropped: Counter
+    let deliver: @Sendable (NatsRawMessage) -> NatsInbound.Offer
+    let onFinish: @Sendable () -> Void
+
+    init(
+        subject: String,
+        limits: NatsConfiguration.PendingLimits,
+        logger: Logger,
+        deliver: @escaping @Sendable (NatsRawMessage) -> NatsInbound.Offer,
+        onFinish: @escaping @Sendable () -> Void
+    ) {
+        self.subject = subject
+        self.limits = limits
+        self.logger = logger
+        self.deliver = deliver
+        self.onFinish = onFinish
+        self.dropped = Counter(label: "courier.nats.slow_consumer.dropped", dimensions: [("messaging.destination.name", subject)])
+    }
+
+    static let onMessage: natsMsgHandler = { _, _, message, closure in
+        guard let message, let closure else { return }
+        let sink = Unmanaged<NatsMessageSink>.fromOpaque(closure).takeUnretainedValue()
+        let raw = NatsMessageSink.copy(message)
+        natsMsg_Destroy(message)
+        if case .dropped(let first) = sink.deliver(raw) {
+            sink.dropped.increment()
+            if first {
+                sink.logger.warning(
+                    "slow consumer: messages are being dropped because the handler cannot keep up",
+                    metadata: [
+                        "courier.destination": "\(sink.subject)",
+                        "courier.nats.pending_limit.messages": "\(sink.limits.messages)",
+                        "courier.nats.pending_limit.bytes": "\(sink.limits.bytes)",
+                    ]
+                )
+            }
+        }
+    }
+
+    static let onComplete: natsOnCompleteCB = { closure in
+        guard let closure else { return }
+        let sink = Unmanaged<NatsMessageSink>.fromOpaque(closure).takeRetainedValue()
+        sink.onFinish()
+    }
+
+    /// Copies a nats.c message into Swift values.
+    static func copy(_ message: OpaquePointer) -> NatsRawMessage {
+        let subject = String(cString: natsMsg_GetSubject(message))
+        let reply = natsMsg_GetReply(message).map { String(cString: $0) }
+        let length = Int(natsMsg_GetDataLength(message))
+        var body = ByteBuffer()
+        if length > 0, let data = natsMsg_GetData(message) {
+            body = ByteBuffer(bytes: UnsafeRawBufferPointer(start: data, count: length))
+        }
+        var headers = MessageHeaders()
+        var headerError: NatsError?
+        var status: Int?
+        var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+        var count: Int32 = 0
+        let keysStatus = natsMsgHeader_Keys(message, &keys, &count)
+        if keysStatus == NATS_OK, let keys {
+            for index in 0..<Int(count) {
+                guard let key = keys[index] else { continue }
+                var value: UnsafePointer<CChar>?
+                if natsMsgHeader_Get(message, key, &value) == NATS_OK {
+                    headers[String(cString: key)] = value.map { String(cString: $0) } ?? ""
+                }
+            }
+            free(keys)
+            if let code = headers["Status"].flatMap({ Int($0.prefix(3)) }) { status = code }
+        } else if keysStatus != NATS_NOT_FOUND {
+            headerError = NatsError(.malformedHeaders, "unreadable NATS headers on '\(subject)': \(NatsClient.statusText(keysStatus))")
+        }
+        return NatsRawMessage(subject: subject, reply: reply, headers: headers, headerError: headerError, status: status, body: body)
+    }
+}
+
+/// nats.c's connection callbacks: logged, and slow consumers counted.
+final class NatsConnectionEvents: Sendable {
+    let logger: Logger
+    let slowConsumers: Counter
+    private let closed = Latch()
+
+    /// Returns once nats.c reported the connection closed, or after `timeout`.
+    func waitUntilClosed(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.closed.wait() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+            // Past the timeout the connection is closed by force; this releases the waiting task.
+            self.closed.open()
+        }
+    }
+
+    static let onClosed: natsConnectionHandler = { _, closure in
+        guard let closure else { return }
+        Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeRetainedValue().closed.open()
+    }
+
+    init(logger: Logger) {
+        self.logger = logger
+        self.slowConsumers = Counter(label: "courier.nats.slow_consumer")
+    }
+
+    static let onError: natsErrHandler = { _, subscription, status, closure in
+        guard let closure else { return }
+        let events = Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue()
+        let subject = subscription.flatMap { natsSubscription_GetSubject($0) }.map { String(cString: $0) } ?? "-"
+        if status == NATS_SLOW_CONSUMER {
+            events.slowConsumers.increment()
+            events.logger.warning(
+                "slow consumer: nats.c is dropping messages for a subscription whose pending limits are reached",
+                metadata: ["courier.destination": "\(subject)"]
+            )
+        } else {
+            events.logger.error(
+                "NATS asynchronous error",
+                metadata: ["courier.destination": "\(subject)", "error": "\(NatsClient.statusText(status))"]
+            )
+        }
+    }
+
+    static let onDisconnected: natsConnectionHandler = { _, closure in
+        guard let closure else { return }
+        Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue().logger.warning("disconnected from NATS; reconnecting")
+    }
+
+    static let onReconnected: natsConnectionHandler = { connection, closure in
+        guard let closure else { return }
+        let url = connection.flatMap(NatsClient.connectedURL(of:))
+        Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue().logger.info(
+            "reconnected to NATS; subscriptions restored",
+            metadata: ["courier.nats.server": "\(url ?? "-")"]
+        )
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as nats.c takes timeouts.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,93 @@
+/// Where and how to connect to NATS.
+///
+/// `nats://[user:password@]host[:port]` or `nats://token@host[:port]`; several servers are given
+/// as a comma-separated list (`nats://a:4222,nats://b:4222`) and the client fails over between
+/// them, re-subscribing after each reconnect.
+public struct NatsConfiguration: Sendable, Hashable {
+    /// The server URLs, as nats.c takes them (credentials inside a URL are honoured).
+    public var servers: [String]
+    /// User and password, when not in the URLs.
+    public var username: String?
+    public var password: String?
+    /// An authentication token, when not in the URLs.
+    public var token: String?
+    /// The client name the server shows in its monitoring.
+    public var name: String = "courier"
+    /// How long one connection attempt may take.
+    public var connectTimeout: Duration = .seconds(2)
+    /// Reconnect attempts per server after a disconnect; -1 retries forever.
+    public var maxReconnectAttempts: Int = -1
+    /// The wait between reconnect attempts to the same server.
+    public var reconnectWait: Duration = .milliseconds(250)
+    /// Whether the first connection may also be retried in the background when no server answers
+    /// (then `connect()` succeeds and messages published meanwhile are buffered).
+    public var retryOnFailedConnect = false
+    /// Per subscription: the most messages and bytes that may wait for the handler, counted
+    /// over nats.c's queue and Courier's hand-off together. Beyond that, core NATS messages are
+    /// dropped as a slow consumer (logged, counted in `courier.nats.slow_consumer.dropped`);
+    /// JetStream consumers never get that far, their `maxAckPending` is kept under it.
+    public var pendingLimits = PendingLimits()
+    /// How long JetStream API calls and PubAcks may take.
+    public var jetStreamTimeout: Duration = .seconds(5)
+    /// How long a graceful shutdown may take to drain subscriptions and flush publishes.
+    public var drainTimeout: Duration = .seconds(10)
+
+    /// Bounds on what may wait between the server and a handler.
+    public struct PendingLimits: Sendable, Hashable {
+        public var messages: Int
+        public var bytes: Int
+
+        public init(messages: Int = 65_536, bytes: Int = 64 * 1024 * 1024) {
+            precondition(messages > 0 && bytes > 0, "pending limits are positive")
+            self.messages = messages
+            self.bytes = bytes
+        }
+    }
+
+    /// A configuration for the given servers.
+    public init(servers: [String] = ["nats://127.0.0.1:4222"]) {
+        self.servers = servers
+    }
+
+    /// Parses `nats://[user:password@]host[:port]`, or several such URLs separated by commas.
+    public init(url: String) throws {
+        let servers = url.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
+        guard !servers.isEmpty else { throw NatsError(.invalidURL, "no server URL in '\(url)'") }
+        for server in servers {
+            guard let address = NatsServerAddress(url: server) else {
+                throw NatsError(.invalidURL, "invalid URL '\(server)': expected nats://[user:password@]host[:port]")
+            }
+            _ = address
+        }
+        self.init(servers: servers)
+    }
+
+    /// The first server's host and port, for telemetry (`server.address`, `server.port`).
+    var primaryAddress: NatsServerAddress? {
+        servers.first.flatMap(NatsServerAddress.init(url:))
+    }
+}
+
+/// The host and port of a `nats://` URL.
+struct NatsServerAddress: Hashable {
+    var host: String
+    var port: Int
+
+    init?(url: String) {
+        var rest = Substring(url)
+        for scheme in ["nats://", "tls://"] where rest.hasPrefix(scheme) {
+            rest = rest.dropFirst(scheme.count)
+        }
+        if rest.contains("://") { return nil }
+        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        port = 4222
+        if let colon = rest.lastIndex(of: ":") {
+            guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+            self.port = port
+            rest = rest[..<colon]
+        }
+        guard !rest.isEmpty else { return nil }
+        host = String(rest)
+    }
+}

@@ -1,0 +1,279 @@
+import Courier
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// JetStream over the core connection: API calls and PubAcks are requests whose replies come
+/// back on one shared inbox (`_INBOX.<id>.<token>`), so none of them blocks a thread.
+final class NatsJetStream: Sendable {
+    private enum Slot {
+        case expected
+        case waiting(CheckedContinuation<NatsRawMessage, any Error>)
+        case arrived(NatsRawMessage)
+    }
+
+    private let client: NatsClient
+    private let inboxPrefix = "_INBOX." + MessageIdentifier.make().replacingOccurrences(of: "-", with: "") + "."
+    private let slots = Mutex<(subscription: NatsSubscriptionHandle?, nextToken: UInt64, slots: [UInt64: Slot])>((nil, 0, [:]))
+    private let timeout: Duration
+
+    init(client: NatsClient) {
+        self.client = client
+        self.timeout = client.configuration.jetStreamTimeout
+    }
+
+    /// Sends `body` to `subject` and waits for the one reply.
+    func request(_ subject: String, body: ByteBuffer, headers: MessageHeaders = [:]) async throws -> NatsRawMessage {
+        try subscribeIfNeeded()
+        let token = slots.withLock { state -> UInt64 in
+            state.nextToken += 1
+            state.slots[state.nextToken] = .expected
+            return state.nextToken
+        }
+        defer { slots.withLock { _ = $0.slots.removeValue(forKey: token) } }
+        try client.publish(subject: subject, reply: inboxPrefix + String(token), headers: headers, body: body)
+        let timeout = self.timeout
+        let reply = try await withThrowingTaskGroup(of: NatsRawMessage.self) { group in
+            group.addTask { try await self.wait(for: token) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw NatsError(.timeout, "no answer from '\(subject)' within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+        if reply.status == 503 {
+            throw NatsError(.noResponders, "nothing answers on '\(subject)' (no stream or no JetStream)")
+        }
+        return reply
+    }
+
+    /// Calls the JetStream API and decodes its answer, throwing its error if it reports one.
+    func call<Answer: Decodable>(_ subject: String, _ body: some Encodable, as answer: Answer.Type) async throws -> Answer {
+        let payload = ByteBuffer(bytes: try JSONEncoder().encode(body))
+        return try decode(await request(subject, body: payload), as: Answer.self, from: subject)
+    }
+
+    /// Calls the JetStream API with an empty request.
+    func call<Answer: Decodable>(_ subject: String, as answer: Answer.Type) async throws -> Answer {
+        try decode(await request(subject, body: ByteBuffer()), as: Answer.self, from: subject)
+    }
+
+    func decode<Answer: Decodable>(_ reply: NatsRawMessage, as answer: Answer.Type, from subject: String) throws -> Answer {
+        let data = Data(reply.body.readableBytesView)
+        if let failure = try? JSONDecoder().decode(APIFailure.self, from: data) {
+            throw NatsError(
+                .jetStream,
+                "\(failure.error.description) (code \(failure.error.code), err_code \(failure.error.errCode ?? 0)) from '\(subject)'",
+                jetStreamErrorCode: failure.error.errCode
+            )
+        }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: data)
+        } catch {
+            throw NatsError(.jetStream, "unexpected answer from '\(subject)': \(String(buffer: reply.body))")
+        }
+    }
+
+    private func wait(for token: UInt64) async throws -> NatsRawMessage {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let arrived = slots.withLock { state -> NatsRawMessage? in
+                    if case .arrived(let message) = state.slots[token] { return message }
+                    if Task.isCancelled { return nil }
+                    state.slots[token] = .waiting(continuation)
+                    return nil
+                }
+                if let arrived {
+                    continuation.resume(returning: arrived)
+                } else if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                }
+            }
+        } onCancel: {
+            let waiting = slots.withLock { state -> CheckedContinuation<NatsRawMessage, any Error>? in
+                guard case .waiting(let continuation) = state.slots[token] else { return nil }
+                state.slots[token] = .expected
+                return continuation
+            }
+            waiting?.resume(throwing: CancellationError())
+        }
+    }
+
+    private func subscribeIfNeeded() throws {
+        try slots.withLock { state in
+            guard state.subscription == nil else { return }
+            let prefix = inboxPrefix
+            state.subscription = try client.subscribe(
+                subject: prefix + "*",
+                queue: nil,
+                limits: NatsConfiguration.PendingLimits(),
+                label: "jetstream-replies"
+            ) { [weak self] message in
+                guard let self, let token = UInt64(message.subject.dropFirst(prefix.count)) else { return .accepted }
+                let waiting = self.slots.withLock { state -> CheckedContinuation<NatsRawMessage, any Error>? in
+                    switch state.slots[token] {
+                    case .expected?:
+                        state.slots[token] = .arrived(message)
+                        return nil
+                    case .waiting(let continuation)?:
+                        state.slots[token] = .arrived(message)
+                        return continuation
+                    case .arrived?, nil:
+                        return nil  // a late or duplicate answer to a request that gave up
+                    }
+                }
+                waiting?.resume(returning: message)
+                return .accepted
+            }
+        }
+    }
+
+    func close() {
+        slots.withLock { $0.subscription?.unsubscribe() }
+    }
+
+    // MARK: - Streams and consumers
+
+    /// Creates the stream, or updates it when it exists with another configuration.
+    func declare(_ stream: NatsStream) async throws {
+        let config = StreamConfig(stream)
+        do {
+            _ = try await call("$JS.API.STREAM.CREATE.\(stream.name)", config, as: StreamInfo.self)
+        } catch let error as NatsError where error.jetStreamErrorCode == 10058 {
+            _ = try await call("$JS.API.STREAM.UPDATE.\(stream.name)", config, as: StreamInfo.self)
+        }
+    }
+
+    func streamState(_ name: String) async throws -> NatsStreamState {
+        try await call("$JS.API.STREAM.INFO.\(name)", as: StreamInfo.self).state
+    }
+
+    func deleteStream(_ name: String) async throws {
+        _ = try await call("$JS.API.STREAM.DELETE.\(name)", as: Success.self)
+    }
+
+    /// Creates (or finds) a consumer; returns its name.
+    func createConsumer(stream: String, config: ConsumerConfig) async throws -> String {
+        let request = CreateConsumer(streamName: stream, config: config)
+        let subject =
+            if let durable = config.durableName {
+                "$JS.API.CONSUMER.DURABLE.CREATE.\(stream).\(durable)"
+            } else {
+                "$JS.API.CONSUMER.CREATE.\(stream)"
+            }
+        return try await call(subject, request, as: ConsumerInfo.self).name
+    }
+
+    func consumerState(stream: String, consumer: String) async throws -> NatsConsumerState {
+        try await call("$JS.API.CONSUMER.INFO.\(stream).\(consumer)", as: NatsConsumerState.self)
+    }
+
+    func deleteConsumer(stream: String, consumer: String) async throws {
+        _ = try await call("$JS.API.CONSUMER.DELETE.\(stream).\(consumer)", as: Success.self)
+    }
+
+    /// Publishes to a stream's subject and waits for the PubAck.
+    func publish(subject: String, headers: MessageHeaders, body: ByteBuffer) async throws -> NatsPubAck {
+        let reply = try await request(subject, body: body, headers: headers)
+        return try decode(reply, as: NatsPubAck.self, from: subject)
+    }
+}
+
+// MARK: - JetStream API bodies
+
+struct APIFailure: Decodable {
+    struct Failure: Decodable {
+        var code: Int
+        var errCode: Int?
+        var description: String
+
+        enum CodingKeys: String, CodingKey {
+            case code, errCode = "err_code", description
+        }
+    }
+    var error: Failure
+}
+
+struct Success: Decodable {}
+
+struct StreamInfo: Decodable {
+    var state: NatsStreamState
+}
+
+struct ConsumerInfo: Decodable {
+    var name: String
+}
+
+struct StreamConfig: Encodable {
+    var name: String
+    var subjects: [String]
+    var retention: String
+    var storage: String
+    var maxAge: Int64
+    var duplicateWindow: Int64?
+    var maxMsgsPerSubject: Int64?
+    var allowRollupHeaders: Bool?
+    var denyDelete: Bool?
+    var discard: String?
+    var numReplicas = 1
+
+    enum CodingKeys: String, CodingKey {
+        case name, subjects, retention, storage, discard
+        case maxAge = "max_age", duplicateWindow = "duplicate_window", maxMsgsPerSubject = "max_msgs_per_subject"
+        case allowRollupHeaders = "allow_rollup_hdrs", denyDelete = "deny_delete", numReplicas = "num_replicas"
+    }
+
+    init(_ stream: NatsStream) {
+        name = stream.name
+        subjects = stream.subjects
+        retention = stream.retention.rawValue
+        storage = stream.storage.rawValue
+        maxAge = stream.maxAge?.nanoseconds ?? 0
+        duplicateWindow = stream.duplicateWindow?.nanoseconds
+    }
+}
+
+struct ConsumerConfig: Encodable {
+    var durableName: String?
+    var deliverSubject: String?
+    var deliverGroup: String?
+    var deliverPolicy: String
+    var ackPolicy: String
+    var ackWait: Int64?
+    var maxDeliver: Int?
+    var maxAckPending: Int?
+    var filterSubject: String?
+    var replayPolicy = "instant"
+    var memoryStorage: Bool?
+    var inactiveThreshold: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case durableName = "durable_name", deliverSubject = "deliver_subject", deliverGroup = "deliver_group"
+        case deliverPolicy = "deliver_policy", ackPolicy = "ack_policy", ackWait = "ack_wait", maxDeliver = "max_deliver"
+        case maxAckPending = "max_ack_pending", filterSubject = "filter_subject", replayPolicy = "replay_policy"
+        case memoryStorage = "mem_storage", inactiveThreshold = "inactive_threshold"
+    }
+}
+
+struct CreateConsumer: Encodable {
+    var streamName: String
+    var config: ConsumerConfig
+
+    enum CodingKeys: String, CodingKey {
+        case streamName = "stream_name", config
+    }
+}
+
+struct PullRequest: Encodable {
+    var batch: Int
+    var expires: Int64
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

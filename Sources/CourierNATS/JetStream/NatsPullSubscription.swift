@@ -1,0 +1,91 @@
+import Courier
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// A JetStream pull consumer: the subscriber asks for up to `batchSize` messages only when it
+/// has handed out what it got, so nothing piles up on the client side.
+final class NatsPullSubscription: TransportSubscription {
+    private struct State {
+        /// Messages asked for and not yet received (or ended by a status message).
+        var outstanding = 0
+        var stopped = false
+    }
+
+    private let client: NatsClient
+    private let inbound: NatsInbound
+    private let incoming: NatsIncoming
+    private let batch: BatchOptions?
+    private let inbox: String
+    private let pullSubject: String
+    private let batchSize: Int
+    private let expires: Duration
+    private let handle = Mutex<NatsSubscriptionHandle?>(nil)
+    private let state = Mutex(State())
+    private let logger: Logger
+
+    init(
+        client: NatsClient,
+        stream: String,
+        consumer: String,
+        batchSize: Int,
+        expires: Duration,
+        incoming: NatsIncoming,
+        batch: BatchOptions?,
+        logger: Logger
+    ) {
+        self.client = client
+        self.incoming = incoming
+        self.batch = batch
+        self.batchSize = max(batchSize, batch?.maxMessages ?? 1)
+        self.expires = expires
+        self.logger = logger
+        self.inbox = "_INBOX." + MessageIdentifier.make().replacingOccurrences(of: "-", with: "")
+        self.pullSubject = "$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumer)"
+        self.inbound = NatsInbound(limits: NatsConfiguration.PendingLimits(messages: self.batchSize, bytes: Int(Int32.max)))
+    }
+
+    func start() throws {
+        let subscription = try client.subscribe(subject: inbox, queue: nil, inbound: inbound, label: pullSubject)
+        handle.withLock { $0 = subscription }
+    }
+
+    func next() async throws -> InboundDelivery? {
+        while true {
+            try pullIfIdle()
+            guard let raw = await inbound.next() else { return nil }
+            if let status = raw.status, raw.body.readableBytes == 0 || raw.reply == nil {
+                // 404 no messages, 408 request expired, 409 consumer changed: this pull is over.
+                if status != 100 { state.withLock { $0.outstanding = 0 } }
+                continue
+            }
+            var raws = [raw]
+            if let batch, batch.maxMessages > 1 {
+                raws += inbound.takeQueued(upTo: batch.maxMessages - 1).filter { $0.status == nil }
+            }
+            state.withLock { $0.outstanding = max(0, $0.outstanding - raws.count) }
+            return InboundDelivery.combining(raws.map(incoming.delivery))
+        }
+    }
+
+    /// Asks for the next batch when nothing is asked for any more.
+    private func pullIfIdle() throws {
+        let batchSize = self.batchSize
+        let shouldPull = state.withLock { state -> Bool in
+            guard !state.stopped, state.outstanding == 0 else { return false }
+            state.outstanding = batchSize
+            return true
+        }
+        guard shouldPull else { return }
+        let request = try JSONEncoder().encode(PullRequest(batch: batchSize, expires: expires.nanoseconds))
+        try client.publish(subject: pullSubject, reply: inbox, headers: [:], body: ByteBuffer(bytes: request))
+    }
+
+    /// Stops asking; what was received is still handed out. A pull still open on the server
+    /// ends by itself (`expires`); what it would deliver is redelivered after the ack wait.
+    func stop() async {
+        state.withLock { $0.stopped = true }
+        handle.withLock { $0 }?.drain()
+    }
+}

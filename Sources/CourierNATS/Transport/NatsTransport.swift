@@ -1,0 +1,330 @@
+public import Courier
+public import Logging
+import NIOCore
+import Synchronization
+
+/// The NATS broker: `Broker<NatsTransport>`.
+public typealias NatsBroker = Broker<NatsTransport>
+
+extension Broker where Transport == NatsTransport {
+    /// Creates a NATS broker for `nats://[user:password@]host[:port]` (several URLs separated by commas).
+    public convenience init(
+        url: String = "nats://127.0.0.1:4222",
+        middlewares: [any CourierMiddleware] = [],
+        logger: Logger = Logger(label: "courier.nats")
+    ) throws {
+        try self.init(configuration: NatsConfiguration(url: url), middlewares: middlewares, logger: logger)
+    }
+
+    /// Creates a NATS broker.
+    public convenience init(
+        configuration: NatsConfiguration,
+        middlewares: [any CourierMiddleware] = [],
+        logger: Logger = Logger(label: "courier.nats")
+    ) {
+        self.init(transport: NatsTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger)
+    }
+}
+
+/// Moves messages through core NATS subjects, JetStream streams and key-value buckets, on nats.c.
+///
+/// Core NATS delivers at most once: there is nothing to ack. JetStream consumers are at least
+/// once: ack is `+ACK`, nack is `-NAK` (with the consumer's `nackDelay`), reject is `+TERM`.
+public final class NatsTransport: BrokerTransport {
+    public typealias Source = NatsSource
+
+    static let jetStreamKind = "jetstream"
+
+    public let configuration: NatsConfiguration
+    let client: NatsClient
+    let jetStream: NatsJetStream
+    private let logger: Logger
+
+    public init(configuration: NatsConfiguration, logger: Logger = Logger(label: "courier.nats")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.client = NatsClient(configuration: configuration, logger: logger)
+        self.jetStream = NatsJetStream(client: client)
+    }
+
+    public var description: BrokerDescription {
+        let address = configuration.primaryAddress
+        return BrokerDescription(messagingSystem: "nats", serverAddress: address?.host, serverPort: address?.port)
+    }
+
+    public var defaultAckPolicy: AckPolicy { .rejectOnError }
+
+    public func connect() async throws {
+        try await client.connect()
+    }
+
+    public func send(_ publication: Publication) async throws {
+        // A publish-only broker that never ran connects on its first publish.
+        try await client.connect()
+        let subject = publication.destination
+        guard publication.destinationKind?.name == Self.jetStreamKind else {
+            for message in publication.messages {
+                let headers = NatsIncoming.headers(of: message, replyToHeader: false)
+                try client.publish(subject: subject, reply: message.replyTo, headers: headers, body: message.body)
+            }
+            return
+        }
+        let expectedStream = publication.destinationKind?.parameters["stream"]
+        // A batch waits for its PubAcks together.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for message in publication.messages {
+                var headers = NatsIncoming.headers(of: message, replyToHeader: true)
+                if let expectedStream { headers["Nats-Expected-Stream"] = expectedStream }
+                group.addTask {
+                    _ = try await self.jetStream.publish(subject: subject, headers: headers, body: message.body)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    public func subscribe(to source: NatsSource, batch: BatchOptions?) async throws -> any TransportSubscription {
+        let incoming = NatsIncoming(source: source, client: client, logger: logger)
+        switch source.kind {
+        case .subject(let queue):
+            let inbound = NatsInbound(limits: configuration.pendingLimits)
+            let subscription = NatsSubscription(inbound: inbound, incoming: incoming, batch: batch)
+            subscription.attach(try client.subscribe(subject: source.natsSubject, queue: queue, inbound: inbound, label: source.subject))
+            try await client.flush()
+            return subscription
+        case .jetStream(let stream, let declaration, let consumer):
+            if let declaration { try await jetStream.declare(declaration) }
+            return try await subscribeJetStream(source, stream: stream, consumer: consumer, incoming: incoming, batch: batch)
+        case .keyValue(let bucket):
+            try await declareKeyValue(bucket: bucket)
+            let inbox = Self.newInbox()
+            let config = ConsumerConfig(
+                deliverSubject: inbox,
+                deliverPolicy: "last_per_subject",
+                ackPolicy: "none",
+                filterSubject: "$KV.\(bucket).\(source.subject)",
+                memoryStorage: true,
+                inactiveThreshold: Duration.seconds(60).nanoseconds
+            )
+            let inbound = NatsInbound(limits: configuration.pendingLimits)
+            let stream = "KV_\(bucket)"
+            let jetStream = self.jetStream
+            let consumer = ConsumerNameBox()
+            let subscription = NatsSubscription(inbound: inbound, incoming: incoming, batch: batch) {
+                if let name = consumer.name { try? await jetStream.deleteConsumer(stream: stream, consumer: name) }
+            }
+            subscription.attach(try client.subscribe(subject: inbox, queue: nil, inbound: inbound, label: "$KV.\(bucket).\(source.subject)"))
+            try await client.flush()
+            consumer.name = try await jetStream.createConsumer(stream: stream, config: config)
+            return subscription
+        }
+    }
+
+    private func subscribeJetStream(
+        _ source: NatsSource,
+        stream: String,
+        consumer: NatsConsumer,
+        incoming: NatsIncoming,
+        batch: BatchOptions?
+    ) async throws -> any TransportSubscription {
+        // The server never has more unacked messages out than the hand-off can hold.
+        let maxAckPending = min(consumer.maxAckPending ?? 1000, configuration.pendingLimits.messages)
+        var config = ConsumerConfig(
+            durableName: consumer.durableName,
+            deliverPolicy: consumer.deliverPolicy.rawValue,
+            ackPolicy: "explicit",
+            ackWait: consumer.ackWait?.nanoseconds,
+            maxDeliver: consumer.maxDeliver,
+            maxAckPending: maxAckPending,
+            filterSubject: source.natsSubject
+        )
+        switch consumer.delivery {
+        case .pull(let batchSize, let expires):
+            let name = try await jetStream.createConsumer(stream: stream, config: config)
+            let subscription = NatsPullSubscription(
+                client: client,
+                stream: stream,
+                consumer: name,
+                batchSize: batchSize,
+                expires: expires,
+                incoming: incoming,
+                batch: batch,
+                logger: logger
+            )
+            try subscription.start()
+            try await client.flush()
+            return subscription
+        case .push(let queue):
+            // A durable push consumer keeps its deliver subject, so every subscriber of it
+            // (and of its queue group) listens on the same one.
+            let deliverSubject = consumer.durableName.map { "_DELIVER.\(stream).\($0)" } ?? Self.newInbox()
+            config.deliverSubject = deliverSubject
+            config.deliverGroup = queue
+            let inbound = NatsInbound(limits: configuration.pendingLimits)
+            let subscription = NatsSubscription(inbound: inbound, incoming: incoming, batch: batch)
+            subscription.attach(try client.subscribe(subject: deliverSubject, queue: queue, inbound: inbound, label: source.subject))
+            try await client.flush()
+            _ = try await jetStream.createConsumer(stream: stream, config: config)
+            return subscription
+        }
+    }
+
+    public func openReplyInbox() async throws -> ReplyInbox {
+        try await client.connect()
+        let inbox = Self.newInbox()
+        let inbound = NatsInbound(limits: NatsConfiguration.PendingLimits(messages: 16, bytes: configuration.pendingLimits.bytes))
+        let incoming = NatsIncoming(source: .subject(inbox), client: client, logger: logger)
+        let subscription = NatsSubscription(inbound: inbound, incoming: incoming, batch: nil, isReplyInbox: true)
+        // The request goes out on the same connection after this SUB, so the server has the
+        // subscription before the reply can come: no flush needed.
+        subscription.attach(try client.subscribe(subject: inbox, queue: nil, inbound: inbound))
+        return ReplyInbox(destination: inbox, subscription: subscription)
+    }
+
+    public func close() async {
+        jetStream.close()
+        await client.drainAndClose()
+    }
+
+    static func newInbox() -> String {
+        "_INBOX." + MessageIdentifier.make().replacingOccurrences(of: "-", with: "")
+    }
+
+    // MARK: - JetStream management
+
+    /// Creates the stream, or updates it to this configuration.
+    public func declareStream(_ stream: NatsStream) async throws {
+        try await client.connect()
+        try await jetStream.declare(stream)
+    }
+
+    /// What the stream holds now.
+    public func streamState(_ name: String) async throws -> NatsStreamState {
+        try await jetStream.streamState(name)
+    }
+
+    /// Deletes the stream and everything in it.
+    public func deleteStream(_ name: String) async throws {
+        try await jetStream.deleteStream(name)
+    }
+
+    /// A consumer's progress (unacked, redelivered, pending).
+    public func consumerState(stream: String, consumer: String) async throws -> NatsConsumerState {
+        try await jetStream.consumerState(stream: stream, consumer: consumer)
+    }
+
+    /// Publishes straight to JetStream, without middleware, and returns the PubAck.
+    ///
+    /// Set `Nats-Msg-Id` in `headers` to have the server drop repeats within the stream's
+    /// duplicate window (the PubAck then says `duplicate`).
+    public func publishToStream(subject: String, body: ByteBuffer, headers: MessageHeaders = [:]) async throws -> NatsPubAck {
+        try await jetStream.publish(subject: subject, headers: headers, body: body)
+    }
+
+    // MARK: - Key-value
+
+    /// Creates a key-value bucket if it does not exist yet.
+    public func declareKeyValue(bucket: String, history: Int = 1) async throws {
+        try await client.connect()
+        var config = StreamConfig(NatsStream("KV_\(bucket)", subjects: ["$KV.\(bucket).>"]))
+        config.maxMsgsPerSubject = Int64(history)
+        config.allowRollupHeaders = true
+        config.denyDelete = true
+        config.discard = "new"
+        do {
+            _ = try await jetStream.call("$JS.API.STREAM.CREATE.KV_\(bucket)", config, as: StreamInfo.self)
+        } catch let error as NatsError where error.jetStreamErrorCode == 10058 {
+            // It exists already, perhaps made by another client with other options: use it as it is.
+        }
+    }
+
+    /// Stores `value` under `key`; returns the entry's revision.
+    @discardableResult
+    public func putValue(_ value: ByteBuffer, forKey key: String, inBucket bucket: String) async throws -> UInt64 {
+        try await jetStream.publish(subject: "$KV.\(bucket).\(key)", headers: [:], body: value).sequence
+    }
+
+    /// Deletes `key` (a delete marker watchers see as ``NatsKeyValueEntry/Operation/delete``).
+    @discardableResult
+    public func deleteValue(forKey key: String, inBucket bucket: String) async throws -> UInt64 {
+        try await jetStream.publish(subject: "$KV.\(bucket).\(key)", headers: ["KV-Operation": "DEL"], body: ByteBuffer()).sequence
+    }
+}
+
+/// The name the server gave an ephemeral consumer, known only after the subscription exists.
+private final class ConsumerNameBox: Sendable {
+    private let storage = Mutex<String?>(nil)
+    var name: String? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+}
+
+// MARK: - Typed publishing
+
+extension Broker where Transport == NatsTransport {
+    /// Publishes `body` to a core subject or, waiting for the PubAck, to JetStream.
+    public func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: NatsDestination,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
+        try await publish(body, to: destination.target, headers: headers, correlationID: correlationID)
+    }
+
+    /// Publishes several messages at once (JetStream: waiting for all their PubAcks).
+    public func publishBatch<Body: MessageEncodable>(
+        _ bodies: [Body],
+        to destination: NatsDestination,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
+        try await publishBatch(bodies, to: destination.target, headers: headers, correlationID: correlationID)
+    }
+
+    /// Sends a request; the reply comes to an inbox. Throws ``NatsError/Code/noResponders`` at
+    /// once when nothing listens on a core subject.
+    public func request<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: NatsDestination,
+        headers: MessageHeaders = [:],
+        timeout: Duration = .seconds(5)
+    ) async throws -> IncomingMessage {
+        try await request(body, to: destination.target, headers: headers, timeout: timeout)
+    }
+}
+
+extension SubscriberBuilder where Transport == NatsTransport {
+    /// Adds a core or JetStream subject the handler's return value is published to.
+    public func publisher(_ destination: NatsDestination) -> Self {
+        publisher(destination.target)
+    }
+
+    /// Adds a core or JetStream subject for the return value, and registers the handler.
+    public func publisher<Input: MessageDecodable, Output: MessageEncodable>(
+        _ destination: NatsDestination,
+        _ handler: @escaping MessageHandler<Input, Output>
+    ) {
+        publisher(destination.target).handle(handler)
+    }
+}
+
+extension BatchSubscriberBuilder where Transport == NatsTransport {
+    /// Adds a core or JetStream subject the handler's return value is published to.
+    public func publisher(_ destination: NatsDestination) -> Self {
+        publisher(destination.target)
+    }
+}
+
+extension MessageContext {
+    /// Publishes to a core or JetStream subject from inside a handler, continuing its trace.
+    public func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: NatsDestination,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws {
+        try await publish(body, to: destination.target, headers: headers, correlationID: correlationID)
+    }
+}

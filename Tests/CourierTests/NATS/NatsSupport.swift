@@ -1,0 +1,124 @@
+@testable import CourierNATS
+import Courier
+import Foundation
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The nats-server the suite runs against: `make test` starts one with JetStream and sets `COURIER_NATS_URL`.
+enum NatsTestServer {
+    static var url: String {
+        ProcessInfo.processInfo.environment["COURIER_NATS_URL"] ?? "nats://127.0.0.1:4222"
+    }
+
+    static func unique(_ prefix: String) -> String {
+        "courier.test.\(prefix).\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// A stream name (no dots allowed).
+    static func uniqueStream(_ prefix: String) -> String {
+        "\(prefix.uppercased())_\(UUID().uuidString.prefix(8))"
+    }
+}
+
+/// Runs a NATS broker in an app while `body` runs, starting `body` once it is subscribed.
+func withRunningNats<T>(_ broker: NatsBroker, _ body: () async throws -> T) async throws -> T {
+    try await withRunningApp([broker]) {
+        await broker.waitUntilSubscribed()
+        return try await body()
+    }
+}
+
+/// A nats-server of the test's own, on its own port and store, for tests that stop and restart
+/// the server or need authentication.
+final class OwnedNatsServer: Sendable {
+    let port: Int
+    let directory: URL
+    let arguments: [String]
+    private let process: Mutex<Process?> = Mutex(nil)
+
+    init(arguments: [String] = []) throws {
+        port = Int.random(in: 30000...39999)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("courier-nats-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.arguments = arguments
+    }
+
+    var url: String { "nats://127.0.0.1:\(port)" }
+
+    /// Starts the server and returns once it accepts connections (it logs "Server is ready").
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["nats-server", "-a", "127.0.0.1", "-p", String(port), "-sd", directory.appendingPathComponent("store").path] + arguments
+        let output = Pipe()
+        process.standardError = output
+        process.standardOutput = output
+        let ready = Latch()
+        let seen = Mutex("")
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                ready.open()
+                return
+            }
+            let text = seen.withLock { seen -> String in
+                seen += String(decoding: data, as: UTF8.self)
+                return seen
+            }
+            if text.contains("Server is ready") { ready.open() }
+        }
+        try process.run()
+        self.process.withLock { $0 = process }
+        await ready.wait()
+        try #require(process.isRunning, "nats-server did not start: \(seen.withLock { $0 })")
+    }
+
+    /// Kills the server outright (SIGKILL), as a crash would.
+    func kill() async {
+        guard let process = process.withLock({ $0.take() }) else { return }
+        let exited = Latch()
+        process.terminationHandler = { _ in exited.open() }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        if process.isRunning { await exited.wait() }
+    }
+
+    deinit {
+        if let process = process.withLock({ $0 }) { Glibc.kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// A blocking TCP client for a few bytes of protocol; run it off the cooperative pool.
+enum RawSocket {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Connects, writes `text`, and reads until the answer contains `marker`.
+    static func send(_ text: String, host: String, port: Int, until marker: String) throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(description: "socket() failed") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw Failure(description: "connect to \(host):\(port) failed") }
+        let bytes = Array(text.utf8)
+        guard Glibc.send(descriptor, bytes, bytes.count, 0) == bytes.count else { throw Failure(description: "send failed") }
+        var received = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !received.contains(marker) {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            guard count > 0 else { throw Failure(description: "connection closed before '\(marker)': \(received)") }
+            received += String(decoding: buffer[..<count], as: UTF8.self)
+        }
+    }
+}
