@@ -61,10 +61,18 @@ final class NatsPullSubscription: TransportSubscription {
                 continue
             }
             var raws = [raw]
+            state.withLock { $0.outstanding = max(0, $0.outstanding - 1) }
             if let batch, batch.maxMessages > 1 {
-                raws += inbound.takeQueued(upTo: batch.maxMessages - 1).filter { $0.status == nil }
+                // A batch is what one pull brings: wait until it is complete or the server ends it.
+                while raws.count < batch.maxMessages, state.withLock({ $0.outstanding > 0 }), let more = await inbound.next() {
+                    if more.status != nil, more.reply == nil {
+                        state.withLock { $0.outstanding = 0 }
+                    } else {
+                        raws.append(more)
+                        state.withLock { $0.outstanding = max(0, $0.outstanding - 1) }
+                    }
+                }
             }
-            state.withLock { $0.outstanding = max(0, $0.outstanding - raws.count) }
             return InboundDelivery.combining(raws.map(incoming.delivery))
         }
     }

@@ -50,7 +50,8 @@ public struct NatsConsumer: Sendable, Hashable {
         /// The server pushes messages to a subject; subscribers with the same `queue` share them.
         case push(queue: String? = nil)
         /// The subscriber fetches up to `batchSize` messages at a time, each fetch waiting at
-        /// most `expires` for them: backpressure by construction.
+        /// most `expires` for them: backpressure by construction. A batch subscriber gets one
+        /// fetch's messages together: `batchSize` of them, or fewer once `expires` has passed.
         case pull(batchSize: Int = 16, expires: Duration = .seconds(5))
     }
 

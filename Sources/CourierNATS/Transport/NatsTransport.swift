@@ -200,17 +200,20 @@ public final class NatsTransport: BrokerTransport {
 
     /// What the stream holds now.
     public func streamState(_ name: String) async throws -> NatsStreamState {
-        try await jetStream.streamState(name)
+        try await client.connect()
+        return try await jetStream.streamState(name)
     }
 
     /// Deletes the stream and everything in it.
     public func deleteStream(_ name: String) async throws {
+        try await client.connect()
         try await jetStream.deleteStream(name)
     }
 
     /// A consumer's progress (unacked, redelivered, pending).
     public func consumerState(stream: String, consumer: String) async throws -> NatsConsumerState {
-        try await jetStream.consumerState(stream: stream, consumer: consumer)
+        try await client.connect()
+        return try await jetStream.consumerState(stream: stream, consumer: consumer)
     }
 
     /// Publishes straight to JetStream, without middleware, and returns the PubAck.
@@ -218,7 +221,8 @@ public final class NatsTransport: BrokerTransport {
     /// Set `Nats-Msg-Id` in `headers` to have the server drop repeats within the stream's
     /// duplicate window (the PubAck then says `duplicate`).
     public func publishToStream(subject: String, body: ByteBuffer, headers: MessageHeaders = [:]) async throws -> NatsPubAck {
-        try await jetStream.publish(subject: subject, headers: headers, body: body)
+        try await client.connect()
+        return try await jetStream.publish(subject: subject, headers: headers, body: body)
     }
 
     // MARK: - Key-value
@@ -241,7 +245,8 @@ public final class NatsTransport: BrokerTransport {
     /// Stores `value` under `key`; returns the entry's revision.
     @discardableResult
     public func putValue(_ value: ByteBuffer, forKey key: String, inBucket bucket: String) async throws -> UInt64 {
-        try await jetStream.publish(subject: "$KV.\(bucket).\(key)", headers: [:], body: value).sequence
+        try await client.connect()
+        return try await jetStream.publish(subject: "$KV.\(bucket).\(key)", headers: [:], body: value).sequence
     }
 
     /// Deletes `key` (a delete marker watchers see as ``NatsKeyValueEntry/Operation/delete``).

@@ -17,6 +17,18 @@ enum NatsTestServer {
         "courier.test.\(prefix).\(UUID().uuidString.prefix(8).lowercased())"
     }
 
+    /// A transport of its own, for arranging and inspecting streams and consumers.
+    static func admin() throws -> NatsTransport {
+        try NatsTransport(configuration: NatsConfiguration(url: url))
+    }
+
+    static func deleteStream(_ name: String) async throws {
+        let admin = try admin()
+        try await admin.connect()
+        try await admin.deleteStream(name)
+        await admin.close()
+    }
+
     /// A stream name (no dots allowed).
     static func uniqueStream(_ prefix: String) -> String {
         "\(prefix.uppercased())_\(UUID().uuidString.prefix(8))"
