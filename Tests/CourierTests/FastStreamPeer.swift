@@ -17,6 +17,7 @@ final class FastStreamPeer: Sendable {
         var type: String
         var value: String
         var baggage: [String: String]
+        var headers: [String: String] = [:]
     }
 
     struct Output: Sendable {
@@ -67,7 +68,7 @@ final class FastStreamPeer: Sendable {
             waiter?.resume(returning: !data.isEmpty)
         }
         try process.run()
-        if mode == "consume" {
+        if mode == "consume" || mode == "respond" {
             let isReady = await withCheckedContinuation { continuation in
                 let already = ready.withLock { state -> Bool in
                     if state.seen.contains("READY") { return true }
@@ -96,7 +97,12 @@ final class FastStreamPeer: Sendable {
             } else {
                 text = "\(value ?? "nil")"
             }
-            return Received(type: entry["type"] as? String ?? "", value: text, baggage: entry["baggage"] as? [String: String] ?? [:])
+            return Received(
+                type: entry["type"] as? String ?? "",
+                value: text,
+                baggage: entry["baggage"] as? [String: String] ?? [:],
+                headers: entry["headers"] as? [String: String] ?? [:]
+            )
         }
         let spans = (json["spans"] as? [[String: Any]] ?? []).map { span in
             Span(

@@ -370,12 +370,31 @@ final class NatsMessageSink: Sendable {
                 }
             }
             free(keys)
+            headers = repairingEmptyValues(headers)
             if let code = headers["Status"].flatMap({ Int($0.prefix(3)) }) { status = code }
         } else if keysStatus != NATS_NOT_FOUND {
             headerError = NatsError(.malformedHeaders, "unreadable NATS headers on '\(subject)': \(NatsClient.statusText(keysStatus))")
         }
         return NatsRawMessage(subject: subject, reply: reply, headers: headers, headerError: headerError, status: status, body: body)
     }
+}
+
+/// nats.c 3.4 reads an empty header value (`content-type: ` — FastStream writes one for raw
+/// bytes) as the whole next header line, losing that header: split such values back.
+func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
+    var repaired = MessageHeaders()
+    for (name, value) in headers {
+        if let colon = value.firstIndex(of: ":"),
+            case let swallowed = String(value[..<colon]),
+            !swallowed.isEmpty, !swallowed.contains(" "), headers[swallowed] == nil
+        {
+            repaired[name] = ""
+            repaired[swallowed] = String(value[value.index(after: colon)...].drop { $0 == " " })
+        } else {
+            repaired[name] = value
+        }
+    }
+    return repaired
 }
 
 /// nats.c's connection callbacks: logged, and slow consumers counted.

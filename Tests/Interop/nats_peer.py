@@ -1,0 +1,100 @@
+"""The FastStream side of the NATS interop tests.
+
+consume: subscribe (core subject, or JetStream with --stream) with NatsTelemetryMiddleware, print
+         READY, take --count messages, then write what arrived and the finished spans to --out.
+publish: publish a str, a JSON object and bytes with baggage tenant=acme, write the spans.
+respond: answer requests on the subject with the body upper-cased, --count of them.
+request: send one request to the subject and record the reply.
+"""
+import argparse
+import asyncio
+import json
+
+from faststream.nats import JStream, NatsBroker
+from faststream.nats.annotations import NatsMessage
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.opentelemetry import Baggage, CurrentBaggage
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+def spans(exporter):
+    result = []
+    for span in exporter.get_finished_spans():
+        context = span.get_span_context()
+        result.append({
+            "name": span.name,
+            "traceId": format(context.trace_id, "032x"),
+            "spanId": format(context.span_id, "016x"),
+            "parentSpanId": format(span.parent.span_id, "016x") if span.parent else None,
+        })
+    return result
+
+
+def value(body):
+    if isinstance(body, bytes):
+        return {"type": "bytes", "value": body.hex()}
+    return {"type": type(body).__name__, "value": body}
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["consume", "publish", "respond", "request"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--kind", choices=["core", "jetstream"], required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--stream")
+    parser.add_argument("--count", type=int, default=3)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    broker = NatsBroker(args.url, middlewares=(NatsTelemetryMiddleware(tracer_provider=provider),))
+    received = []
+    stream = JStream(args.stream, subjects=[args.name], declare=False) if args.kind == "jetstream" else None
+
+    if args.mode in ("consume", "respond"):
+        done = asyncio.Event()
+        options = {"stream": stream, "durable": "peer"} if stream else {}
+
+        @broker.subscriber(args.name, **options)
+        async def handle(body, message: NatsMessage, baggage: CurrentBaggage):
+            received.append({
+                **value(body),
+                "baggage": baggage.get_all(),
+                "headers": dict(message.headers),
+                "correlationId": message.correlation_id,
+            })
+            if len(received) >= args.count:
+                asyncio.get_running_loop().call_later(0.2, done.set)
+            if args.mode == "respond":
+                return body.upper() if isinstance(body, str) else body
+
+        await broker.start()
+        # The SUBs are buffered by nats-py: make sure the server has them before saying READY.
+        await broker._connection.flush()
+        print("READY", flush=True)
+        await asyncio.wait_for(done.wait(), timeout=20)
+        await broker.stop()
+    elif args.mode == "request":
+        await broker.connect()
+        options = {"stream": args.stream} if stream else {}
+        reply = await broker.request("ping", args.name, timeout=5, **options)
+        received.append({**value(await reply.decode()), "baggage": {}, "headers": dict(reply.headers)})
+        await broker.stop()
+    else:
+        await broker.connect()
+        headers = Baggage({"tenant": "acme"}).to_headers()
+        options = {"stream": args.stream} if stream else {}
+        for body in ["hello", {"id": 1, "item": "tea"}, b"\xff\x00"]:
+            await broker.publish(body, args.name, headers=headers, **options)
+        await broker.stop()
+
+    with open(args.out, "w") as file:
+        json.dump({"received": received, "spans": spans(exporter)}, file)
+
+
+asyncio.run(main())
