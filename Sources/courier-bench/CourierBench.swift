@@ -15,7 +15,7 @@ import Tracing
 struct CourierBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "courier-bench",
-        abstract: "Measures in-memory throughput and latency with and without TelemetryMiddleware."
+        abstract: "Measures throughput and latency with and without TelemetryMiddleware: in memory, and on Redis and NATS against the raw clients and FastStream."
     )
 
     @Option(help: "Messages per throughput run (64-byte bodies).")
@@ -38,6 +38,12 @@ struct CourierBench: AsyncParsableCommand {
 
     @Option(help: "Messages per Redis run.")
     var redisMessages = 20_000
+
+    @Option(help: "A nats-server with JetStream for the NATS rows (default: $COURIER_NATS_URL; none: no NATS rows).")
+    var nats: String?
+
+    @Option(help: "Messages per NATS run.")
+    var natsMessages = 20_000
 
     @Option(help: "The Python with FastStream for its rows (default: $COURIER_PEER_PYTHON).")
     var python: String?
@@ -63,7 +69,7 @@ struct CourierBench: AsyncParsableCommand {
             ("TelemetryMiddleware, swift-otel (always on, batch)", [TelemetryMiddleware(tracer: backend.factory)]),
         ]
         var rows = scenarios.map { Row(name: $0.name) }
-        var redisRows: [RedisBench.Row] = []
+        var tables: [String] = []
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await otelGroup.run() }
             // Interleaved rounds, so a slow moment of the machine hits every scenario alike.
@@ -77,46 +83,52 @@ struct CourierBench: AsyncParsableCommand {
             }
             let environment = ProcessInfo.processInfo.environment
             let python = self.python ?? environment["COURIER_PEER_PYTHON"]
-            if let redis = redis ?? environment["COURIER_REDIS_URL"] {
-                redisRows = try await RedisBench(
-                    url: redis,
-                    python: python.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil },
-                    messages: redisMessages,
-                    warmup: min(warmup, redisMessages / 10),
-                    latencyMessages: min(latencyMessages, 1_000),
-                    tracer: backend.factory
-                ).run()
+            let peer = python.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
+            if let redis = redis ?? environment["COURIER_REDIS_URL"], redis != "none" {
+                let workload = BrokerWorkload(messages: redisMessages, warmup: min(warmup, redisMessages / 10), latencyMessages: min(latencyMessages, 1_000))
+                let rows = try await RedisBench(url: redis, python: peer, workload: workload, tracer: backend.factory).run()
+                tables.append(
+                    BrokerWorkload.table(
+                        """
+                        Redis list: \(redisMessages) messages of 64 bytes published one after another, one subscriber in the same
+                        process, a handler that does nothing; latency: publish call to handler start, one message at a time.
+
+                        """,
+                        rows
+                    )
+                )
+            }
+            if let nats = nats ?? environment["COURIER_NATS_URL"], nats != "none" {
+                let workload = BrokerWorkload(messages: natsMessages, warmup: min(warmup, natsMessages / 10), latencyMessages: min(latencyMessages, 1_000))
+                let bench = NatsBench(url: nats, python: peer, workload: workload, tracer: backend.factory)
+                let core = try await bench.run(jetStream: false)
+                tables.append(
+                    BrokerWorkload.table(
+                        """
+                        NATS core: \(natsMessages) messages of 64 bytes published to a subject one after another, one subscriber in
+                        the same process, a handler that does nothing; latency: publish call to handler start, one at a time.
+
+                        """,
+                        core
+                    )
+                )
+                let jetStream = try await bench.run(jetStream: true)
+                tables.append(
+                    BrokerWorkload.table(
+                        """
+                        NATS JetStream (memory stream): \(natsMessages) publishes one after another, each waiting for its PubAck; a
+                        durable pull consumer (16 per fetch) in the same process acks each message after a handler that does nothing.
+
+                        """,
+                        jetStream
+                    )
+                )
             }
             await otelGroup.triggerGracefulShutdown()
             try await group.waitForAll()
         }
         print(Row.table(rows, messages: messages, rounds: rounds, latencyMessages: latencyMessages, concurrency: concurrency))
-        if !redisRows.isEmpty {
-            print(redisTable(redisRows))
-        }
-    }
-
-    private func redisTable(_ rows: [RedisBench.Row]) -> String {
-        let raw = rows[0]
-        let fastStreamTraced = rows.first { $0.name.hasPrefix("FastStream") && $0.name.contains("tracing (") }
-        var lines = [["scenario", "msg/s", "vs raw", "vs FastStream traced", "p50 µs", "p99 µs"]]
-        for row in rows {
-            lines.append([
-                row.name,
-                Row.format(row.throughput, decimals: 0),
-                Row.format(row.throughput / raw.throughput, decimals: 2) + "×",
-                fastStreamTraced.map { Row.format(row.throughput / $0.throughput, decimals: 1) + "×" } ?? "-",
-                Row.format(row.p50, decimals: 1),
-                Row.format(row.p99, decimals: 1),
-            ])
-        }
-        return """
-
-            Redis list: \(redisMessages) messages of 64 bytes published one after another, one subscriber in the same
-            process, a handler that does nothing; latency: publish call to handler start, one message at a time.
-
-
-            """ + Row.render(lines)
+        for table in tables { print(table) }
     }
 
     /// Publishes as fast as the bounded queue accepts and returns delivered messages per second.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Courier
 import CourierMemory
+import CourierNATS
 import CourierRedis
 import CourierTraceView
 import Foundation
@@ -24,7 +25,7 @@ struct CourierDemo: AsyncParsableCommand {
     @Option(name: .customLong("spans-json"), help: "Write every finished span to this file as JSON.")
     var spansJSON: String?
 
-    @Option(name: .customLong("broker"), help: "The broker to run on: memory, or redis://host:port[/db].")
+    @Option(name: .customLong("broker"), help: "The broker to run on: memory, redis://host:port[/db] or nats://host:port.")
     var brokerURL = "memory"
 
     @Option(help: "Span names and attributes: opentelemetry or faststream.")
@@ -35,8 +36,8 @@ struct CourierDemo: AsyncParsableCommand {
 
     func validate() throws {
         guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
-        guard brokerURL == "memory" || brokerURL.hasPrefix("redis://") else {
-            throw ValidationError("unsupported broker '\(brokerURL)': this build runs on 'memory' and 'redis://…' (nats://, amqp:// and kafka:// arrive with their broker modules)")
+        guard brokerURL == "memory" || brokerURL.hasPrefix("redis://") || brokerURL.hasPrefix("nats://") else {
+            throw ValidationError("unsupported broker '\(brokerURL)': this build runs on 'memory', 'redis://…' and 'nats://…' (amqp:// and kafka:// arrive with their broker modules)")
         }
     }
 
@@ -63,7 +64,10 @@ struct CourierDemo: AsyncParsableCommand {
         let middlewares: [any CourierMiddleware] = [TelemetryMiddleware(conventions: conventions)]
         let failure: (any Error)?
         let brokerName: String
-        if brokerURL.hasPrefix("redis://") {
+        if brokerURL.hasPrefix("nats://") {
+            failure = try await runPipeline(NatsBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
+            brokerName = "NATS (\(brokerURL), core subjects)"
+        } else if brokerURL.hasPrefix("redis://") {
             failure = try await runPipeline(RedisBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
             brokerName = "Redis (\(brokerURL), pub/sub channels)"
         } else {

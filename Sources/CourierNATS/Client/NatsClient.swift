@@ -38,6 +38,7 @@ final class NatsClient: Sendable {
             case .closed(let connection): connection
             }
         }
+        events.isClosing.store(true, ordering: .relaxed)
         if let connection { natsConnection_Destroy(connection.pointer) }
     }
 
@@ -64,6 +65,7 @@ final class NatsClient: Sendable {
             }
             if status == NATS_OK, let token = configuration.token { status = natsOptions_SetToken(options, token) }
             if status == NATS_OK { status = natsOptions_SetName(options, configuration.name) }
+            if status == NATS_OK { status = natsOptions_SetSendAsap(options, configuration.sendsImmediately) }
             if status == NATS_OK { status = natsOptions_SetTimeout(options, configuration.connectTimeout.milliseconds) }
             if status == NATS_OK { status = natsOptions_SetMaxReconnect(options, Int32(configuration.maxReconnectAttempts)) }
             if status == NATS_OK { status = natsOptions_SetReconnectWait(options, configuration.reconnectWait.milliseconds) }
@@ -197,6 +199,7 @@ final class NatsClient: Sendable {
         }
         guard let pointer else { return }
         let connection = pointer.pointer
+        events.isClosing.store(true, ordering: .relaxed)
         // Draining runs in nats.c's threads and closes the connection when done: wait for the
         // closed event, bounded by the drain timeout; a close after that is then a no-op.
         if natsConnection_DrainTimeout(connection, configuration.drainTimeout.milliseconds) == NATS_OK {
@@ -401,6 +404,8 @@ func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
 final class NatsConnectionEvents: Sendable {
     let logger: Logger
     let slowConsumers: Counter
+    /// Set when Courier closes the connection, so the disconnect that follows is no warning.
+    let isClosing = Atomic<Bool>(false)
     private let closed = Latch()
 
     /// Returns once nats.c reported the connection closed, or after `timeout`.
@@ -445,7 +450,12 @@ final class NatsConnectionEvents: Sendable {
 
     static let onDisconnected: natsConnectionHandler = { _, closure in
         guard let closure else { return }
-        Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue().logger.warning("disconnected from NATS; reconnecting")
+        let events = Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue()
+        if events.isClosing.load(ordering: .relaxed) {
+            events.logger.debug("disconnected from NATS: the connection is closing")
+        } else {
+            events.logger.warning("disconnected from NATS; reconnecting")
+        }
     }
 
     static let onReconnected: natsConnectionHandler = { connection, closure in

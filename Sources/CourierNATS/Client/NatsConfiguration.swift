@@ -27,6 +27,11 @@ public struct NatsConfiguration: Sendable, Hashable {
     /// dropped as a slow consumer (logged, counted in `courier.nats.slow_consumer.dropped`);
     /// JetStream consumers never get that far, their `maxAckPending` is kept under it.
     public var pendingLimits = PendingLimits()
+    /// Whether each publish is written to the socket at once (nats.c's "send ASAP"). Otherwise
+    /// nats.c's flusher thread batches writes: more throughput for bursts of fire-and-forget
+    /// publishes, but up to about a millisecond more latency per message, requests and
+    /// JetStream PubAcks included.
+    public var sendsImmediately = true
     /// How long JetStream API calls and PubAcks may take.
     public var jetStreamTimeout: Duration = .seconds(5)
     /// How long a graceful shutdown may take to drain subscriptions and flush publishes.

@@ -1,0 +1,175 @@
+import CNats
+import Courier
+import CourierNATS
+import Foundation
+import NIOCore
+import Tracing
+
+/// The NATS rows of `make bench`: core NATS (publish N messages to a subject one after another)
+/// and JetStream (N publishes each waiting for its PubAck, a durable pull consumer acking each
+/// message), a subscriber in the same process with a handler that does nothing; for nats.c
+/// alone, Courier and FastStream, tracing off and on, against the same nats-server.
+struct NatsBench {
+    var url: String
+    var python: String?
+    var workload: BrokerWorkload
+    var tracer: any Tracer
+
+    func run(jetStream: Bool) async throws -> [BrokerRow] {
+        let kind = jetStream ? "jetstream" : "core"
+        var rows: [BrokerRow] = []
+        rows.append(try await jetStream ? rawJetStream() : rawCore())
+        rows.append(try await courier("Courier, no tracing", jetStream: jetStream, middlewares: []))
+        rows.append(
+            try await courier("Courier, TelemetryMiddleware with the no-op tracer", jetStream: jetStream, middlewares: [TelemetryMiddleware(tracer: NoOpTracer())])
+        )
+        rows.append(try await courier("Courier, tracing (swift-otel, always on, batch)", jetStream: jetStream, middlewares: [TelemetryMiddleware(tracer: tracer)]))
+        if let python {
+            for tracing in [false, true] {
+                let (subject, stream) = Self.names("faststream")
+                var arguments = ["--broker", "nats", "--kind", kind, "--url", url, "--name", subject]
+                if jetStream { arguments += ["--stream", stream] }
+                rows.append(
+                    try workload.runFastStream(
+                        tracing ? "FastStream 0.7, tracing (SDK, batch)" : "FastStream 0.7, no tracing",
+                        python: python,
+                        arguments: arguments,
+                        tracing: tracing
+                    )
+                )
+                if jetStream { try await deleteStream(stream) }
+            }
+        }
+        return rows
+    }
+
+    private static func names(_ prefix: String) -> (subject: String, stream: String) {
+        let id = UUID().uuidString.prefix(8)
+        return ("\(prefix).bench.\(id)", "BENCH_\(prefix.uppercased())_\(id)")
+    }
+
+    private func declareStream(_ stream: String, subject: String) async throws {
+        let admin = try NatsTransport(configuration: NatsConfiguration(url: url))
+        try await admin.declareStream(NatsStream(stream, subjects: [subject], storage: .memory))
+        await admin.close()
+    }
+
+    private func deleteStream(_ stream: String) async throws {
+        let admin = try NatsTransport(configuration: NatsConfiguration(url: url))
+        try await admin.deleteStream(stream)
+        await admin.close()
+    }
+
+    // MARK: - Courier
+
+    private func courier(_ name: String, jetStream: Bool, middlewares: [any CourierMiddleware]) async throws -> BrokerRow {
+        let (subject, stream) = Self.names("courier")
+        let broker = try NatsBroker(url: url, middlewares: middlewares)
+        guard jetStream else {
+            return try await workload.runCourier(name, broker: broker, source: .subject(subject)) { payload in
+                try await broker.publish(payload, to: .subject(subject))
+            }
+        }
+        let declared = NatsStream(stream, subjects: [subject], storage: .memory)
+        let row = try await workload.runCourier(name, broker: broker, source: .jetStream(subject, stream: declared, consumer: .pull("bench"))) {
+            payload in try await broker.publish(payload, to: .jetStream(subject))
+        }
+        try await deleteStream(stream)
+        return row
+    }
+
+    // MARK: - nats.c alone
+
+    /// `natsConnection_Publish` of the bare 64 bytes and an asynchronous subscription: the ceiling.
+    private func rawCore() async throws -> BrokerRow {
+        let (subject, _) = Self.names("raw")
+        let connection = try RawNats.connect(url)
+        defer { natsConnection_Destroy(connection.pointer) }
+        let probe = workload.makeProbe()
+        let closure = Unmanaged.passRetained(probe).toOpaque()
+        defer { Unmanaged<ArrivalProbe>.fromOpaque(closure).release() }
+        var subscription: OpaquePointer?
+        let onMessage: natsMsgHandler = { _, _, message, closure in
+            natsMsg_Destroy(message)
+            Unmanaged<ArrivalProbe>.fromOpaque(closure!).takeUnretainedValue().arrived()
+        }
+        try RawNats.check(natsConnection_Subscribe(&subscription, connection.pointer, subject, onMessage, closure), "subscribe")
+        defer { natsSubscription_Destroy(subscription) }
+        try RawNats.check(natsConnection_Flush(connection.pointer), "flush")
+        let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
+        let row = try await workload.run("raw nats.c (publish, send ASAP + async subscription)", probe: probe) {
+            try RawNats.check(natsConnection_Publish(connection.pointer, subject, payload, Int32(payload.count)), "publish")
+        }
+        natsSubscription_Unsubscribe(subscription)
+        return row
+    }
+
+    /// `js_Publish` (waiting for each PubAck) and a pull subscription fetching 16 at a time and
+    /// acking each message, on a thread of its own: the ceiling.
+    private func rawJetStream() async throws -> BrokerRow {
+        let (subject, stream) = Self.names("raw")
+        try await declareStream(stream, subject: subject)
+        let connection = try RawNats.connect(url)
+        defer { natsConnection_Destroy(connection.pointer) }
+        var context: OpaquePointer?
+        try RawNats.check(natsConnection_JetStream(&context, connection.pointer, nil), "jetstream")
+        let js = RawPointer(context!)
+        defer { jsCtx_Destroy(js.pointer) }
+        var subscription: OpaquePointer?
+        var errorCode = jsErrCode(0)
+        try RawNats.check(js_PullSubscribe(&subscription, js.pointer, subject, "rawbench", nil, nil, &errorCode), "pull subscribe")
+        let pull = RawPointer(subscription!)
+        defer { natsSubscription_Destroy(pull.pointer) }
+        let probe = workload.makeProbe()
+        let total = workload.warmup + workload.messages + workload.latencyMessages
+        let consumer = Thread {
+            var received = 0
+            while received < total {
+                var list = natsMsgList()
+                var code = jsErrCode(0)
+                guard natsSubscription_Fetch(&list, pull.pointer, 16, 5_000, &code) == NATS_OK else { continue }
+                for index in 0..<Int(list.Count) {
+                    natsMsg_Ack(list.Msgs[index], nil)
+                    probe.arrived()
+                }
+                received += Int(list.Count)
+                natsMsgList_Destroy(&list)
+            }
+        }
+        consumer.start()
+        let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
+        // js_Publish blocks for the PubAck (some 100 µs): tolerable for the ceiling's publisher.
+        let row = try await workload.run("raw nats.c (js_Publish + pull fetch 16)", probe: probe) {
+            var code = jsErrCode(0)
+            try RawNats.check(js_Publish(nil, js.pointer, subject, payload, Int32(payload.count), nil, &code), "js publish")
+        }
+        try await deleteStream(stream)
+        return row
+    }
+}
+
+/// A nats.c object shared with the thread that uses it; the bench keeps it alive until that
+/// thread is done, and nats.c's connection and subscription objects are thread-safe.
+struct RawPointer: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+enum RawNats {
+    /// Connects with what Courier sets too (each publish written at once), so the rows compare
+    /// the same wire behaviour.
+    static func connect(_ url: String) throws -> RawPointer {
+        var options: OpaquePointer?
+        try check(natsOptions_Create(&options), "options")
+        defer { natsOptions_Destroy(options) }
+        try check(natsOptions_SetURL(options, url), "url")
+        try check(natsOptions_SetSendAsap(options, true), "send asap")
+        var connection: OpaquePointer?
+        try check(natsConnection_Connect(&connection, options), "connect to \(url)")
+        return RawPointer(connection!)
+    }
+
+    static func check(_ status: natsStatus, _ what: String) throws {
+        guard status == NATS_OK else { throw BenchError("nats.c \(what): \(String(cString: natsStatus_GetText(status)))") }
+    }
+}
