@@ -42,6 +42,7 @@ struct BrokerWorkload {
     func makeProbe() -> ArrivalProbe { ArrivalProbe(messages: messages, warmup: warmup) }
 
     func run(_ name: String, probe: ArrivalProbe, publish: () async throws -> Void) async throws -> BrokerRow {
+        FileHandle.standardError.write(Data("courier-bench: \(name)\n".utf8))
         for index in 0..<(warmup + messages) {
             if index == warmup {
                 await probe.counter.waitForWarmup()

@@ -285,9 +285,12 @@ final class NatsSubscriptionHandle: Sendable {
         _ = natsSubscription_Unsubscribe(subscription.pointer)
     }
 
-    /// Unsubscribes after the messages nats.c has already queued were handed over.
-    func drain() {
-        _ = natsSubscription_Drain(subscription.pointer)
+    /// Unsubscribes after the messages nats.c has already queued were handed over; false when
+    /// nats.c cannot drain (the connection is down), and nothing more will be handed over.
+    func drain() -> Bool {
+        if natsSubscription_Drain(subscription.pointer) == NATS_OK { return true }
+        _ = natsSubscription_Unsubscribe(subscription.pointer)
+        return false
     }
 
     /// Messages nats.c itself dropped as a slow consumer.

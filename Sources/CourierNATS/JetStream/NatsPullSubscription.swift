@@ -43,7 +43,8 @@ final class NatsPullSubscription: TransportSubscription {
         self.logger = logger
         self.inbox = "_INBOX." + MessageIdentifier.make().replacingOccurrences(of: "-", with: "")
         self.pullSubject = "$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumer)"
-        self.inbound = NatsInbound(limits: NatsConfiguration.PendingLimits(messages: self.batchSize, bytes: Int(Int32.max)))
+        // One fetch's messages and the status that ends it always fit.
+        self.inbound = NatsInbound(limits: NatsConfiguration.PendingLimits(messages: self.batchSize + 2, bytes: Int(Int32.max)))
     }
 
     func start() throws {
@@ -94,6 +95,6 @@ final class NatsPullSubscription: TransportSubscription {
     /// ends by itself (`expires`); what it would deliver is redelivered after the ack wait.
     func stop() async {
         state.withLock { $0.stopped = true }
-        handle.withLock { $0 }?.drain()
+        if handle.withLock({ $0 })?.drain() == false { inbound.finish() }
     }
 }

@@ -59,8 +59,8 @@ final class NatsSubscription: TransportSubscription {
         if isReplyInbox || subscription == nil {
             subscription?.unsubscribe()
             inbound.finish()
-        } else {
-            subscription?.drain()
+        } else if subscription?.drain() == false {
+            inbound.finish()
         }
         await cleanup?()
     }

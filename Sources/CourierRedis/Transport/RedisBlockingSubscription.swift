@@ -8,7 +8,8 @@ import Synchronization
 /// connection of its own, asking for more only when the subscriber can take it.
 ///
 /// Stopping does not cut the connection (a reply in flight would be lost): it asks Redis to
-/// `CLIENT UNBLOCK` the read, which then returns empty. A dropped connection is opened again with
+/// `CLIENT UNBLOCK` the read, which then returns empty. An unblock can arrive just before its
+/// read does, so reads also block for at most ``blockLimit`` and then check for a stop. A dropped connection is opened again with
 /// backoff; a stream group then re-reads this consumer's pending entries first.
 final class RedisBlockingSubscription: TransportSubscription {
     fileprivate struct State {
@@ -26,6 +27,9 @@ final class RedisBlockingSubscription: TransportSubscription {
         /// For lists: values popped ahead of the handler.
         var prefetched = CircularBuffer<ByteBuffer>()
     }
+
+    /// The longest one blocking read waits before the subscription checks whether it stopped.
+    static let blockLimit = 1
 
     private let source: RedisSource
     private let maxMessages: Int
@@ -165,11 +169,11 @@ final class RedisBlockingSubscription: TransportSubscription {
         let reply: RESPValue
         if isBatch {
             reply = try await connection.send(
-                RedisCommand("BLMPOP", ["0", "1", .string(source.name), "LEFT", "COUNT", .integer(maxMessages)]),
+                RedisCommand("BLMPOP", [.integer(Self.blockLimit), "1", .string(source.name), "LEFT", "COUNT", .integer(maxMessages)]),
                 timeout: .zero
             )
         } else {
-            reply = try await connection.send(RedisCommand("BLPOP", [.string(source.name), "0"]), timeout: .zero)
+            reply = try await connection.send(RedisCommand("BLPOP", [.string(source.name), .integer(Self.blockLimit)]), timeout: .zero)
         }
         // BLPOP: [list, value]; BLMPOP: [list, [values…]]; an unblocked read: null.
         guard let elements = reply.elements, elements.count == 2 else { return nil }
@@ -185,7 +189,7 @@ final class RedisBlockingSubscription: TransportSubscription {
             return InboundDelivery(messages: [message(from: value, entryID: nil)], settlement: .none)
         }
         let reply = try await connection.send(
-            RedisCommand("BLMPOP", ["0", "1", .string(source.name), "LEFT", "COUNT", .integer(source.prefetch)]),
+            RedisCommand("BLMPOP", [.integer(Self.blockLimit), "1", .string(source.name), "LEFT", "COUNT", .integer(source.prefetch)]),
             timeout: .zero
         )
         guard let elements = reply.elements, elements.count == 2, let values = elements[1].elements?.compactMap(\.bytes), let first = values.first else {
@@ -215,7 +219,7 @@ final class RedisBlockingSubscription: TransportSubscription {
     private func readStream(on connection: RedisConnection) async throws -> InboundDelivery? {
         let lastID = state.withLock { $0.lastID }
         let reply = try await connection.send(
-            RedisCommand("XREAD", ["COUNT", .integer(maxMessages), "BLOCK", "0", "STREAMS", .string(source.name), .string(lastID)]),
+            RedisCommand("XREAD", ["COUNT", .integer(maxMessages), "BLOCK", .integer(Self.blockLimit * 1000), "STREAMS", .string(source.name), .string(lastID)]),
             timeout: .zero
         )
         let entries = Self.streamEntries(reply)
@@ -247,11 +251,12 @@ final class RedisBlockingSubscription: TransportSubscription {
         }
         if entries.isEmpty {
             // With claiming on, wake up once per idle period to claim what others left behind.
-            let block = claimIdleAfter.map { idle in
-                String(max(1, Int(idle.components.seconds) * 1000 + Int(idle.components.attoseconds / 1_000_000_000_000_000)))
-            } ?? "0"
+            let block = min(
+                Self.blockLimit * 1000,
+                claimIdleAfter.map { max(1, Int($0.components.seconds) * 1000 + Int($0.components.attoseconds / 1_000_000_000_000_000)) } ?? .max
+            )
             let reply = try await connection.send(
-                RedisCommand("XREADGROUP", ["GROUP", .string(group), .string(consumer), "COUNT", .integer(maxMessages), "BLOCK", .string(block), "STREAMS", .string(name), ">"]),
+                RedisCommand("XREADGROUP", ["GROUP", .string(group), .string(consumer), "COUNT", .integer(maxMessages), "BLOCK", .integer(block), "STREAMS", .string(name), ">"]),
                 timeout: .zero
             )
             entries = Self.streamEntries(reply)

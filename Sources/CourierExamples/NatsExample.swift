@@ -1,0 +1,69 @@
+import Courier
+import CourierNATS
+import NIOCore
+
+// README: "NATS".
+func natsExample() async throws {
+    let broker = try NatsBroker(url: "nats://127.0.0.1:4222", middlewares: [TelemetryMiddleware()])
+
+    // Core NATS: a subject with a capture and a wildcard, a queue group, a request handler.
+    broker.subscriber(.subject("logs.{service}.*")) { (line: String, context) in
+        let service = context.message.nats?.path["service"] ?? "-"
+        context.logger.info("log line", metadata: ["service": "\(service)"])
+    }
+    broker.subscriber(.subject("jobs", queue: "workers")).publisher(.jetStream("orders.created")) { (job: Order, context) in
+        job
+    }
+    broker.subscriber("double") { (number: Int, context) in
+        number * 2
+    }
+
+    // JetStream: a stream declared by its subscriber, a durable pull consumer.
+    let orders = NatsStream("ORDERS", subjects: ["orders.>"], storage: .file, maxAge: .seconds(7 * 24 * 3600))
+    var billing = NatsConsumer.pull("billing", batchSize: 32)
+    billing.nackDelay = .seconds(5)
+    broker.subscriber(.jetStream("orders.created", stream: orders, consumer: billing), options: SubscriberOptions(ackPolicy: .nackOnError)) {
+        (order: Order, context) in
+        if let jetStream = context.message.nats?.jetStream {
+            context.logger.info("order", metadata: ["seq": "\(jetStream.streamSequence)", "delivery": "\(jetStream.deliveryCount)"])
+        }
+        try await context.message.nats?.inProgress()   // more time before the ack wait runs out
+        return Receipt(orderID: order.id)
+    }
+    broker.subscriber(.jetStream("orders.created", stream: "ORDERS", consumer: .pull("audit", batchSize: 100)), batch: BatchOptions(maxMessages: 100))
+        .handle { (batch: [Order], context) in
+            context.logger.info("audit batch", metadata: ["size": "\(batch.count)"])
+        }
+
+    // Key-value: every change to the keys of a bucket (no trace context: each is a trace of its own).
+    broker.subscriber(.keyValue(bucket: "feature-flags")) { (value: String, context) in
+        guard let entry = context.message.nats?.keyValue else { return }
+        context.logger.info("flag", metadata: ["key": "\(entry.key)", "op": "\(entry.operation.rawValue)", "value": "\(value)"])
+    }
+
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await CourierApp(brokers: [broker]).runService() }
+        await broker.waitUntilSubscribed()
+        try await broker.publish(Order(id: 7, item: "tea"), to: .subject("jobs"), headers: ["x-tenant": "acme"])
+        try await broker.publish(Order(id: 8, item: "cake"), to: .jetStream("orders.created", stream: "ORDERS"))
+        let doubled = try await broker.request(21, to: .subject("double"), timeout: .seconds(1)).decode(as: Int.self)
+        _ = doubled
+        let ack = try await broker.transport.publishToStream(
+            subject: "orders.created",
+            body: ByteBuffer(string: #"{"id":9,"item":"pie"}"#),
+            headers: ["Nats-Msg-Id": "order-9"]   // a repeat within the duplicate window is dropped
+        )
+        _ = ack.duplicate
+        try await broker.transport.putValue(ByteBuffer(string: "on"), forKey: "dark-mode", inBucket: "feature-flags")
+        try await group.waitForAll()
+    }
+}
+
+// README: "NATS" (configuration).
+func natsConfigurationExample() throws -> NatsBroker {
+    var configuration = try NatsConfiguration(url: "nats://app:secret@nats-1:4222,nats://app:secret@nats-2:4222")
+    configuration.pendingLimits = NatsConfiguration.PendingLimits(messages: 10_000, bytes: 32 << 20)
+    configuration.reconnectWait = .milliseconds(500)
+    configuration.drainTimeout = .seconds(30)
+    return NatsBroker(configuration: configuration, middlewares: [TelemetryMiddleware()])
+}
