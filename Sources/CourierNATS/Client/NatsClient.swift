@@ -21,13 +21,15 @@ final class NatsClient: Sendable {
 
     let configuration: NatsConfiguration
     private let logger: Logger
+    private let metricsFactory: any MetricsFactory
     private let events: NatsConnectionEvents
     private let state = Mutex(State.idle)
 
-    init(configuration: NatsConfiguration, logger: Logger) {
+    init(configuration: NatsConfiguration, logger: Logger, metricsFactory: (any MetricsFactory)? = nil) {
         self.configuration = configuration
         self.logger = logger
-        self.events = NatsConnectionEvents(logger: logger)
+        self.metricsFactory = metricsFactory ?? MetricsSystem.factory
+        self.events = NatsConnectionEvents(logger: logger, metricsFactory: self.metricsFactory)
     }
 
     deinit {
@@ -158,7 +160,14 @@ final class NatsClient: Sendable {
         deliver: @escaping @Sendable (NatsRawMessage) -> NatsInbound.Offer
     ) throws -> NatsSubscriptionHandle {
         let connection = try connection()
-        let sink = NatsMessageSink(subject: label ?? subject, limits: limits, logger: logger, deliver: deliver, onFinish: onFinish)
+        let sink = NatsMessageSink(
+            subject: label ?? subject,
+            limits: limits,
+            logger: logger,
+            metricsFactory: metricsFactory,
+            deliver: deliver,
+            onFinish: onFinish
+        )
         // Retained while nats.c may call back; released by the completion callback.
         let closure = Unmanaged.passRetained(sink).toOpaque()
         var subscription: OpaquePointer?
@@ -315,6 +324,7 @@ final class NatsMessageSink: Sendable {
         subject: String,
         limits: NatsConfiguration.PendingLimits,
         logger: Logger,
+        metricsFactory: any MetricsFactory,
         deliver: @escaping @Sendable (NatsRawMessage) -> NatsInbound.Offer,
         onFinish: @escaping @Sendable () -> Void
     ) {
@@ -323,7 +333,11 @@ final class NatsMessageSink: Sendable {
         self.logger = logger
         self.deliver = deliver
         self.onFinish = onFinish
-        self.dropped = Counter(label: "courier.nats.slow_consumer.dropped", dimensions: [("messaging.destination.name", subject)])
+        self.dropped = Counter(
+            label: "courier.nats.slow_consumer.dropped",
+            dimensions: [("messaging.destination.name", subject)],
+            factory: metricsFactory
+        )
     }
 
     static let onMessage: natsMsgHandler = { _, _, message, closure in
@@ -428,9 +442,9 @@ final class NatsConnectionEvents: Sendable {
         Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeRetainedValue().closed.open()
     }
 
-    init(logger: Logger) {
+    init(logger: Logger, metricsFactory: any MetricsFactory) {
         self.logger = logger
-        self.slowConsumers = Counter(label: "courier.nats.slow_consumer")
+        self.slowConsumers = Counter(label: "courier.nats.slow_consumer", factory: metricsFactory)
     }
 
     static let onError: natsErrHandler = { _, subscription, status, closure in

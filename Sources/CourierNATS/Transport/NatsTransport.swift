@@ -1,4 +1,5 @@
 public import Courier
+public import CoreMetrics
 public import Logging
 import NIOCore
 import Synchronization
@@ -16,13 +17,19 @@ extension Broker where Transport == NatsTransport {
         try self.init(configuration: NatsConfiguration(url: url), middlewares: middlewares, logger: logger)
     }
 
-    /// Creates a NATS broker.
+    /// Creates a NATS broker; its slow-consumer counters go to `metricsFactory` (default: the
+    /// bootstrapped swift-metrics backend).
     public convenience init(
         configuration: NatsConfiguration,
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.nats")
+        logger: Logger = Logger(label: "courier.nats"),
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
-        self.init(transport: NatsTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger)
+        self.init(
+            transport: NatsTransport(configuration: configuration, logger: logger, metricsFactory: metricsFactory),
+            middlewares: middlewares,
+            logger: logger
+        )
     }
 }
 
@@ -40,10 +47,14 @@ public final class NatsTransport: BrokerTransport {
     let jetStream: NatsJetStream
     private let logger: Logger
 
-    public init(configuration: NatsConfiguration, logger: Logger = Logger(label: "courier.nats")) {
+    public init(
+        configuration: NatsConfiguration,
+        logger: Logger = Logger(label: "courier.nats"),
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         self.configuration = configuration
         self.logger = logger
-        self.client = NatsClient(configuration: configuration, logger: logger)
+        self.client = NatsClient(configuration: configuration, logger: logger, metricsFactory: metricsFactory)
         self.jetStream = NatsJetStream(client: client)
     }
 

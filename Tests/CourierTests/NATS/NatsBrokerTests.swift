@@ -2,6 +2,7 @@
 import Courier
 import Foundation
 import InMemoryTracing
+import MetricsTestKit
 import NIOCore
 import Testing
 import Tracing
@@ -30,6 +31,8 @@ struct NatsBrokerTests {
         #expect(process.traceID == send.traceID)
         #expect(process.attribute("messaging.system")?.toSpanAttribute() == "nats")
         #expect(process.attribute("server.address")?.toSpanAttribute() == "127.0.0.1")
+        let port = try #require(NatsServerAddress(url: NatsTestServer.url)?.port)
+        #expect(process.attribute("server.port")?.toSpanAttribute() == .int64(Int64(port)))
         #expect(process.attribute("messaging.destination.name")?.toSpanAttribute() == .string(subject))
     }
 
@@ -171,7 +174,8 @@ struct NatsBrokerTests {
         var configuration = try NatsConfiguration(url: NatsTestServer.url)
         configuration.pendingLimits = NatsConfiguration.PendingLimits(messages: 5, bytes: 1 << 20)
         let logs = CapturedLogs()
-        let broker = NatsBroker(configuration: configuration, logger: logs.logger())
+        let metrics = TestMetrics()
+        let broker = NatsBroker(configuration: configuration, logger: logs.logger(), metricsFactory: metrics)
         let subject = NatsTestServer.unique("slow")
         let gate = Gate()
         let handled = Inbox<Int>()
@@ -196,6 +200,10 @@ struct NatsBrokerTests {
         }
         #expect(handled.values.count < 100, "most of the burst was dropped: \(handled.values.count) handled")
         #expect(logs.contains(.warning, "slow consumer"))
+        let dropped = try metrics.expectCounter("courier.nats.slow_consumer.dropped", [("messaging.destination.name", subject)])
+        let reportedByClient = (try? metrics.expectCounter("courier.nats.slow_consumer"))?.totalValue ?? 0
+        #expect(dropped.totalValue + reportedByClient > 0)
+        #expect(dropped.totalValue + Int64(handled.values.count) <= 202, "dropped and handled add up to no more than was sent")
     }
 
     @Test("shutdown drains: messages already received are handled before the broker stops")
