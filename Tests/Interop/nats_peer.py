@@ -14,28 +14,7 @@ from faststream.nats import JStream, NatsBroker
 from faststream.nats.annotations import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.opentelemetry import Baggage, CurrentBaggage
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-
-def spans(exporter):
-    result = []
-    for span in exporter.get_finished_spans():
-        context = span.get_span_context()
-        result.append({
-            "name": span.name,
-            "traceId": format(context.trace_id, "032x"),
-            "spanId": format(context.span_id, "016x"),
-            "parentSpanId": format(span.parent.span_id, "016x") if span.parent else None,
-        })
-    return result
-
-
-def value(body):
-    if isinstance(body, bytes):
-        return {"type": "bytes", "value": body.hex()}
-    return {"type": type(body).__name__, "value": body}
+from peer_common import make_provider, spans, value
 
 
 async def main():
@@ -49,9 +28,7 @@ async def main():
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider, exporter = make_provider()
     broker = NatsBroker(args.url, middlewares=(NatsTelemetryMiddleware(tracer_provider=provider),))
     received = []
     stream = JStream(args.stream, subjects=[args.name], declare=False) if args.kind == "jetstream" else None

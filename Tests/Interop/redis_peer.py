@@ -11,9 +11,7 @@ import json
 from faststream.opentelemetry import Baggage, CurrentBaggage
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from peer_common import make_provider, spans, value
 
 
 def destination(kind, name):
@@ -22,25 +20,6 @@ def destination(kind, name):
     if kind == "list":
         return {"list": name}
     return {"stream": name}
-
-
-def spans(exporter):
-    result = []
-    for span in exporter.get_finished_spans():
-        context = span.get_span_context()
-        result.append({
-            "name": span.name,
-            "traceId": format(context.trace_id, "032x"),
-            "spanId": format(context.span_id, "016x"),
-            "parentSpanId": format(span.parent.span_id, "016x") if span.parent else None,
-        })
-    return result
-
-
-def value(body):
-    if isinstance(body, bytes):
-        return {"type": "bytes", "value": body.hex()}
-    return {"type": type(body).__name__, "value": body}
 
 
 async def main():
@@ -53,9 +32,7 @@ async def main():
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider, exporter = make_provider()
     broker = RedisBroker(args.url, middlewares=(RedisTelemetryMiddleware(tracer_provider=provider),))
     received = []
 

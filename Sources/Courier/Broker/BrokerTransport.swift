@@ -7,6 +7,10 @@ public protocol BrokerTransport: Sendable {
     /// What a subscriber of this broker listens to: a queue, a channel pattern, a stream with a group…
     associatedtype Source: SubscriptionSource
 
+    /// Where a publish goes, when the broker has kinds of destination (a Redis list or stream,
+    /// a JetStream subject); a name otherwise.
+    associatedtype Destination: BrokerDestination = NamedDestination
+
     /// The broker's telemetry identity (`messaging.system`, `server.address`, `server.port`).
     var description: BrokerDescription { get }
 

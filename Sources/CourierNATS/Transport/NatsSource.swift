@@ -91,9 +91,10 @@ public struct NatsSource: SubscriptionSource, Hashable {
 
 /// Where a NATS publish goes: a core subject (the default) or a JetStream subject, whose
 /// publish waits for the stream's PubAck.
-public struct NatsDestination: Sendable, Hashable {
+public struct NatsDestination: BrokerDestination, Hashable {
     public var subject: String
-    var kind: DestinationKind?
+    public var kind: DestinationKind?
+    public var name: String { subject }
 
     /// A core NATS publish.
     public static func subject(_ subject: String) -> Self { Self(subject: subject, kind: nil) }
@@ -103,8 +104,6 @@ public struct NatsDestination: Sendable, Hashable {
     public static func jetStream(_ subject: String, stream: String? = nil) -> Self {
         Self(subject: subject, kind: DestinationKind(NatsTransport.jetStreamKind, parameters: stream.map { ["stream": $0] } ?? [:]))
     }
-
-    var target: PublishTarget { PublishTarget(destination: subject, kind: kind) }
 }
 
 /// The JetStream facts of a delivered message, from its ack subject.

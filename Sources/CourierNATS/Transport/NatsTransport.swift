@@ -39,6 +39,7 @@ extension Broker where Transport == NatsTransport {
 /// once: ack is `+ACK`, nack is `-NAK` (with the consumer's `nackDelay`), reject is `+TERM`.
 public final class NatsTransport: BrokerTransport {
     public typealias Source = NatsSource
+    public typealias Destination = NatsDestination
 
     static let jetStreamKind = "jetstream"
 
@@ -273,74 +274,5 @@ private final class ConsumerNameBox: Sendable {
     var name: String? {
         get { storage.withLock { $0 } }
         set { storage.withLock { $0 = newValue } }
-    }
-}
-
-// MARK: - Typed publishing
-
-extension Broker where Transport == NatsTransport {
-    /// Publishes `body` to a core subject or, waiting for the PubAck, to JetStream.
-    public func publish<Body: MessageEncodable>(
-        _ body: Body,
-        to destination: NatsDestination,
-        headers: MessageHeaders = [:],
-        correlationID: String? = nil
-    ) async throws {
-        try await publish(body, to: destination.target, headers: headers, correlationID: correlationID)
-    }
-
-    /// Publishes several messages at once (JetStream: waiting for all their PubAcks).
-    public func publishBatch<Body: MessageEncodable>(
-        _ bodies: [Body],
-        to destination: NatsDestination,
-        headers: MessageHeaders = [:],
-        correlationID: String? = nil
-    ) async throws {
-        try await publishBatch(bodies, to: destination.target, headers: headers, correlationID: correlationID)
-    }
-
-    /// Sends a request; the reply comes to an inbox. Throws ``NatsError/Code/noResponders`` at
-    /// once when nothing listens on a core subject.
-    public func request<Body: MessageEncodable>(
-        _ body: Body,
-        to destination: NatsDestination,
-        headers: MessageHeaders = [:],
-        timeout: Duration = .seconds(5)
-    ) async throws -> IncomingMessage {
-        try await request(body, to: destination.target, headers: headers, timeout: timeout)
-    }
-}
-
-extension SubscriberBuilder where Transport == NatsTransport {
-    /// Adds a core or JetStream subject the handler's return value is published to.
-    public func publisher(_ destination: NatsDestination) -> Self {
-        publisher(destination.target)
-    }
-
-    /// Adds a core or JetStream subject for the return value, and registers the handler.
-    public func publisher<Input: MessageDecodable, Output: MessageEncodable>(
-        _ destination: NatsDestination,
-        _ handler: @escaping MessageHandler<Input, Output>
-    ) {
-        publisher(destination.target).handle(handler)
-    }
-}
-
-extension BatchSubscriberBuilder where Transport == NatsTransport {
-    /// Adds a core or JetStream subject the handler's return value is published to.
-    public func publisher(_ destination: NatsDestination) -> Self {
-        publisher(destination.target)
-    }
-}
-
-extension MessageContext {
-    /// Publishes to a core or JetStream subject from inside a handler, continuing its trace.
-    public func publish<Body: MessageEncodable>(
-        _ body: Body,
-        to destination: NatsDestination,
-        headers: MessageHeaders = [:],
-        correlationID: String? = nil
-    ) async throws {
-        try await publish(body, to: destination.target, headers: headers, correlationID: correlationID)
     }
 }

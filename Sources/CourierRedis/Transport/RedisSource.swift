@@ -128,9 +128,9 @@ public struct RedisSource: SubscriptionSource, Hashable {
 }
 
 /// Where a Redis publish goes: a pub/sub channel (the default), a list or a stream.
-public struct RedisDestination: Sendable, Hashable {
+public struct RedisDestination: BrokerDestination, Hashable {
     public var name: String
-    var kind: DestinationKind?
+    public var kind: DestinationKind?
 
     /// `PUBLISH` to a channel.
     public static func channel(_ name: String) -> Self { Self(name: name, kind: nil) }
@@ -143,8 +143,6 @@ public struct RedisDestination: Sendable, Hashable {
             kind: DestinationKind(RedisTransport.streamKind, parameters: maxLength.map { ["maxlen": String($0)] } ?? [:])
         )
     }
-
-    var target: PublishTarget { PublishTarget(destination: name, kind: kind) }
 }
 
 /// What Redis adds to a delivered message, in `IncomingMessage.raw`.

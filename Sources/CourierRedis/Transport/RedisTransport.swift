@@ -34,6 +34,7 @@ extension Broker where Transport == RedisTransport {
 /// `XAUTOCLAIM`) without reading them again.
 public final class RedisTransport: BrokerTransport {
     public typealias Source = RedisSource
+    public typealias Destination = RedisDestination
 
     static let listKind = "list"
     static let streamKind = "stream"
@@ -107,73 +108,5 @@ public final class RedisTransport: BrokerTransport {
         for subscription in subscriptions { await subscription.closeConnection() }
         await pubSub.close()
         await client.close()
-    }
-}
-
-// MARK: - Typed publishing
-
-extension Broker where Transport == RedisTransport {
-    /// Publishes `body` to a channel, list or stream.
-    public func publish<Body: MessageEncodable>(
-        _ body: Body,
-        to destination: RedisDestination,
-        headers: MessageHeaders = [:],
-        correlationID: String? = nil
-    ) async throws {
-        try await publish(body, to: destination.target, headers: headers, correlationID: correlationID)
-    }
-
-    /// Publishes several messages at once: one `RPUSH` for a list, pipelined `XADD`s or `PUBLISH`es.
-    public func publishBatch<Body: MessageEncodable>(
-        _ bodies: [Body],
-        to destination: RedisDestination,
-        headers: MessageHeaders = [:],
-        correlationID: String? = nil
-    ) async throws {
-        try await publishBatch(bodies, to: destination.target, headers: headers, correlationID: correlationID)
-    }
-
-    /// Sends a request to a channel, list or stream; the reply comes over a temporary channel.
-    public func request<Body: MessageEncodable>(
-        _ body: Body,
-        to destination: RedisDestination,
-        headers: MessageHeaders = [:],
-        timeout: Duration = .seconds(5)
-    ) async throws -> IncomingMessage {
-        try await request(body, to: destination.target, headers: headers, timeout: timeout)
-    }
-}
-
-extension SubscriberBuilder where Transport == RedisTransport {
-    /// Adds a channel, list or stream the handler's return value is published to.
-    public func publisher(_ destination: RedisDestination) -> Self {
-        publisher(destination.target)
-    }
-
-    /// Adds a channel, list or stream for the return value, and registers the handler.
-    public func publisher<Input: MessageDecodable, Output: MessageEncodable>(
-        _ destination: RedisDestination,
-        _ handler: @escaping MessageHandler<Input, Output>
-    ) {
-        publisher(destination.target).handle(handler)
-    }
-}
-
-extension BatchSubscriberBuilder where Transport == RedisTransport {
-    /// Adds a channel, list or stream the handler's return value is published to.
-    public func publisher(_ destination: RedisDestination) -> Self {
-        publisher(destination.target)
-    }
-}
-
-extension MessageContext {
-    /// Publishes to a Redis channel, list or stream from inside a handler, continuing its trace.
-    public func publish<Body: MessageEncodable>(
-        _ body: Body,
-        to destination: RedisDestination,
-        headers: MessageHeaders = [:],
-        correlationID: String? = nil
-    ) async throws {
-        try await publish(body, to: destination.target, headers: headers, correlationID: correlationID)
     }
 }

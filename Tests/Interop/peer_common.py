@@ -1,0 +1,30 @@
+"""What the FastStream peers of the interop tests share: an in-memory tracer and the JSON they write."""
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+def make_provider():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def spans(exporter):
+    result = []
+    for span in exporter.get_finished_spans():
+        context = span.get_span_context()
+        result.append({
+            "name": span.name,
+            "traceId": format(context.trace_id, "032x"),
+            "spanId": format(context.span_id, "016x"),
+            "parentSpanId": format(span.parent.span_id, "016x") if span.parent else None,
+        })
+    return result
+
+
+def value(body):
+    if isinstance(body, bytes):
+        return {"type": "bytes", "value": body.hex()}
+    return {"type": type(body).__name__, "value": body}
