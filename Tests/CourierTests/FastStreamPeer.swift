@@ -1,5 +1,7 @@
 import Courier
+import CourierTraceView
 import Foundation
+import NIOCore
 import Synchronization
 import Testing
 
@@ -113,5 +115,33 @@ final class FastStreamPeer: Sendable {
             )
         }
         return Output(received: received, spans: spans)
+    }
+}
+
+extension FastStreamPeer {
+    /// What a Courier handler saw of one message the peer published: the body (text, or hex for
+    /// bytes), the content type and the `tenant` baggage entry.
+    typealias Arrival = (body: String, contentType: String?, tenant: String)
+
+    static func arrival(_ body: ByteBuffer, _ context: MessageContext) -> Arrival {
+        let printable = body.readableBytesView.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+        let text = printable ? String(buffer: body) : body.readableBytesView.map { String(format: "%02x", $0) }.joined()
+        return (text, context.message.contentType, context.baggage["tenant"] ?? "-")
+    }
+
+    /// The peer's `publish` mode sends a str, a JSON object and bytes with baggage tenant=acme.
+    static func expectPublishedBodies(_ arrived: [Arrival]) {
+        #expect(arrived.map(\.body) == ["hello", #"{"id":1,"item":"tea"}"#, "ff00"])
+        #expect(arrived.map(\.contentType) == ["text/plain", "application/json", nil])
+        #expect(arrived.map(\.tenant) == ["acme", "acme", "acme"])
+    }
+
+    /// Each Courier process span has its parent among the peer's spans of the same trace.
+    static func expectConnected(_ processes: [RecordedSpan], to output: Output) throws {
+        for process in processes {
+            let pythonSpans = output.spans.filter { $0.traceID == process.traceID }
+            try #require(!pythonSpans.isEmpty, "Courier's process span is in no FastStream trace")
+            #expect(pythonSpans.contains { $0.spanID == process.parentSpanID })
+        }
     }
 }

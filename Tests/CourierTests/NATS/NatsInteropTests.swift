@@ -59,13 +59,10 @@ struct NatsInteropTests {
         let tracer = try W3CPropagationTests.makeTracer()
         let broker = try NatsBroker(url: NatsTestServer.url, middlewares: [TelemetryMiddleware(tracer: tracer)])
         let (subject, stream) = try await Self.prepare(kind, "from-python")
-        let inbox = Inbox<(String, String?, String)>()
+        let inbox = Inbox<FastStreamPeer.Arrival>()
         let source: NatsSource = stream.map { .jetStream(subject, stream: $0, consumer: .push("courier")) } ?? .subject(subject)
         broker.subscriber(source) { (body: ByteBuffer, context: MessageContext) in
-            let text =
-                body.readableBytesView.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
-                ? String(buffer: body) : body.readableBytesView.map { String(format: "%02x", $0) }.joined()
-            inbox.put((text, context.message.contentType, context.baggage["tenant"] ?? "-"))
+            inbox.put(FastStreamPeer.arrival(body, context))
         }
         let output = try await withRunningNats(broker) { () async throws -> FastStreamPeer.Output in
             let peer = try await FastStreamPeer(
@@ -73,19 +70,12 @@ struct NatsInteropTests {
                 extra: stream.map { ["--stream", $0] } ?? []
             )
             let output = try await peer.result()
-            let arrived = try await inbox.wait(count: 3)
-            #expect(arrived.map(\.0) == ["hello", #"{"id":1,"item":"tea"}"#, "ff00"])
-            #expect(arrived.map(\.1) == ["text/plain", "application/json", nil])
-            #expect(arrived.map(\.2) == ["acme", "acme", "acme"])
+            FastStreamPeer.expectPublishedBodies(try await inbox.wait(count: 3))
             return output
         }
         let processes = tracer.finishedSpans.filter { $0.name == "process \(subject)" }
         try #require(processes.count == 3)
-        for process in processes {
-            let pythonSpans = output.spans.filter { $0.traceID == process.traceID }
-            try #require(!pythonSpans.isEmpty, "Courier's process span is in no FastStream trace")
-            #expect(pythonSpans.contains { $0.spanID == process.parentSpanID })
-        }
+        try FastStreamPeer.expectConnected(processes, to: output)
         if let stream { try await NatsTestServer.deleteStream(stream) }
     }
 
