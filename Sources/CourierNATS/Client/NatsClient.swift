@@ -191,6 +191,16 @@ final class NatsClient: Sendable {
         return NatsSubscriptionHandle(UncheckedPointer(subscription))
     }
 
+    /// Calls `listener` after every reconnect (on nats.c's thread: it must not block), until
+    /// ``removeReconnectListener(_:)`` with the same owner.
+    func addReconnectListener(_ owner: AnyObject, _ listener: @escaping @Sendable () -> Void) {
+        events.reconnectListeners.withLock { $0[ObjectIdentifier(owner)] = listener }
+    }
+
+    func removeReconnectListener(_ owner: AnyObject) {
+        _ = events.reconnectListeners.withLock { $0.removeValue(forKey: ObjectIdentifier(owner)) }
+    }
+
     /// Waits until the server has processed everything sent so far (subscriptions included).
     func flush() async throws {
         let connection = UncheckedPointer(try connection())
@@ -478,11 +488,13 @@ final class NatsConnectionEvents: Sendable {
     static let onReconnected: natsConnectionHandler = { connection, closure in
         guard let closure else { return }
         let url = connection.flatMap(NatsClient.connectedURL(of:))
-        Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue().logger.info(
-            "reconnected to NATS; subscriptions restored",
-            metadata: ["courier.nats.server": "\(url ?? "-")"]
-        )
+        let events = Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue()
+        events.logger.info("reconnected to NATS; subscriptions restored", metadata: ["courier.nats.server": "\(url ?? "-")"])
+        for listener in events.reconnectListeners.withLock({ Array($0.values) }) { listener() }
     }
+
+    /// Called on nats.c's thread after each reconnect; must not block.
+    let reconnectListeners = Mutex<[ObjectIdentifier: @Sendable () -> Void]>([:])
 }
 
 extension Duration {

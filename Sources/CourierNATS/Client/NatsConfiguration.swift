@@ -58,11 +58,8 @@ public struct NatsConfiguration: Sendable, Hashable {
     public init(url: String) throws {
         let servers = url.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
         guard !servers.isEmpty else { throw NatsError(.invalidURL, "no server URL in '\(url)'") }
-        for server in servers {
-            guard let address = NatsServerAddress(url: server) else {
-                throw NatsError(.invalidURL, "invalid URL '\(server)': expected nats://[user:password@]host[:port]")
-            }
-            _ = address
+        for server in servers where NatsServerAddress(url: server) == nil {
+            throw NatsError(.invalidURL, "invalid URL '\(server)': expected nats://[user:password@]host[:port]")
         }
         self.init(servers: servers)
     }

@@ -47,9 +47,19 @@ final class NatsPullSubscription: TransportSubscription {
         self.inbound = NatsInbound(limits: NatsConfiguration.PendingLimits(messages: self.batchSize + 2, bytes: Int(Int32.max)))
     }
 
+    /// The status of the marker that ends a pull the server forgot (it restarted).
+    private static let forgottenPull = 499
+
     func start() throws {
         let subscription = try client.subscribe(subject: inbox, queue: nil, inbound: inbound, label: pullSubject)
         handle.withLock { $0 = subscription }
+        // A pull open on a server that went away never ends by itself: end it here, so the next
+        // call asks the server the connection now has.
+        let inbound = self.inbound
+        let inbox = self.inbox
+        client.addReconnectListener(self) {
+            _ = inbound.offer(NatsRawMessage(subject: inbox, headers: [:], status: Self.forgottenPull, body: ByteBuffer()))
+        }
     }
 
     func next() async throws -> InboundDelivery? {
@@ -59,6 +69,10 @@ final class NatsPullSubscription: TransportSubscription {
             if let status = raw.status, raw.body.readableBytes == 0 || raw.reply == nil {
                 // 404 no messages, 408 request expired, 409 consumer changed: this pull is over.
                 if status != 100 { state.withLock { $0.outstanding = 0 } }
+                if status == 503 {
+                    // JetStream is not up (yet, after a server restart): ask again shortly.
+                    try await Task.sleep(for: .milliseconds(250))
+                }
                 continue
             }
             var raws = [raw]
@@ -95,6 +109,7 @@ final class NatsPullSubscription: TransportSubscription {
     /// ends by itself (`expires`); what it would deliver is redelivered after the ack wait.
     func stop() async {
         state.withLock { $0.stopped = true }
+        client.removeReconnectListener(self)
         if handle.withLock({ $0 })?.drain() == false { inbound.finish() }
     }
 }

@@ -82,14 +82,19 @@ public final class NatsTransport: BrokerTransport {
             return
         }
         let expectedStream = publication.destinationKind?.parameters["stream"]
+        let messages = publication.messages.map { message in
+            var headers = NatsIncoming.headers(of: message, replyToHeader: true)
+            if let expectedStream { headers["Nats-Expected-Stream"] = expectedStream }
+            return (headers, message.body)
+        }
+        if messages.count == 1 {
+            _ = try await jetStream.publish(subject: subject, headers: messages[0].0, body: messages[0].1)
+            return
+        }
         // A batch waits for its PubAcks together.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for message in publication.messages {
-                var headers = NatsIncoming.headers(of: message, replyToHeader: true)
-                if let expectedStream { headers["Nats-Expected-Stream"] = expectedStream }
-                group.addTask {
-                    _ = try await self.jetStream.publish(subject: subject, headers: headers, body: message.body)
-                }
+            for (headers, body) in messages {
+                group.addTask { _ = try await self.jetStream.publish(subject: subject, headers: headers, body: body) }
             }
             try await group.waitForAll()
         }

@@ -120,7 +120,7 @@ struct NatsJetStreamTests {
         let streamName = NatsTestServer.uniqueStream("batch")
         let subject = NatsTestServer.unique("batch")
         try await broker.transport.declareStream(NatsStream(streamName, subjects: [subject], storage: .memory))
-        for number in 1...5 { try await broker.publish(number, to: .jetStream(subject)) }
+        try await broker.publishBatch(Array(1...5), to: .jetStream(subject))
         let batches = Inbox<[Int]>()
         broker.subscriber(.jetStream(subject, stream: streamName, consumer: .pull("batcher", batchSize: 5)), batch: BatchOptions(maxMessages: 5))
             .handle { (numbers: [Int], _) in batches.put(numbers) }

@@ -77,12 +77,16 @@ struct RedisBrokerTests {
         for number in 1...10 { try await producer.publish(number, to: .list(list)) }
         let broker = try RedisBroker(url: RedisTestServer.url)
         let handled = Inbox<Int>()
+        let gate = Gate()
         broker.subscriber(.list(list, prefetch: 16)) { (number: Int, _) in
             handled.put(number)
-            try await Task.sleep(for: .milliseconds(100))
+            try await gate.pass()
         }
         try await withRunningRedis(broker) { () async throws in
             _ = try await handled.wait(count: 1)
+            // The stop comes while the first message is in the handler, the rest prefetched.
+            await broker.stopIntake()
+            gate.open()
         }
         #expect(handled.values == [1])
         let connection = try await RedisTestServer.connection()
