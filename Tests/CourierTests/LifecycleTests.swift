@@ -1,6 +1,7 @@
 import Courier
 import CourierMemory
 import ServiceLifecycleTestKit
+import Synchronization
 import Testing
 
 @Suite("Acknowledgement, concurrency and lifecycle")
@@ -115,6 +116,54 @@ struct LifecycleTests {
             try await finished.wait(count: 6)
         }
         #expect(Set(finished.values) == Set(1...6))
+    }
+
+    @Test("the default maxConcurrency 1 handles messages one at a time, in order")
+    func oneAtATime() async throws {
+        let broker = MemoryBroker()
+        let running = Mutex(0)
+        let overlapped = Mutex(false)
+        let handled = Inbox<Int>()
+        broker.subscriber("serial") { (number: Int, _) in
+            running.withLock { running in
+                running += 1
+                if running > 1 { overlapped.withLock { $0 = true } }
+            }
+            try await Task.sleep(for: .milliseconds(number % 3))
+            running.withLock { $0 -= 1 }
+            handled.put(number)
+        }
+        try await withRunningApp([broker]) {
+            for number in 1...30 { try await broker.publish(number, to: "serial") }
+            try await handled.wait(count: 30)
+        }
+        #expect(handled.values == Array(1...30))
+        #expect(!overlapped.withLock { $0 })
+    }
+
+    @Test("a handler's logger, and the error log of a failed message, carry the message's ids")
+    func messageLogMetadata() async throws {
+        struct Declined: Error {}
+        let logs = CapturedLogs()
+        let broker = MemoryBroker(logger: logs.logger())
+        let handled = Inbox<Void>()
+        broker.subscriber("orders", options: SubscriberOptions(ackPolicy: .rejectOnError)) { (message: String, context: MessageContext) in
+            context.logger.info("handling \(message)")
+            handled.put(())
+            if message == "fail" { throw Declined() }
+        }
+        try await withRunningApp([broker]) {
+            try await broker.publish("ok", to: "orders", correlationID: "corr-ok")
+            try await broker.publish("fail", to: "orders", correlationID: "corr-fail")
+            try await handled.wait(count: 2)
+        }
+        let ok = try #require(logs.entry("handling ok"))
+        #expect(ok.metadata["courier.destination"] == "orders")
+        #expect(ok.metadata["courier.correlation_id"] == "corr-ok")
+        #expect(ok.metadata["courier.message_id"]?.count == 36)
+        let failure = try #require(logs.entries.first { $0.level == .error })
+        #expect(failure.metadata["courier.correlation_id"] == "corr-fail")
+        #expect(failure.metadata["courier.message_id"] != ok.metadata["courier.message_id"])
     }
 
     @Test("nackOnError redelivers the failed message, with its delivery count raised")

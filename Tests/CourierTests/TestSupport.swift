@@ -114,16 +114,29 @@ final class Gate: Sendable {
 
 /// A log handler that keeps what it was told, to assert on logs.
 final class CapturedLogs: Sendable {
-    private let entries = Mutex<[(Logger.Level, String)]>([])
-
-    var messages: [String] { entries.withLock { $0.map(\.1) } }
-
-    func contains(_ level: Logger.Level, _ fragment: String) -> Bool {
-        entries.withLock { $0.contains { $0.0 == level && $0.1.contains(fragment) } }
+    struct Entry {
+        var level: Logger.Level
+        var message: String
+        /// The logger's metadata and the call's, rendered.
+        var metadata: [String: String]
     }
 
-    func record(_ level: Logger.Level, _ message: String) {
-        entries.withLock { $0.append((level, message)) }
+    private let store = Mutex<[Entry]>([])
+
+    var messages: [String] { store.withLock { $0.map(\.message) } }
+    var entries: [Entry] { store.withLock { $0 } }
+
+    func contains(_ level: Logger.Level, _ fragment: String) -> Bool {
+        store.withLock { $0.contains { $0.level == level && $0.message.contains(fragment) } }
+    }
+
+    /// The first entry whose message contains `fragment`.
+    func entry(_ fragment: String) -> Entry? {
+        store.withLock { $0.first { $0.message.contains(fragment) } }
+    }
+
+    func record(_ entry: Entry) {
+        store.withLock { $0.append(entry) }
     }
 
     func logger(level: Logger.Level = .debug) -> Logger {
@@ -143,7 +156,8 @@ final class CapturedLogs: Sendable {
         }
 
         func log(event: LogEvent) {
-            logs.record(event.level, event.message.description)
+            let merged = metadata.merging(event.metadata ?? [:]) { _, call in call }
+            logs.record(Entry(level: event.level, message: event.message.description, metadata: merged.mapValues { "\($0)" }))
         }
     }
 }

@@ -329,6 +329,44 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         var subscriberLogger = logger
         subscriberLogger[metadataKey: "courier.destination"] = "\(destination.name)"
 
+        /// The next delivery as a context for the chain; nil once the subscription has ended.
+        func receive() async -> MessageContext? {
+            let delivery: InboundDelivery?
+            do {
+                delivery = try await subscription.next()
+            } catch {
+                subscriberLogger.error("subscription failed; the subscriber stops", metadata: ["error": "\(error)"])
+                return nil
+            }
+            guard let delivery else { return nil }
+            var metadata: Logger.Metadata = [:]
+            if let first = delivery.messages.first {
+                if let id = first.messageID { metadata["courier.message_id"] = .string(id) }
+                if let id = first.correlationID { metadata["courier.correlation_id"] = .string(id) }
+            }
+            return MessageContext(
+                delivery: delivery,
+                isBatch: isBatch,
+                destination: destination,
+                broker: broker,
+                logger: subscriberLogger,
+                logMetadata: metadata,
+                dispatch: dispatch
+            )
+        }
+        @Sendable func process(_ context: MessageContext) async {
+            do {
+                try await chain(context)
+            } catch {
+                context.logger.error("unhandled error after acknowledgement", metadata: ["error": "\(error)"])
+            }
+        }
+
+        if definition.options.maxConcurrency == 1 {
+            // One message at a time needs no child task: each would cost two more scheduling hops.
+            while let context = await receive() { await process(context) }
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
             while true {
@@ -336,34 +374,8 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
                     await group.next()
                     inFlight -= 1
                 }
-                let delivery: InboundDelivery?
-                do {
-                    delivery = try await subscription.next()
-                } catch {
-                    subscriberLogger.error("subscription failed; the subscriber stops", metadata: ["error": "\(error)"])
-                    break
-                }
-                guard let delivery else { break }
-                var messageLogger = subscriberLogger
-                if let first = delivery.messages.first {
-                    if let id = first.messageID { messageLogger[metadataKey: "courier.message_id"] = "\(id)" }
-                    if let id = first.correlationID { messageLogger[metadataKey: "courier.correlation_id"] = "\(id)" }
-                }
-                let context = MessageContext(
-                    delivery: delivery,
-                    isBatch: isBatch,
-                    destination: destination,
-                    broker: broker,
-                    logger: messageLogger,
-                    dispatch: dispatch
-                )
-                group.addTask {
-                    do {
-                        try await chain(context)
-                    } catch {
-                        context.logger.error("unhandled error after acknowledgement", metadata: ["error": "\(error)"])
-                    }
-                }
+                guard let context = await receive() else { break }
+                group.addTask { await process(context) }
                 inFlight += 1
             }
         }

@@ -1,4 +1,11 @@
 public import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A message on its way to a broker: one entry of a ``Publication``.
 public struct OutgoingMessage: Sendable {
@@ -53,14 +60,18 @@ public struct OutgoingMessage: Sendable {
 public enum MessageIdentifier {
     /// A new random identifier.
     public static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return make(using: &generator)
+        let (high, low) = randomBits.withLock { ($0.next() as UInt64, $0.next() as UInt64) }
+        return make(high: high, low: low)
     }
 
-    static func make(using generator: inout some RandomNumberGenerator) -> String {
+    /// `SystemRandomNumberGenerator` makes a system call per 64 bits, four per published message;
+    /// this pool makes one per 256 identifiers.
+    private static let randomBits = Mutex(RandomPool())
+
+    static func make(high random: UInt64, low randomLow: UInt64) -> String {
         // A version-4 UUID built without Foundation: this runs for every published message.
-        let high = ((generator.next() as UInt64) & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000
-        let low = ((generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
+        let high = (random & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000
+        let low = (randomLow & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
         return String(unsafeUninitializedCapacity: 36) { buffer in
             var index = 0
             func put(_ value: UInt64, nibbles: Int) {
@@ -87,5 +98,20 @@ public enum MessageIdentifier {
             put(low, nibbles: 12)
             return index
         }
+    }
+}
+
+/// Operating-system randomness fetched 4 KiB at a time.
+private struct RandomPool: RandomNumberGenerator {
+    private var words = [UInt64](repeating: 0, count: 512)
+    private var index = 512
+
+    mutating func next() -> UInt64 {
+        if index == words.count {
+            words.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+            index = 0
+        }
+        defer { index += 1 }
+        return words[index]
     }
 }

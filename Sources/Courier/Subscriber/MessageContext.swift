@@ -15,7 +15,11 @@ public struct MessageContext: Sendable {
     /// The broker's telemetry identity.
     public var broker: BrokerDescription
     /// A logger carrying the message's metadata (destination, message id, correlation id).
-    public var logger: Logger
+    public var logger: Logger {
+        get { messageLogger.logger }
+        set { messageLogger = MessageLogger(newValue) }
+    }
+    private var messageLogger: MessageLogger
     /// The trace context the handler runs in; with telemetry, the process span's.
     public var serviceContext: ServiceContext
     /// The process span, when a telemetry middleware made one.
@@ -33,13 +37,14 @@ public struct MessageContext: Sendable {
         destination: SubscribedDestination,
         broker: BrokerDescription,
         logger: Logger,
+        logMetadata: Logger.Metadata = [:],
         dispatch: @escaping PublishNext
     ) {
         self.messages = delivery.messages
         self.isBatch = isBatch
         self.destination = destination
         self.broker = broker
-        self.logger = logger
+        self.messageLogger = MessageLogger(logger, metadata: logMetadata)
         self.serviceContext = .topLevel
         self.span = nil
         self.originContext = nil

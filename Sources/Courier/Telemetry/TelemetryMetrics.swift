@@ -1,12 +1,23 @@
 import CoreMetrics
 import Synchronization
 
+/// A metric attribute: name and value.
+struct MetricDimension: Hashable, Sendable {
+    var name: String
+    var value: String
+
+    init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
 /// The middleware's metric instruments, made once per label and dimension set: creating a
 /// swift-metrics instrument asks the factory, which is too slow to do per message.
 final class TelemetryMetrics: Sendable {
     private struct Key: Hashable {
         var label: String
-        var dimensions: [String]
+        var dimensions: [MetricDimension]
     }
 
     private let factory: (any MetricsFactory)?
@@ -17,16 +28,22 @@ final class TelemetryMetrics: Sendable {
         self.factory = factory
     }
 
+    private var resolvedFactory: any MetricsFactory { factory ?? MetricsSystem.factory }
+
+    /// Whether metrics go anywhere: with no metrics backend bootstrapped there is nothing to
+    /// record, and the middleware skips building dimensions for every message.
+    var isEnabled: Bool { !(resolvedFactory is NOOPMetricsHandler) }
+
     /// Records a duration in a histogram reported in seconds.
-    func recordDuration(_ label: String, _ dimensions: [(String, String)], _ duration: Duration) {
-        let key = Key(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+    func recordDuration(_ label: String, _ dimensions: [MetricDimension], _ duration: Duration) {
+        let key = Key(label: label, dimensions: dimensions)
         let timer = timers.withLock { timers in
             if let timer = timers[key] { return timer }
             let timer = Timer(
                 label: label,
-                dimensions: dimensions,
+                dimensions: dimensions.map { ($0.name, $0.value) },
                 preferredDisplayUnit: .seconds,
-                factory: factory ?? MetricsSystem.factory
+                factory: resolvedFactory
             )
             timers[key] = timer
             return timer
@@ -36,11 +53,11 @@ final class TelemetryMetrics: Sendable {
     }
 
     /// Adds `count` to a counter.
-    func increment(_ label: String, _ dimensions: [(String, String)], by count: Int) {
-        let key = Key(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+    func increment(_ label: String, _ dimensions: [MetricDimension], by count: Int) {
+        let key = Key(label: label, dimensions: dimensions)
         let counter = counters.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = Counter(label: label, dimensions: dimensions, factory: factory ?? MetricsSystem.factory)
+            let counter = Counter(label: label, dimensions: dimensions.map { ($0.name, $0.value) }, factory: resolvedFactory)
             counters[key] = counter
             return counter
         }

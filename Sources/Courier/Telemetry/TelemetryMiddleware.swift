@@ -60,7 +60,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
         creationContexts.reserveCapacity(context.messages.count)
         var baggage = Baggage()
         for message in context.messages {
-            let extracted = extract(from: message.headers, tracer: tracer, logger: context.logger)
+            let extracted = extract(from: message.headers, tracer: tracer, logger: context)
             creationContexts.append(extracted.creationContext)
             baggage = baggage.merging(extracted.baggage)
         }
@@ -121,15 +121,18 @@ public struct TelemetryMiddleware: CourierMiddleware {
         }
         for link in links { span.addLink(SpanLink(context: link, attributes: [:])) }
 
-        var dimensions = metricDimensions(context.broker, spanDestination ?? destination.name, operation: "process")
-        if let group = destination.consumerGroup { dimensions.append((MessagingAttribute.consumerGroup, group)) }
-        metrics.increment(MessagingMetric.consumedMessages, dimensions, by: context.messages.count)
-
-        try await runProcess(context, span: span, baggage: baggage, origin: creationContexts[0], next: next) { duration, errorType in
-            var dimensions = dimensions
-            if let errorType { dimensions.append((MessagingAttribute.errorType, errorType)) }
-            metrics.recordDuration(MessagingMetric.processDuration, dimensions, duration)
+        var record: RecordDuration?
+        if metrics.isEnabled {
+            var dimensions = metricDimensions(context.broker, spanDestination ?? destination.name, operation: "process")
+            if let group = destination.consumerGroup { dimensions.append(MetricDimension(MessagingAttribute.consumerGroup, group)) }
+            metrics.increment(MessagingMetric.consumedMessages, dimensions, by: context.messages.count)
+            record = { [metrics] duration, errorType in
+                var dimensions = dimensions
+                if let errorType { dimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
+                metrics.recordDuration(MessagingMetric.processDuration, dimensions, duration)
+            }
         }
+        try await runProcess(context, span: span, baggage: baggage, origin: creationContexts[0], next: next, record: record)
     }
 
     private func consumeWithFastStream(
@@ -187,16 +190,20 @@ public struct TelemetryMiddleware: CourierMiddleware {
         attributes.set(MessagingAttribute.FastStream.operation, value: "process")
         span.attributes = attributes
 
-        let dimensions = [
-            (MessagingAttribute.system, context.broker.messagingSystem),
-            (MessagingAttribute.FastStream.destinationPublishName, destination),
-        ]
-        metrics.increment(MessagingMetric.FastStream.processMessages, dimensions, by: context.messages.count)
-        try await runProcess(context, span: span, baggage: baggage, origin: origin, next: next) { duration, errorType in
-            var dimensions = dimensions
-            if let errorType { dimensions.append((MessagingAttribute.errorType, errorType)) }
-            metrics.recordDuration(MessagingMetric.FastStream.processDuration, dimensions, duration)
+        var record: RecordDuration?
+        if metrics.isEnabled {
+            let dimensions = [
+                MetricDimension(MessagingAttribute.system, context.broker.messagingSystem),
+                MetricDimension(MessagingAttribute.FastStream.destinationPublishName, destination),
+            ]
+            metrics.increment(MessagingMetric.FastStream.processMessages, dimensions, by: context.messages.count)
+            record = { [metrics] duration, errorType in
+                var dimensions = dimensions
+                if let errorType { dimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
+                metrics.recordDuration(MessagingMetric.FastStream.processDuration, dimensions, duration)
+            }
         }
+        try await runProcess(context, span: span, baggage: baggage, origin: origin, next: next, record: record)
     }
 
     /// FastStream links a batch's create span once per correlation id, the last message winning,
@@ -228,7 +235,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
         baggage: Baggage,
         origin: ServiceContext?,
         next: ConsumeNext,
-        record: (Duration, String?) -> Void
+        record: RecordDuration?
     ) async throws {
         var spanContext = span.context
         if !baggage.isEmpty { spanContext.baggage = baggage }
@@ -236,16 +243,16 @@ public struct TelemetryMiddleware: CourierMiddleware {
         context.serviceContext = spanContext
         context.span = span
         context.originContext = origin
-        let start = ContinuousClock.now
+        let start: ContinuousClock.Instant? = record == nil ? nil : .now
         do {
             try await ServiceContext.withValue(spanContext) {
                 try await next(context)
             }
-            record(ContinuousClock.now - start, nil)
+            if let record, let start { record(.now - start, nil) }
             span.end()
         } catch {
             let errorType = recordFailure(error, on: span)
-            record(ContinuousClock.now - start, errorType)
+            if let record, let start { record(.now - start, errorType) }
             span.end()
             throw error
         }
@@ -325,14 +332,18 @@ public struct TelemetryMiddleware: CourierMiddleware {
             }
         }
 
-        let dimensions = metricDimensions(publication.broker, spanDestination ?? publication.destination, operation: "send")
-        metrics.increment(MessagingMetric.sentMessages, dimensions, by: publication.messages.count)
-        try await runSend(publication, span: span, next: next) { duration, errorType in
-            var dimensions = dimensions
-            dimensions.append((MessagingAttribute.operationType, "send"))
-            if let errorType { dimensions.append((MessagingAttribute.errorType, errorType)) }
-            metrics.recordDuration(MessagingMetric.clientOperationDuration, dimensions, duration)
+        var record: RecordDuration?
+        if metrics.isEnabled {
+            let dimensions = metricDimensions(publication.broker, spanDestination ?? publication.destination, operation: "send")
+            metrics.increment(MessagingMetric.sentMessages, dimensions, by: publication.messages.count)
+            record = { [metrics] duration, errorType in
+                var dimensions = dimensions
+                dimensions.append(MetricDimension(MessagingAttribute.operationType, "send"))
+                if let errorType { dimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
+                metrics.recordDuration(MessagingMetric.clientOperationDuration, dimensions, duration)
+            }
         }
+        try await runSend(publication, span: span, next: next, record: record)
     }
 
     private func publishWithFastStream(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws {
@@ -385,16 +396,20 @@ public struct TelemetryMiddleware: CourierMiddleware {
         attributes.set(MessagingAttribute.FastStream.operation, value: "publish")
         span.attributes = attributes
 
-        let dimensions = [
-            (MessagingAttribute.system, publication.broker.messagingSystem),
-            (MessagingAttribute.destinationName, destination),
-        ]
-        metrics.increment(MessagingMetric.FastStream.publishMessages, dimensions, by: publication.messages.count)
-        try await runSend(publication, span: span, next: next) { duration, errorType in
-            var dimensions = dimensions
-            if let errorType { dimensions.append((MessagingAttribute.errorType, errorType)) }
-            metrics.recordDuration(MessagingMetric.FastStream.publishDuration, dimensions, duration)
+        var record: RecordDuration?
+        if metrics.isEnabled {
+            let dimensions = [
+                MetricDimension(MessagingAttribute.system, publication.broker.messagingSystem),
+                MetricDimension(MessagingAttribute.destinationName, destination),
+            ]
+            metrics.increment(MessagingMetric.FastStream.publishMessages, dimensions, by: publication.messages.count)
+            record = { [metrics] duration, errorType in
+                var dimensions = dimensions
+                if let errorType { dimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
+                metrics.recordDuration(MessagingMetric.FastStream.publishDuration, dimensions, duration)
+            }
         }
+        try await runSend(publication, span: span, next: next, record: record)
     }
 
     /// Runs the rest of the publish path with `span` current, then ends it.
@@ -402,24 +417,27 @@ public struct TelemetryMiddleware: CourierMiddleware {
         _ publication: Publication,
         span: any Span,
         next: PublishNext,
-        record: (Duration, String?) -> Void
+        record: RecordDuration?
     ) async throws {
-        let start = ContinuousClock.now
+        let start: ContinuousClock.Instant? = record == nil ? nil : .now
         do {
             try await ServiceContext.withValue(span.context) {
                 try await next(publication)
             }
-            record(ContinuousClock.now - start, nil)
+            if let record, let start { record(.now - start, nil) }
             span.end()
         } catch {
             let errorType = recordFailure(error, on: span)
-            record(ContinuousClock.now - start, errorType)
+            if let record, let start { record(.now - start, errorType) }
             span.end()
             throw error
         }
     }
 
     // MARK: - Helpers
+
+    /// Records an operation's duration and, when it failed, its `error.type`.
+    private typealias RecordDuration = (Duration, String?) -> Void
 
     private func spanName(_ operation: String, _ destination: String?) -> String {
         guard let destination else { return operation }
@@ -444,14 +462,14 @@ public struct TelemetryMiddleware: CourierMiddleware {
     }
 
     /// The low-cardinality attributes metrics carry.
-    private func metricDimensions(_ broker: BrokerDescription, _ destination: String, operation: String) -> [(String, String)] {
+    private func metricDimensions(_ broker: BrokerDescription, _ destination: String, operation: String) -> [MetricDimension] {
         var dimensions = [
-            (MessagingAttribute.system, broker.messagingSystem),
-            (MessagingAttribute.operationName, operation),
-            (MessagingAttribute.destinationName, destination),
+            MetricDimension(MessagingAttribute.system, broker.messagingSystem),
+            MetricDimension(MessagingAttribute.operationName, operation),
+            MetricDimension(MessagingAttribute.destinationName, destination),
         ]
-        if let address = broker.serverAddress { dimensions.append((MessagingAttribute.serverAddress, address)) }
-        if let port = broker.serverPort { dimensions.append((MessagingAttribute.serverPort, String(port))) }
+        if let address = broker.serverAddress { dimensions.append(MetricDimension(MessagingAttribute.serverAddress, address)) }
+        if let port = broker.serverPort { dimensions.append(MetricDimension(MessagingAttribute.serverPort, String(port))) }
         return dimensions
     }
 
@@ -476,11 +494,11 @@ public struct TelemetryMiddleware: CourierMiddleware {
     private func extract(
         from headers: MessageHeaders,
         tracer: any Tracer,
-        logger: Logger
+        logger messageContext: MessageContext
     ) -> (creationContext: ServiceContext?, baggage: Baggage) {
         var extractor = HeadersExtractor()
         if let traceparent = headers[MessageHeaderName.traceparent], !TraceParent.isWellFormed(traceparent) {
-            logger.debug("ignoring a malformed traceparent header; the message starts a new trace", metadata: ["traceparent": "\(traceparent)"])
+            messageContext.logger.debug("ignoring a malformed traceparent header; the message starts a new trace", metadata: ["traceparent": "\(traceparent)"])
             extractor.hidesTraceContext = true
         }
         var context = ServiceContext.topLevel
@@ -490,7 +508,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
             let parsed = Baggage.parse(header: header)
             baggage = parsed.baggage
             if parsed.malformedMembers > 0 {
-                logger.debug("ignoring malformed baggage members", metadata: ["baggage": "\(header)", "malformed": "\(parsed.malformedMembers)"])
+                messageContext.logger.debug("ignoring malformed baggage members", metadata: ["baggage": "\(header)", "malformed": "\(parsed.malformedMembers)"])
             }
         }
         return (context.isEmpty ? nil : context, baggage)
