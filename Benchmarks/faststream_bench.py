@@ -80,7 +80,7 @@ async def main():
     start = time.perf_counter()
     for _ in range(args.messages):
         await broker.publish(payload, **publish)
-    await asyncio.wait_for(done.wait(), timeout=600)
+    await asyncio.wait_for(done.wait(), timeout=180)
     throughput = args.messages / (time.perf_counter() - start)
 
     latencies = []

@@ -83,6 +83,21 @@ struct BrokerWorkload {
         }
     }
 
+    /// Runs each scenario `rounds` times, interleaved, so a slow moment of the machine hits every
+    /// scenario alike; each row is the median of its runs (throughput, p50 and p99 separately).
+    static func interleaved(rounds: Int, _ scenarios: [() async throws -> BrokerRow]) async throws -> [BrokerRow] {
+        var runs = Array(repeating: [BrokerRow](), count: scenarios.count)
+        for _ in 0..<max(1, rounds) {
+            for (index, scenario) in scenarios.enumerated() {
+                runs[index].append(try await scenario())
+            }
+        }
+        return runs.map { runs in
+            func median(_ value: (BrokerRow) -> Double) -> Double { runs.map(value).sorted()[runs.count / 2] }
+            return BrokerRow(name: runs[0].name, throughput: median(\.throughput), p50: median(\.p50), p99: median(\.p99))
+        }
+    }
+
     /// Runs Benchmarks/faststream_bench.py with the same workload.
     func runFastStream(_ name: String, python: String, arguments: [String], tracing: Bool) throws -> BrokerRow {
         let script = URL(fileURLWithPath: #filePath)
@@ -94,16 +109,25 @@ struct BrokerWorkload {
             + arguments + (tracing ? ["--tracing"] : [])
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        // Kept in a file rather than a pipe, which nobody would read while the run goes on.
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("faststream-bench-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: errors)
+        defer { try? FileManager.default.removeItem(at: errors) }
+        process.standardError = errorHandle
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        try? errorHandle.close()
         guard process.terminationStatus == 0,
             let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
             let result = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double],
             let throughput = result["throughput"], let p50 = result["p50_us"], let p99 = result["p99_us"]
         else {
-            throw BenchError("the FastStream benchmark failed (exit \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))")
+            let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            throw BenchError(
+                "the FastStream benchmark \(arguments.joined(separator: " ")) failed (exit \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))\(stderr.suffix(2_000))"
+            )
         }
         return BrokerRow(name: name, throughput: throughput, p50: p50, p99: p99)
     }

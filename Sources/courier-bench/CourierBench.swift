@@ -19,7 +19,7 @@ struct CourierBench: AsyncParsableCommand {
     )
 
     @Option(help: "Messages per throughput run (64-byte bodies).")
-    var messages = 50_000
+    var messages = 200_000
 
     @Option(help: "Warm-up messages per run, not measured.")
     var warmup = 5_000
@@ -42,8 +42,11 @@ struct CourierBench: AsyncParsableCommand {
     @Option(help: "A nats-server with JetStream for the NATS rows (default: $COURIER_NATS_URL; none: no NATS rows).")
     var nats: String?
 
-    @Option(help: "Messages per NATS run.")
+    @Option(help: "Messages per NATS run (core and JetStream).")
     var natsMessages = 20_000
+
+    @Option(help: "Runs of each Swift row of the Redis and NATS tables, interleaved; the median is reported (FastStream runs once).")
+    var brokerRounds = 3
 
     @Option(help: "The Python with FastStream for its rows (default: $COURIER_PEER_PYTHON).")
     var python: String?
@@ -86,7 +89,7 @@ struct CourierBench: AsyncParsableCommand {
             let peer = python.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
             if let redis = redis ?? environment["COURIER_REDIS_URL"], redis != "none" {
                 let workload = BrokerWorkload(messages: redisMessages, warmup: min(warmup, redisMessages / 10), latencyMessages: min(latencyMessages, 1_000))
-                let rows = try await RedisBench(url: redis, python: peer, workload: workload, tracer: backend.factory).run()
+                let rows = try await RedisBench(url: redis, python: peer, workload: workload, tracer: backend.factory).run(rounds: brokerRounds)
                 tables.append(
                     BrokerWorkload.table(
                         """
@@ -99,9 +102,11 @@ struct CourierBench: AsyncParsableCommand {
                 )
             }
             if let nats = nats ?? environment["COURIER_NATS_URL"], nats != "none" {
-                let workload = BrokerWorkload(messages: natsMessages, warmup: min(warmup, natsMessages / 10), latencyMessages: min(latencyMessages, 1_000))
-                let bench = NatsBench(url: nats, python: peer, workload: workload, tracer: backend.factory)
-                let core = try await bench.run(jetStream: false)
+                func workload(_ messages: Int) -> BrokerWorkload {
+                    BrokerWorkload(messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, 1_000))
+                }
+                let core = try await NatsBench(url: nats, python: peer, workload: workload(natsMessages), tracer: backend.factory)
+                    .run(jetStream: false, rounds: brokerRounds)
                 tables.append(
                     BrokerWorkload.table(
                         """
@@ -112,7 +117,8 @@ struct CourierBench: AsyncParsableCommand {
                         core
                     )
                 )
-                let jetStream = try await bench.run(jetStream: true)
+                let jetStream = try await NatsBench(url: nats, python: peer, workload: workload(natsMessages), tracer: backend.factory)
+                    .run(jetStream: true, rounds: brokerRounds)
                 tables.append(
                     BrokerWorkload.table(
                         """

@@ -15,15 +15,18 @@ struct NatsBench {
     var workload: BrokerWorkload
     var tracer: any Tracer
 
-    func run(jetStream: Bool) async throws -> [BrokerRow] {
+    func run(jetStream: Bool, rounds: Int) async throws -> [BrokerRow] {
         let kind = jetStream ? "jetstream" : "core"
-        var rows: [BrokerRow] = []
-        rows.append(try await jetStream ? rawJetStream() : rawCore())
-        rows.append(try await courier("Courier, no tracing", jetStream: jetStream, middlewares: []))
-        rows.append(
-            try await courier("Courier, TelemetryMiddleware with the no-op tracer", jetStream: jetStream, middlewares: [TelemetryMiddleware(tracer: NoOpTracer())])
-        )
-        rows.append(try await courier("Courier, tracing (swift-otel, always on, batch)", jetStream: jetStream, middlewares: [TelemetryMiddleware(tracer: tracer)]))
+        var rows = try await BrokerWorkload.interleaved(rounds: rounds, [
+            { try await jetStream ? rawJetStream() : rawCore() },
+            { try await courier("Courier, no tracing", jetStream: jetStream, middlewares: []) },
+            {
+                try await courier(
+                    "Courier, TelemetryMiddleware with the no-op tracer", jetStream: jetStream, middlewares: [TelemetryMiddleware(tracer: NoOpTracer())]
+                )
+            },
+            { try await courier("Courier, tracing (swift-otel, always on, batch)", jetStream: jetStream, middlewares: [TelemetryMiddleware(tracer: tracer)]) },
+        ])
         if let python {
             for tracing in [false, true] {
                 let (subject, stream) = Self.names("faststream")

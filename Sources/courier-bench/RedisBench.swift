@@ -13,12 +13,13 @@ struct RedisBench {
     var workload: BrokerWorkload
     var tracer: any Tracer
 
-    func run() async throws -> [BrokerRow] {
-        var rows: [BrokerRow] = []
-        rows.append(try await raw())
-        rows.append(try await courier("Courier, no tracing", middlewares: []))
-        rows.append(try await courier("Courier, TelemetryMiddleware with the no-op tracer", middlewares: [TelemetryMiddleware(tracer: NoOpTracer())]))
-        rows.append(try await courier("Courier, tracing (swift-otel, always on, batch)", middlewares: [TelemetryMiddleware(tracer: tracer)]))
+    func run(rounds: Int) async throws -> [BrokerRow] {
+        var rows = try await BrokerWorkload.interleaved(rounds: rounds, [
+            { try await raw() },
+            { try await courier("Courier, no tracing", middlewares: []) },
+            { try await courier("Courier, TelemetryMiddleware with the no-op tracer", middlewares: [TelemetryMiddleware(tracer: NoOpTracer())]) },
+            { try await courier("Courier, tracing (swift-otel, always on, batch)", middlewares: [TelemetryMiddleware(tracer: tracer)]) },
+        ])
         if let python {
             for tracing in [false, true] {
                 rows.append(

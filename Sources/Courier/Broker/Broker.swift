@@ -339,18 +339,12 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
                 return nil
             }
             guard let delivery else { return nil }
-            var metadata: Logger.Metadata = [:]
-            if let first = delivery.messages.first {
-                if let id = first.messageID { metadata["courier.message_id"] = .string(id) }
-                if let id = first.correlationID { metadata["courier.correlation_id"] = .string(id) }
-            }
             return MessageContext(
                 delivery: delivery,
                 isBatch: isBatch,
                 destination: destination,
                 broker: broker,
                 logger: subscriberLogger,
-                logMetadata: metadata,
                 dispatch: dispatch
             )
         }

@@ -37,14 +37,14 @@ public struct MessageContext: Sendable {
         destination: SubscribedDestination,
         broker: BrokerDescription,
         logger: Logger,
-        logMetadata: Logger.Metadata = [:],
         dispatch: @escaping PublishNext
     ) {
         self.messages = delivery.messages
         self.isBatch = isBatch
         self.destination = destination
         self.broker = broker
-        self.messageLogger = MessageLogger(logger, metadata: logMetadata)
+        let first = delivery.messages.first
+        self.messageLogger = MessageLogger(logger, messageID: first?.messageID, correlationID: first?.correlationID)
         self.serviceContext = .topLevel
         self.span = nil
         self.originContext = nil

@@ -9,13 +9,16 @@ import Synchronization
 /// share the box, so the logger is made at most once per delivery.
 final class MessageLogger: Sendable {
     private let base: Logger
-    private let metadata: Logger.Metadata
+    private let messageID: String?
+    private let correlationID: String?
     private let made: Mutex<Logger?>
 
-    init(_ base: Logger, metadata: Logger.Metadata = [:]) {
+    /// A logger that adds `courier.message_id` and `courier.correlation_id` to `base`.
+    init(_ base: Logger, messageID: String? = nil, correlationID: String? = nil) {
         self.base = base
-        self.metadata = metadata
-        self.made = Mutex(metadata.isEmpty ? base : nil)
+        self.messageID = messageID
+        self.correlationID = correlationID
+        self.made = Mutex(messageID == nil && correlationID == nil ? base : nil)
     }
 
     var logger: Logger {
@@ -23,7 +26,10 @@ final class MessageLogger: Sendable {
             if let made { return made }
             var logger = base
             // One assignment of the whole metadata: one re-render instead of one per key.
-            logger.handler.metadata.merge(metadata) { _, new in new }
+            var metadata = logger.handler.metadata
+            if let messageID { metadata["courier.message_id"] = .string(messageID) }
+            if let correlationID { metadata["courier.correlation_id"] = .string(correlationID) }
+            logger.handler.metadata = metadata
             made = logger
             return logger
         }

@@ -270,10 +270,10 @@ public struct TelemetryMiddleware: CourierMiddleware {
     private func publishWithOpenTelemetry(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws {
         var publication = publication
         let spanDestination = publication.destinationIsTemporary ? nil : publication.destination
-        let common = commonAttributes(publication.broker, publication.destination, temporary: publication.destinationIsTemporary)
         let baggage = publication.serviceContext.baggage
         let span: any Span
         if publication.isBatch {
+            let common = commonAttributes(publication.broker, publication.destination, temporary: publication.destinationIsTemporary)
             var links: [SpanLink] = []
             links.reserveCapacity(publication.messages.count)
             for index in publication.messages.indices {
@@ -321,7 +321,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 line: #line
             )
             if span.isRecording {
-                var attributes = common
+                var attributes = commonAttributes(publication.broker, publication.destination, temporary: publication.destinationIsTemporary)
                 attributes.set(MessagingAttribute.operationName, value: "send")
                 attributes.set(MessagingAttribute.operationType, value: "send")
                 for message in publication.messages { addMessageAttributes(message, to: &attributes) }

@@ -412,6 +412,8 @@ final class NatsMessageSink: Sendable {
 /// nats.c 3.4 reads an empty header value (`content-type: ` — FastStream writes one for raw
 /// bytes) as the whole next header line, losing that header: split such values back.
 func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
+    // Nearly every message has no colon in any value: nothing to repair, nothing to copy.
+    guard headers.contains(where: { $0.value.utf8.contains(UInt8(ascii: ":")) }) else { return headers }
     var repaired = MessageHeaders()
     for (name, value) in headers {
         if let colon = value.firstIndex(of: ":"),

@@ -61,18 +61,22 @@ final class NatsJetStream: Sendable {
     }
 
     func decode<Answer: Decodable>(_ reply: NatsRawMessage, as answer: Answer.Type, from subject: String) throws -> Answer {
-        let data = Data(reply.body.readableBytesView)
-        if let failure = try? JSONDecoder().decode(APIFailure.self, from: data) {
-            throw NatsError(
-                .jetStream,
-                "\(failure.error.description) (code \(failure.error.code), err_code \(failure.error.errCode ?? 0)) from '\(subject)'",
-                jetStreamErrorCode: failure.error.errCode
-            )
-        }
+        // One pass over the JSON: a PubAck is decoded for every JetStream publish.
+        let decoded: APIAnswer<Answer>
         do {
-            return try JSONDecoder().decode(Answer.self, from: data)
+            decoded = try JSONDecoder().decode(APIAnswer<Answer>.self, from: Data(reply.body.readableBytesView))
         } catch {
             throw NatsError(.jetStream, "unexpected answer from '\(subject)': \(String(buffer: reply.body))")
+        }
+        switch decoded {
+        case .answer(let answer):
+            return answer
+        case .failure(let failure):
+            throw NatsError(
+                .jetStream,
+                "\(failure.description) (code \(failure.code), err_code \(failure.errCode ?? 0)) from '\(subject)'",
+                jetStreamErrorCode: failure.errCode
+            )
         }
     }
 
@@ -183,7 +187,8 @@ final class NatsJetStream: Sendable {
 
 // MARK: - JetStream API bodies
 
-struct APIFailure: Decodable {
+/// A JetStream API answer: an `error` object, or the answer itself.
+enum APIAnswer<Answer: Decodable>: Decodable {
     struct Failure: Decodable {
         var code: Int
         var errCode: Int?
@@ -193,7 +198,22 @@ struct APIFailure: Decodable {
             case code, errCode = "err_code", description
         }
     }
-    var error: Failure
+
+    case answer(Answer)
+    case failure(Failure)
+
+    private enum CodingKeys: String, CodingKey {
+        case error
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let failure = try container.decodeIfPresent(Failure.self, forKey: .error) {
+            self = .failure(failure)
+        } else {
+            self = .answer(try Answer(from: decoder))
+        }
+    }
 }
 
 struct Success: Decodable {}

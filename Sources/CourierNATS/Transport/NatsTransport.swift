@@ -57,12 +57,12 @@ public final class NatsTransport: BrokerTransport {
         self.logger = logger
         self.client = NatsClient(configuration: configuration, logger: logger, metricsFactory: metricsFactory)
         self.jetStream = NatsJetStream(client: client)
+        let address = configuration.primaryAddress
+        self.description = BrokerDescription(messagingSystem: "nats", serverAddress: address?.host, serverPort: address?.port)
     }
 
-    public var description: BrokerDescription {
-        let address = configuration.primaryAddress
-        return BrokerDescription(messagingSystem: "nats", serverAddress: address?.host, serverPort: address?.port)
-    }
+    /// Made once: every publish asks for it, and the address comes from parsing the server URL.
+    public let description: BrokerDescription
 
     public var defaultAckPolicy: AckPolicy { .rejectOnError }
 
