@@ -34,6 +34,29 @@ final class TelemetryMetrics: Sendable {
     /// record, and the middleware skips building dimensions for every message.
     var isEnabled: Bool { !(resolvedFactory is NOOPMetricsHandler) }
 
+    /// Records an operation's duration and, when it failed, its `error.type`.
+    typealias RecordDuration = (Duration, String?) -> Void
+
+    /// Adds `count` to the `counter` and returns what records the operation's duration in the
+    /// `timer` (with `extraTimerDimensions`, and `error.type` when it failed); nil, with nothing
+    /// built, when metrics go nowhere.
+    func operation(
+        counting count: Int,
+        in counter: String,
+        timing timer: String,
+        _ dimensions: () -> [MetricDimension],
+        extraTimerDimensions: [MetricDimension] = []
+    ) -> RecordDuration? {
+        guard isEnabled else { return nil }
+        let dimensions = dimensions()
+        increment(counter, dimensions, by: count)
+        return { [self] duration, errorType in
+            var timerDimensions = dimensions + extraTimerDimensions
+            if let errorType { timerDimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
+            recordDuration(timer, timerDimensions, duration)
+        }
+    }
+
     /// Records a duration in a histogram reported in seconds.
     func recordDuration(_ label: String, _ dimensions: [MetricDimension], _ duration: Duration) {
         let key = Key(label: label, dimensions: dimensions)

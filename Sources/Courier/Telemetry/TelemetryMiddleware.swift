@@ -121,16 +121,10 @@ public struct TelemetryMiddleware: CourierMiddleware {
         }
         for link in links { span.addLink(SpanLink(context: link, attributes: [:])) }
 
-        var record: RecordDuration?
-        if metrics.isEnabled {
+        let record = metrics.operation(counting: context.messages.count, in: MessagingMetric.consumedMessages, timing: MessagingMetric.processDuration) {
             var dimensions = metricDimensions(context.broker, spanDestination ?? destination.name, operation: "process")
             if let group = destination.consumerGroup { dimensions.append(MetricDimension(MessagingAttribute.consumerGroup, group)) }
-            metrics.increment(MessagingMetric.consumedMessages, dimensions, by: context.messages.count)
-            record = { [metrics] duration, errorType in
-                var dimensions = dimensions
-                if let errorType { dimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
-                metrics.recordDuration(MessagingMetric.processDuration, dimensions, duration)
-            }
+            return dimensions
         }
         try await runProcess(context, span: span, baggage: baggage, origin: creationContexts[0], next: next, record: record)
     }
@@ -190,18 +184,15 @@ public struct TelemetryMiddleware: CourierMiddleware {
         attributes.set(MessagingAttribute.FastStream.operation, value: "process")
         span.attributes = attributes
 
-        var record: RecordDuration?
-        if metrics.isEnabled {
-            let dimensions = [
+        let record = metrics.operation(
+            counting: context.messages.count,
+            in: MessagingMetric.FastStream.processMessages,
+            timing: MessagingMetric.FastStream.processDuration
+        ) {
+            [
                 MetricDimension(MessagingAttribute.system, context.broker.messagingSystem),
                 MetricDimension(MessagingAttribute.FastStream.destinationPublishName, destination),
             ]
-            metrics.increment(MessagingMetric.FastStream.processMessages, dimensions, by: context.messages.count)
-            record = { [metrics] duration, errorType in
-                var dimensions = dimensions
-                if let errorType { dimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
-                metrics.recordDuration(MessagingMetric.FastStream.processDuration, dimensions, duration)
-            }
         }
         try await runProcess(context, span: span, baggage: baggage, origin: origin, next: next, record: record)
     }
@@ -332,17 +323,13 @@ public struct TelemetryMiddleware: CourierMiddleware {
             }
         }
 
-        var record: RecordDuration?
-        if metrics.isEnabled {
-            let dimensions = metricDimensions(publication.broker, spanDestination ?? publication.destination, operation: "send")
-            metrics.increment(MessagingMetric.sentMessages, dimensions, by: publication.messages.count)
-            record = { [metrics] duration, errorType in
-                var dimensions = dimensions
-                dimensions.append(MetricDimension(MessagingAttribute.operationType, "send"))
-                if let errorType { dimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
-                metrics.recordDuration(MessagingMetric.clientOperationDuration, dimensions, duration)
-            }
-        }
+        let record = metrics.operation(
+            counting: publication.messages.count,
+            in: MessagingMetric.sentMessages,
+            timing: MessagingMetric.clientOperationDuration,
+            { metricDimensions(publication.broker, spanDestination ?? publication.destination, operation: "send") },
+            extraTimerDimensions: [MetricDimension(MessagingAttribute.operationType, "send")]
+        )
         try await runSend(publication, span: span, next: next, record: record)
     }
 
@@ -396,18 +383,15 @@ public struct TelemetryMiddleware: CourierMiddleware {
         attributes.set(MessagingAttribute.FastStream.operation, value: "publish")
         span.attributes = attributes
 
-        var record: RecordDuration?
-        if metrics.isEnabled {
-            let dimensions = [
+        let record = metrics.operation(
+            counting: publication.messages.count,
+            in: MessagingMetric.FastStream.publishMessages,
+            timing: MessagingMetric.FastStream.publishDuration
+        ) {
+            [
                 MetricDimension(MessagingAttribute.system, publication.broker.messagingSystem),
                 MetricDimension(MessagingAttribute.destinationName, destination),
             ]
-            metrics.increment(MessagingMetric.FastStream.publishMessages, dimensions, by: publication.messages.count)
-            record = { [metrics] duration, errorType in
-                var dimensions = dimensions
-                if let errorType { dimensions.append(MetricDimension(MessagingAttribute.errorType, errorType)) }
-                metrics.recordDuration(MessagingMetric.FastStream.publishDuration, dimensions, duration)
-            }
         }
         try await runSend(publication, span: span, next: next, record: record)
     }
@@ -436,8 +420,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
 
     // MARK: - Helpers
 
-    /// Records an operation's duration and, when it failed, its `error.type`.
-    private typealias RecordDuration = (Duration, String?) -> Void
+    private typealias RecordDuration = TelemetryMetrics.RecordDuration
 
     private func spanName(_ operation: String, _ destination: String?) -> String {
         guard let destination else { return operation }
