@@ -125,8 +125,12 @@ struct BrokerWorkload {
             let throughput = result["throughput"], let p50 = result["p50_us"], let p99 = result["p99_us"]
         else {
             let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            // The arguments hold the broker URL, and FastStream may echo it: no password leaves here.
+            let scrubber = SecretScrubber(urls: arguments)
             throw BenchError(
-                "the FastStream benchmark \(arguments.joined(separator: " ")) failed (exit \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))\(stderr.suffix(2_000))"
+                scrubber.scrub(
+                    "the FastStream benchmark \(arguments.joined(separator: " ")) failed (exit \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))\(stderr.suffix(2_000))"
+                )
             )
         }
         return BrokerRow(name: name, throughput: throughput, p50: p50, p99: p99)

@@ -168,7 +168,7 @@ enum RawNats {
         try check(natsOptions_SetURL(options, url), "url")
         try check(natsOptions_SetSendAsap(options, true), "send asap")
         var connection: OpaquePointer?
-        try check(natsConnection_Connect(&connection, options), "connect to \(url)")
+        try check(natsConnection_Connect(&connection, options), "connect to \(Redaction.url(url))")
         return RawPointer(connection!)
     }
 

@@ -37,7 +37,7 @@ struct CourierDemo: AsyncParsableCommand {
     func validate() throws {
         guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
         guard brokerURL == "memory" || brokerURL.hasPrefix("redis://") || brokerURL.hasPrefix("nats://") else {
-            throw ValidationError("unsupported broker '\(brokerURL)': this build runs on 'memory', 'redis://…' and 'nats://…' (amqp:// and kafka:// arrive with their broker modules)")
+            throw ValidationError("unsupported broker '\(Redaction.url(brokerURL))': this build runs on 'memory', 'redis://…' and 'nats://…' (amqp:// and kafka:// arrive with their broker modules)")
         }
     }
 
@@ -66,10 +66,10 @@ struct CourierDemo: AsyncParsableCommand {
         let brokerName: String
         if brokerURL.hasPrefix("nats://") {
             failure = try await runPipeline(NatsBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
-            brokerName = "NATS (\(brokerURL), core subjects)"
+            brokerName = "NATS (\(Redaction.url(brokerURL)), core subjects)"
         } else if brokerURL.hasPrefix("redis://") {
             failure = try await runPipeline(RedisBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
-            brokerName = "Redis (\(brokerURL), pub/sub channels)"
+            brokerName = "Redis (\(Redaction.url(brokerURL)), pub/sub channels)"
         } else {
             failure = try await runPipeline(MemoryBroker(middlewares: middlewares), service: backend.service)
             brokerName = "the in-memory broker"
@@ -83,7 +83,7 @@ struct CourierDemo: AsyncParsableCommand {
             print("wrote \(spans.count) spans to \(spansJSON)")
         }
         if exporting {
-            print("exported over OTLP (\(environment["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? "default protocol")) to \(environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "")")
+            print("exported over OTLP (\(environment["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? "default protocol")) to \(Redaction.url(environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? ""))")
         } else {
             print("nothing exported: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_EXPORTER_OTLP_PROTOCOL=grpc|http/protobuf) to send the trace to Jaeger, Tempo or Zipkin")
         }

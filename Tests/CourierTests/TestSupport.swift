@@ -139,8 +139,8 @@ final class CapturedLogs: Sendable {
         store.withLock { $0.append(entry) }
     }
 
-    func logger(level: Logger.Level = .debug) -> Logger {
-        var logger = Logger(label: "test") { _ in CapturingHandler(logs: self) }
+    func logger(level: Logger.Level = .debug, metadataProvider: Logger.MetadataProvider? = nil) -> Logger {
+        var logger = Logger(label: "test") { _ in CapturingHandler(logs: self, metadataProvider: metadataProvider) }
         logger.logLevel = level
         return logger
     }
@@ -149,6 +149,7 @@ final class CapturedLogs: Sendable {
         let logs: CapturedLogs
         var metadata: Logger.Metadata = [:]
         var logLevel: Logger.Level = .trace
+        var metadataProvider: Logger.MetadataProvider?
 
         subscript(metadataKey key: String) -> Logger.Metadata.Value? {
             get { metadata[key] }
@@ -156,7 +157,8 @@ final class CapturedLogs: Sendable {
         }
 
         func log(event: LogEvent) {
-            let merged = metadata.merging(event.metadata ?? [:]) { _, call in call }
+            let provided = metadataProvider?.get() ?? [:]
+            let merged = provided.merging(metadata) { _, own in own }.merging(event.metadata ?? [:]) { _, call in call }
             logs.record(Entry(level: event.level, message: event.message.description, metadata: merged.mapValues { "\($0)" }))
         }
     }

@@ -89,13 +89,17 @@ final class NatsClient: Sendable {
             guard status == NATS_OK else { return .failure(Self.lastError("invalid connection options")) }
             var connection: OpaquePointer?
             guard natsConnection_Connect(&connection, options) == NATS_OK, let connection else {
-                return .failure(Self.lastError("cannot connect to \(configuration.servers.joined(separator: ","))"))
+                return .failure(Self.lastError("cannot connect to \(configuration.redactedServers.joined(separator: ","))"))
             }
             return .success(UncheckedPointer(connection))
         }
-        guard case .success(let connected) = result else {
-            _ = try result.get()
-            return
+        let connected: UncheckedPointer
+        switch result {
+        case .success(let pointer): connected = pointer
+        case .failure(var error):
+            // nats.c's error texts are its own: make sure none repeats a credential.
+            error.message = configuration.secrets.scrub(error.message)
+            throw error
         }
         let stale = state.withLock { state -> UncheckedPointer? in
             if case .connected = state { return connected }
@@ -106,7 +110,7 @@ final class NatsClient: Sendable {
             // Another connect won the race; closing this one releases its retain of the events.
             natsConnection_Destroy(stale.pointer)
         }
-        logger.debug("connected to NATS", metadata: ["courier.nats.servers": "\(configuration.servers)"])
+        logger.debug("connected to NATS", metadata: ["courier.nats.servers": "\(configuration.redactedServers)"])
     }
 
     /// The connection, or an error once closed.
@@ -227,7 +231,7 @@ final class NatsClient: Sendable {
         await Self.blocking { natsConnection_Close(pointer.pointer) }
     }
 
-    /// The server this connection is attached to now, like `nats://127.0.0.1:4222`.
+    /// The server this connection is attached to now, like `nats://127.0.0.1:4222` (credentials masked).
     var connectedURL: String? {
         guard let connection = try? connection() else { return nil }
         return Self.connectedURL(of: connection)
@@ -251,10 +255,11 @@ final class NatsClient: Sendable {
         }
     }
 
+    /// The connected server's URL, redacted: nats.c keeps the user info it was given.
     static func connectedURL(of connection: OpaquePointer) -> String? {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { buffer in
             guard natsConnection_GetConnectedUrl(connection, buffer.baseAddress, buffer.count) == NATS_OK else { return nil }
-            return String(cString: buffer.baseAddress!)
+            return Redaction.url(String(cString: buffer.baseAddress!))
         }
     }
 

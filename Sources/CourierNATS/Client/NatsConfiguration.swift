@@ -1,3 +1,5 @@
+import Courier
+
 /// Where and how to connect to NATS.
 ///
 /// `nats://[user:password@]host[:port]` or `nats://token@host[:port]`; several servers are given
@@ -57,16 +59,59 @@ public struct NatsConfiguration: Sendable, Hashable {
     /// Parses `nats://[user:password@]host[:port]`, or several such URLs separated by commas.
     public init(url: String) throws {
         let servers = url.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
-        guard !servers.isEmpty else { throw NatsError(.invalidURL, "no server URL in '\(url)'") }
+        guard !servers.isEmpty else { throw NatsError(.invalidURL, "no server URL in '\(Redaction.url(url))'") }
         for server in servers where NatsServerAddress(url: server) == nil {
-            throw NatsError(.invalidURL, "invalid URL '\(server)': expected nats://[user:password@]host[:port]")
+            throw NatsError(.invalidURL, "invalid URL '\(Redaction.url(server))': expected nats://[user:password@]host[:port]")
         }
         self.init(servers: servers)
     }
 
+    /// The server URLs with their passwords and tokens masked, for logs and errors.
+    public var redactedServers: [String] { servers.map { Redaction.url($0) } }
+
+    /// Every secret of this configuration (URL passwords and tokens, ``password``, ``token``),
+    /// to scrub from nats.c's own error texts.
+    var secrets: SecretScrubber { SecretScrubber(urls: servers, [password, token]) }
+
     /// The first server's host and port, for telemetry (`server.address`, `server.port`).
     var primaryAddress: NatsServerAddress? {
         servers.first.flatMap(NatsServerAddress.init(url:))
+    }
+}
+
+// Configurations get logged and printed: their renderings never show a password or token.
+extension NatsConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        var parts = ["servers: \(redactedServers.joined(separator: ","))"]
+        if let username { parts.append("username: \(username)") }
+        if password != nil { parts.append("password: \(Redaction.mask)") }
+        if token != nil { parts.append("token: \(Redaction.mask)") }
+        parts.append("name: \(name)")
+        return "NatsConfiguration(\(parts.joined(separator: ", ")))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "servers": redactedServers as Any,
+                "username": username as Any,
+                "password": password.map { _ in Redaction.mask } as Any,
+                "token": token.map { _ in Redaction.mask } as Any,
+                "name": name,
+                "connectTimeout": connectTimeout,
+                "maxReconnectAttempts": maxReconnectAttempts,
+                "reconnectWait": reconnectWait,
+                "retryOnFailedConnect": retryOnFailedConnect,
+                "pendingLimits": pendingLimits,
+                "sendsImmediately": sendsImmediately,
+                "jetStreamTimeout": jetStreamTimeout,
+                "drainTimeout": drainTimeout,
+            ],
+            displayStyle: .struct
+        )
     }
 }
 

@@ -1,3 +1,4 @@
+import Courier
 public import NIOSSL
 
 /// Where and how to connect to Redis: `redis://[user:password@]host[:port][/db]`, or `rediss://…`
@@ -108,5 +109,43 @@ public struct RedisConfiguration: Sendable, Hashable {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+// Configurations get logged and printed: their renderings never show the password.
+extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The configuration as a URL, password masked: `redis://app:***@127.0.0.1:6379/3`.
+    public var redactedURL: String {
+        var userInfo = ""
+        if password != nil {
+            userInfo = "\(username ?? ""):\(Redaction.mask)@"
+        } else if let username {
+            userInfo = "\(username)@"
+        }
+        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
+        return "\(tls == nil ? "redis" : "rediss")://\(userInfo)\(host):\(port)/\(database)"
+    }
+
+    public var description: String { "RedisConfiguration(\(redactedURL))" }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "host": host,
+                "port": port,
+                "username": username as Any,
+                "password": password.map { _ in Redaction.mask } as Any,
+                "database": database,
+                "tls": tls == nil ? "off" : "on",
+                "prefersRESP3": prefersRESP3,
+                "connectionPoolSize": connectionPoolSize,
+                "connectTimeout": connectTimeout,
+                "commandTimeout": commandTimeout,
+            ],
+            displayStyle: .struct
+        )
     }
 }

@@ -1,0 +1,234 @@
+@testable import CourierNATS
+@testable import CourierRedis
+import Courier
+import Foundation
+import InMemoryTracing
+import Logging
+import MetricsTestKit
+import Synchronization
+import Testing
+import Tracing
+
+/// Everything a service shows about itself, collected to prove that no secret is among it: every
+/// log line (at trace level, with its metadata), every thrown error's description, every finished
+/// span's attributes, every metric's label and dimensions, and configurations as printed.
+final class SecretWitness: Sendable {
+    let logs = CapturedLogs()
+    let tracer = InMemoryTracer()
+    let metrics = TestMetrics()
+    private let texts = Mutex<[String]>([])
+
+    var logger: Logger { logs.logger(level: .trace) }
+
+    var telemetry: TelemetryMiddleware { TelemetryMiddleware(tracer: tracer, metricsFactory: metrics) }
+
+    /// Records what `value` prints as, in every way Swift prints a value.
+    func show(_ value: Any) {
+        var dumped = ""
+        dump(value, to: &dumped)
+        texts.withLock { $0 += [String(describing: value), String(reflecting: value), dumped] }
+    }
+
+    /// Runs `body`, which must throw, and records the error as it prints.
+    func expectError(_ comment: Comment, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("expected an error: \(comment)")
+        } catch {
+            show(error)
+        }
+    }
+
+    /// Everything seen so far, one text per entry.
+    var everything: [String] {
+        var all = texts.withLock { $0 }
+        for entry in logs.entries {
+            all.append(entry.message)
+            all += entry.metadata.map { "\($0.key)=\($0.value)" }
+        }
+        for span in tracer.finishedSpans {
+            all.append(span.operationName)
+            span.attributes.forEach { key, value in all.append("\(key)=\(value)") }
+            all += span.events.map(\.name)
+            if let status = span.status { all.append("\(status)") }
+            all += span.errors.map { "\($0.error)" }
+        }
+        let dimensions = metrics.counters.map { ($0.label, $0.dimensions) } + metrics.timers.map { ($0.label, $0.dimensions) }
+            + metrics.recorders.map { ($0.label, $0.dimensions) } + metrics.meters.map { ($0.label, $0.dimensions) }
+        for (label, pairs) in dimensions {
+            all.append(label)
+            all += pairs.map { "\($0.0)=\($0.1)" }
+        }
+        return all
+    }
+
+    /// Fails the test for each place a secret appears.
+    func expectNowhere(_ secrets: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        let all = everything
+        #expect(!all.isEmpty, sourceLocation: sourceLocation)
+        for secret in secrets {
+            for text in all where text.contains(secret) {
+                Issue.record("the secret '\(secret)' appears in: \(text)", sourceLocation: sourceLocation)
+            }
+        }
+    }
+}
+
+@Suite("Credentials never reach logs, errors, spans or metrics")
+struct CredentialLeakTests {
+    @Test("URLs and property dictionaries are redacted; usernames stay")
+    func redaction() {
+        #expect(Redaction.url("nats://alice:s3cret@127.0.0.1:4222") == "nats://alice:***@127.0.0.1:4222")
+        #expect(Redaction.url("nats://t0ken@host:4222") == "nats://***@host:4222")
+        #expect(Redaction.url("amqp://guest@host/", loneUserInfo: .username) == "amqp://guest@host/")
+        #expect(Redaction.url("amqp://guest:pw@host/vhost?heartbeat=5") == "amqp://guest:***@host/vhost?heartbeat=5")
+        #expect(Redaction.url("redis://:p%40ss@host/3") == "redis://:***@host/3")
+        #expect(Redaction.url("nats://a:x@h1:1,nats://b:y@h2:2") == "nats://a:***@h1:1,nats://b:***@h2:2")
+        #expect(Redaction.url("kafka://h:9092?sasl.password=pw&acks=all") == "kafka://h:9092?sasl.password=***&acks=all")
+        #expect(Redaction.url("alice:s3cret@host") == "***@host")
+        #expect(Redaction.url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222")
+        // An @ in the path is not user info.
+        #expect(Redaction.url("http://host/a@b") == "http://host/a@b")
+
+        let properties = Redaction.properties([
+            "bootstrap.servers": "h:9092", "sasl.password": "pw", "ssl.key.password": "kp", "ssl.key.pem": "PEM",
+            "sasl.username": "alice", "sasl.oauthbearer.config": "clientSecret=x", "sasl.jaas.config": "j",
+            "sasl.mechanism": "PLAIN", "compression.type": "lz4", "message.key": "k",
+        ])
+        #expect(properties["bootstrap.servers"] == "h:9092")
+        #expect(properties["sasl.username"] == "alice")
+        #expect(properties["sasl.mechanism"] == "PLAIN")
+        #expect(properties["compression.type"] == "lz4")
+        #expect(properties["message.key"] == "k")
+        for key in ["sasl.password", "ssl.key.password", "ssl.key.pem", "sasl.oauthbearer.config", "sasl.jaas.config"] {
+            #expect(properties[key] == Redaction.mask, "\(key)")
+        }
+
+        let scrubber = SecretScrubber(urls: ["nats://alice:p@ss w0rd@h", "redis://:a%2Fb@h"], ["t0ken", nil, ""])
+        #expect(scrubber.scrub("auth p@ss w0rd / p%40ss%20w0rd / a/b / a%2Fb / t0ken") == "auth *** / *** / *** / *** / ***")
+    }
+
+    @Test("NATS: secrets in URLs, tokens and configuration fields stay out of everything shown")
+    func nats() async throws {
+        let password = "nats-Passw0rd-\(UUID().uuidString.prefix(6))"
+        let token = "nats-T0ken-\(UUID().uuidString.prefix(6))"
+        let wrongPassword = "nats-Wr0ng-\(UUID().uuidString.prefix(6))"
+        let secrets = [password, token, wrongPassword]
+        let users = try OwnedNatsServer(arguments: ["--user", "alice", "--pass", password])
+        try await users.start()
+        let tokens = try OwnedNatsServer(arguments: ["--auth", token])
+        try await tokens.start()
+        let witness = SecretWitness()
+
+        // A malformed URL, a wrong password, a URL token and configuration fields.
+        await witness.expectError("malformed port") { _ = try NatsConfiguration(url: "nats://alice:\(password)@127.0.0.1:port") }
+        await witness.expectError("wrong scheme") { _ = try NatsConfiguration(url: "http://alice:\(password)@127.0.0.1:1") }
+        await witness.expectError("wrong password") {
+            try await NatsTransport(configuration: NatsConfiguration(url: "nats://alice:\(wrongPassword)@127.0.0.1:\(users.port)"), logger: witness.logger)
+                .connect()
+        }
+        await witness.expectError("no server") {
+            try await NatsTransport(configuration: NatsConfiguration(url: "nats://alice:\(password)@127.0.0.1:1"), logger: witness.logger).connect()
+        }
+        let tokenBroker = try NatsBroker(url: "nats://\(token)@127.0.0.1:\(tokens.port)", middlewares: [witness.telemetry], logger: witness.logger)
+        witness.show(tokenBroker.transport.client.configuration)
+        try await tokenBroker.transport.connect()
+        try await tokenBroker.publish("token", to: NatsTestServer.unique("secret"))
+        await tokenBroker.transport.close()
+        var fields = NatsConfiguration(servers: ["nats://127.0.0.1:\(users.port)"])
+        fields.username = "alice"
+        fields.password = password
+        witness.show(fields)
+        var tokenFields = NatsConfiguration(servers: ["nats://127.0.0.1:\(tokens.port)"])
+        tokenFields.token = token
+        witness.show(tokenFields)
+        let fieldsBroker = NatsBroker(configuration: tokenFields, middlewares: [witness.telemetry], logger: witness.logger)
+        try await fieldsBroker.transport.connect()
+        try await fieldsBroker.publish("fields", to: NatsTestServer.unique("secret"))
+        await fieldsBroker.transport.close()
+
+        // A traced service whose server restarts under it: reconnect, publish, consume.
+        var configuration = try NatsConfiguration(url: "nats://alice:\(password)@127.0.0.1:\(users.port)")
+        configuration.reconnectWait = .milliseconds(100)
+        witness.show(configuration)
+        let broker = NatsBroker(configuration: configuration, middlewares: [witness.telemetry], logger: witness.logger)
+        let subject = NatsTestServer.unique("secret")
+        let inbox = Inbox<String>()
+        broker.subscriber(subject) { (text: String, context: MessageContext) in
+            context.logger.info("handled", metadata: ["text": "\(text)"])
+            inbox.put(text)
+        }
+        try await withRunningNats(broker) { () async throws in
+            witness.show(broker.transport.client.connectedURL as Any)
+            try await broker.publish("before", to: subject)
+            try await inbox.wait(count: 1)
+            await users.kill()
+            try await users.start()
+            try await broker.publish("after", to: subject)
+            try await inbox.wait(count: 2, timeout: .seconds(15))
+        }
+        await users.kill()
+        await tokens.kill()
+
+        #expect(witness.logs.contains(.info, "reconnected to NATS"))
+        #expect(witness.tracer.finishedSpans.contains { $0.operationName == "process \(subject)" })
+        witness.expectNowhere(secrets)
+    }
+
+    @Test("Redis: secrets in URLs and configuration fields stay out of everything shown")
+    func redis() async throws {
+        let defaultPassword = "redis-Def4ult-\(UUID().uuidString.prefix(6))"
+        let password = "redis-Passw0rd-\(UUID().uuidString.prefix(6))"
+        let wrongPassword = "redis-Wr0ng-\(UUID().uuidString.prefix(6))"
+        let secrets = [defaultPassword, password, wrongPassword]
+        let server = try OwnedRedisServer(
+            arguments: ["--requirepass", defaultPassword, "--user", "app", "on", ">\(password)", "~*", "&*", "+@all"],
+            credentials: ":\(defaultPassword)@"
+        )
+        try await server.start()
+        defer { server.stop() }
+        let witness = SecretWitness()
+        let base = "127.0.0.1:\(server.port)"
+
+        await witness.expectError("malformed port") { _ = try RedisConfiguration(url: "redis://app:\(password)@127.0.0.1:port") }
+        await witness.expectError("malformed database") { _ = try RedisConfiguration(url: "redis://app:\(password)@\(base)/db") }
+        await witness.expectError("wrong scheme") { _ = try RedisConfiguration(url: "http://app:\(password)@\(base)") }
+        await witness.expectError("wrong password") {
+            try await RedisConnection.connect(RedisConfiguration(url: "redis://app:\(wrongPassword)@\(base)"))
+        }
+        let wrongBroker = try RedisBroker(url: "redis://app:\(wrongPassword)@\(base)", middlewares: [witness.telemetry], logger: witness.logger)
+        await witness.expectError("publish with a wrong password") { try await wrongBroker.publish("x", to: "nowhere") }
+        let lone = try RedisBroker(url: "redis://\(defaultPassword)@\(base)", middlewares: [witness.telemetry], logger: witness.logger)
+        witness.show(try RedisConfiguration(url: "redis://\(defaultPassword)@\(base)"))
+        try await lone.publish("lone", to: RedisTestServer.unique("secret"))
+        let fields = RedisConfiguration(host: "127.0.0.1", port: server.port, username: "app", password: password)
+        witness.show(fields)
+        try await RedisBroker(configuration: fields, middlewares: [witness.telemetry], logger: witness.logger).publish("fields", to: .list(RedisTestServer.unique("secret")))
+
+        // A traced service on a list and a channel whose server restarts under it.
+        let configuration = try RedisConfiguration(url: "redis://app:\(password)@\(base)")
+        witness.show(configuration)
+        let broker = RedisBroker(configuration: configuration, middlewares: [witness.telemetry], logger: witness.logger)
+        let list = RedisTestServer.unique("secret-list")
+        let channel = RedisTestServer.unique("secret-channel")
+        let inbox = Inbox<String>()
+        broker.subscriber(.list(list)) { (text: String, context: MessageContext) in
+            context.logger.info("handled", metadata: ["text": "\(text)"])
+            inbox.put(text)
+        }
+        broker.subscriber(channel) { (text: String, _) in inbox.put(text) }
+        try await withRunningRedis(broker) { () async throws in
+            try await broker.publish("list-before", to: .list(list))
+            try await broker.publish("channel-before", to: channel)
+            try await inbox.wait(count: 2)
+            server.stop()
+            try await server.start()
+            try await broker.publish("list-after", to: .list(list))
+            try await inbox.wait(count: 3, timeout: .seconds(20))
+        }
+
+        #expect(witness.logs.contains(.warning, "reconnecting"))
+        #expect(witness.tracer.finishedSpans.contains { $0.operationName == "process \(list)" })
+        witness.expectNowhere(secrets)
+    }
+}
