@@ -92,7 +92,7 @@ public final class MemoryTransport: BrokerTransport {
         )
     }
 
-    public func openReplyInbox() async throws -> ReplyInbox {
+    public func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {
         let name = Self.replyPrefix + MessageIdentifier.make()
         let subscription = MemorySubscription(
             queue: queue(named: name),

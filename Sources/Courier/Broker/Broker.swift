@@ -31,20 +31,23 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     private struct State {
         var subscribers: [SubscriberDefinition<Transport.Source>] = []
         var phase = Phase.idle
-        /// A broker without subscribers (a publish-only service) waits here for ``stopIntake()``.
-        var stopWaiter: CheckedContinuation<Void, Never>?
-        /// Callers of ``waitUntilSubscribed()``, resumed once the subscribers are in place.
-        var subscribedWaiters: [CheckedContinuation<Void, Never>] = []
-        var subscribedOrFinished = false
+        /// The running subscriptions, to stop on ``stopIntake()``.
+        var subscriptions: [any TransportSubscription] = []
+        /// Subscribers registered after ``run()`` took the list: it subscribes them at once.
+        /// Finished on stop, which also ends ``run()``'s wait for late subscribers.
+        var lateSubscribers: AsyncStream<SubscriberDefinition<Transport.Source>>.Continuation?
     }
 
     private enum Phase {
         case idle
         case starting
-        case running([any TransportSubscription])
+        case running
         case stopping
         case stopped
     }
+
+    /// Opens once every subscriber is subscribed, or the broker failed to start, or stopped.
+    private let subscribed = Latch()
 
     /// Creates a broker over `transport`.
     public init(transport: Transport, middlewares: [any CourierMiddleware] = [], logger: Logger = Logger(label: "courier")) {
@@ -134,11 +137,14 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     ) async throws -> IncomingMessage {
         let destination = target.destination
         let encoded = try body.encodeMessageBody() ?? EncodedBody(bytes: ByteBuffer(), contentType: nil)
-        let inbox = try await transport.openReplyInbox()
+        // The correlation id exists before the inbox, so a transport can route replies by it
+        // (one shared reply consumer, many requests in flight).
+        let correlationID = correlationID ?? MessageIdentifier.make()
+        let inbox = try await transport.openReplyInbox(for: correlationID)
         do {
             let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID, replyTo: inbox.destination)
             try await dispatch(publication(to: target, [message], isBatch: false))
-            let reply = try await receiveReply(from: inbox, request: destination, timeout: timeout)
+            let reply = try await receiveReply(from: inbox, correlationID: correlationID, request: destination, timeout: timeout)
             await inbox.subscription.stop()
             return reply
         } catch {
@@ -158,10 +164,35 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         try await request(body, to: destination, headers: headers, timeout: timeout).decode(as: Reply.self)
     }
 
-    private func receiveReply(from inbox: ReplyInbox, request destination: String, timeout: Duration) async throws -> IncomingMessage {
+    /// The first reply on `inbox` that carries the request's correlation id; anything else that
+    /// arrives there (a late reply to an earlier request, a stray publish) is logged and dropped.
+    private func receiveReply(
+        from inbox: ReplyInbox,
+        correlationID: String,
+        request destination: String,
+        timeout: Duration
+    ) async throws -> IncomingMessage {
         let subscription = inbox.subscription
+        let logger = self.logger
         let delivery = try await withThrowingTaskGroup(of: InboundDelivery?.self) { group in
-            group.addTask { try await subscription.next() }
+            group.addTask {
+                while let delivery = try await subscription.next() {
+                    // A reply without a correlation id is taken: not every peer echoes it.
+                    if delivery.messages.first.map({ $0.correlationID == nil || $0.correlationID == correlationID }) == true {
+                        return delivery
+                    }
+                    logger.warning(
+                        "dropped a message on a reply inbox: its correlation id matches no request in flight",
+                        metadata: [
+                            "courier.destination": "\(inbox.destination)",
+                            "courier.correlation_id": "\(delivery.messages.first?.correlationID ?? "-")",
+                            "courier.expected_correlation_id": "\(correlationID)",
+                        ]
+                    )
+                    try await delivery.settlement.settle(.ack)
+                }
+                return nil
+            }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 throw CourierError(.requestTimedOut, "no reply from '\(destination)' within \(timeout)")
@@ -200,15 +231,25 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
 
     // MARK: - Subscribing
 
+    /// Adds a subscriber: before ``run()`` it is subscribed with the others; while the broker
+    /// runs, at once; after the broker stopped, never (logged).
     func register(_ definition: SubscriberDefinition<Transport.Source>) {
-        let registered = state.withLock { state -> Bool in
-            guard case .idle = state.phase else { return false }
-            state.subscribers.append(definition)
-            return true
+        let accepted = state.withLock { state -> Bool in
+            switch state.phase {
+            case .idle:
+                state.subscribers.append(definition)
+                return true
+            case .starting, .running:
+                guard let late = state.lateSubscribers else { return false }
+                if case .enqueued = late.yield(definition) { return true }
+                return false
+            case .stopping, .stopped:
+                return false
+            }
         }
-        if !registered {
+        if !accepted {
             logger.error(
-                "subscriber registered after the broker started; it will not receive messages",
+                "subscriber registered after the broker stopped; it will not receive messages",
                 metadata: ["courier.destination": "\(definition.source.subscribedDestination.name)"]
             )
         }
@@ -216,105 +257,134 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
 
     // MARK: - Running
 
-    /// Connects, starts every subscriber, and returns once ``stopIntake()`` was called and every
-    /// in-flight message has finished; cancelling the task cancels the handlers.
+    /// Connects, starts every subscriber and the transport's run loop, and returns once
+    /// ``stopIntake()`` was called and every in-flight message has finished; cancelling the task
+    /// cancels the handlers. Subscribers registered while it runs are subscribed at once.
+    ///
+    /// If connecting or a subscription fails, what was started is stopped, the transport is
+    /// closed and the error is thrown.
     public func run() async throws {
+        let (lateSubscribers, lateContinuation) = AsyncStream.makeStream(of: SubscriberDefinition<Transport.Source>.self)
         let definitions = state.withLock { state -> [SubscriberDefinition<Transport.Source>]? in
             guard case .idle = state.phase else { return nil }
             state.phase = .starting
+            state.lateSubscribers = lateContinuation
             return state.subscribers
         }
         guard let definitions else { return }
-        defer { resumeSubscribedWaiters() }
+        defer { subscribed.open() }
 
-        try await transport.connect()
-        var running: [(SubscriberDefinition<Transport.Source>, any TransportSubscription)] = []
-        for definition in definitions {
-            running.append((definition, try await transport.subscribe(to: definition.source, batch: definition.batch)))
+        do {
+            try await transport.connect()
+        } catch {
+            finish()
+            throw error
         }
-        let stopAtOnce = state.withLock { state -> Bool in
-            if case .stopping = state.phase { return true }
-            state.phase = .running(running.map(\.1))
-            return false
-        }
-        if stopAtOnce {
-            for (_, subscription) in running { await subscription.stop() }
-        }
-        resumeSubscribedWaiters()
-        logger.debug("broker started", metadata: ["courier.subscribers": "\(running.count)"])
-
-        if running.isEmpty {
-            await waitForStop()
-        }
-        await withTaskGroup(of: Void.self) { group in
-            for (definition, subscription) in running {
-                group.addTask { await self.consume(subscription, definition) }
+        try await withThrowingTaskGroup(of: Void.self) { loops in
+            // The transport's own loop (a poll loop, heartbeats, reconnects) runs for as long as
+            // the broker does, and ends after the transport closed.
+            loops.addTask { [transport, logger] in
+                do {
+                    try await transport.run()
+                } catch is CancellationError {
+                } catch {
+                    logger.error("the transport's run loop failed; the broker stops", metadata: ["error": "\(error)"])
+                    await self.stopIntake()
+                }
             }
+            var running: [(SubscriberDefinition<Transport.Source>, any TransportSubscription)] = []
+            do {
+                for definition in definitions {
+                    running.append((definition, try await transport.subscribe(to: definition.source, batch: definition.batch)))
+                }
+            } catch {
+                for (_, subscription) in running { await subscription.stop() }
+                await transport.close()
+                loops.cancelAll()
+                finish()
+                throw error
+            }
+            let stopAtOnce = state.withLock { state -> Bool in
+                state.subscriptions = running.map(\.1)
+                if case .stopping = state.phase { return true }
+                state.phase = .running
+                return false
+            }
+            if stopAtOnce {
+                for (_, subscription) in running { await subscription.stop() }
+            }
+            subscribed.open()
+            logger.debug("broker started", metadata: ["courier.subscribers": "\(running.count)"])
+
+            await withTaskGroup(of: Void.self) { group in
+                for (definition, subscription) in running {
+                    group.addTask { await self.consume(subscription, definition) }
+                }
+                // Waits for late subscribers until the broker stops (a broker without any
+                // subscriber, a publish-only service, waits here).
+                for await definition in lateSubscribers {
+                    guard let subscription = await subscribeLate(definition) else { continue }
+                    group.addTask { await self.consume(subscription, definition) }
+                }
+            }
+            await transport.close()
+            loops.cancelAll()
         }
-        await transport.close()
-        state.withLock { $0.phase = .stopped }
+        finish()
+    }
+
+    /// Subscribes a subscriber registered while the broker runs; nil if it failed or the broker
+    /// is stopping.
+    private func subscribeLate(_ definition: SubscriberDefinition<Transport.Source>) async -> (any TransportSubscription)? {
+        let subscription: any TransportSubscription
+        do {
+            subscription = try await transport.subscribe(to: definition.source, batch: definition.batch)
+        } catch {
+            logger.error(
+                "a subscriber registered while the broker runs could not subscribe",
+                metadata: ["courier.destination": "\(definition.source.subscribedDestination.name)", "error": "\(error)"]
+            )
+            return nil
+        }
+        let adopted = state.withLock { state -> Bool in
+            guard case .running = state.phase else { return false }
+            state.subscriptions.append(subscription)
+            return true
+        }
+        if !adopted { await subscription.stop() }
+        return adopted ? subscription : nil
+    }
+
+    private func finish() {
+        let late = state.withLock { state in
+            state.phase = .stopped
+            state.subscriptions = []
+            return state.lateSubscribers.take()
+        }
+        late?.finish()
+        subscribed.open()
     }
 
     /// Returns once ``run()`` has connected and every subscriber is subscribed (or the broker
     /// failed to start, or stopped): from then on a message published to a subscribed pub/sub
     /// channel reaches its subscriber.
     public func waitUntilSubscribed() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { state -> Bool in
-                if state.subscribedOrFinished { return true }
-                state.subscribedWaiters.append(continuation)
-                return false
-            }
-            if ready { continuation.resume() }
-        }
-    }
-
-    private func resumeSubscribedWaiters() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.subscribedOrFinished = true
-            defer { state.subscribedWaiters = [] }
-            return state.subscribedWaiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    private func waitForStop() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let stopped = state.withLock { state -> Bool in
-                    if case .stopping = state.phase { return true }
-                    if Task.isCancelled { return true }
-                    state.stopWaiter = continuation
-                    return false
-                }
-                if stopped { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.stopWaiter.take() }?.resume()
-        }
+        await subscribed.wait()
     }
 
     /// Stops taking new deliveries; ``run()`` returns once in-flight messages have finished.
     public func stopIntake() async {
-        let (subscriptions, waiter) = state.withLock { state -> ([any TransportSubscription], CheckedContinuation<Void, Never>?) in
-            (stopping(&state), state.stopWaiter.take())
+        let (subscriptions, late) = state.withLock { state -> ([any TransportSubscription], AsyncStream<SubscriberDefinition<Transport.Source>>.Continuation?) in
+            switch state.phase {
+            case .idle, .starting, .running:
+                state.phase = .stopping
+                return (state.subscriptions, state.lateSubscribers)
+            case .stopping, .stopped:
+                return ([], nil)
+            }
         }
-        waiter?.resume()
+        late?.finish()
         for subscription in subscriptions { await subscription.stop() }
-    }
-
-    /// Moves to `.stopping`; returns the subscriptions to stop.
-    private func stopping(_ state: inout State) -> [any TransportSubscription] {
-        switch state.phase {
-        case .running(let subscriptions):
-            state.phase = .stopping
-            return subscriptions
-        case .idle, .starting:
-            state.phase = .stopping
-            return []
-        case .stopping, .stopped:
-            return []
-        }
     }
 
     /// Pulls deliveries while fewer than `maxConcurrency` are in flight: a subscriber never holds
@@ -322,7 +392,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     private func consume(_ subscription: any TransportSubscription, _ definition: SubscriberDefinition<Transport.Source>) async {
         let destination = definition.source.subscribedDestination
         let policy = definition.options.ackPolicy ?? transport.defaultAckPolicy
-        let chain = ([AcknowledgementMiddleware(policy: policy), ErrorLoggingMiddleware()] + middlewares)
+        let chain = ([AcknowledgementMiddleware(policy: policy), ErrorLoggingMiddleware()] + middlewares + [ErrorLoggingMiddleware()])
             .consumeChain(ending: definition.handle)
         let isBatch = definition.batch != nil
         let broker = transport.description

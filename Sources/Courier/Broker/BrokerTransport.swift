@@ -20,17 +20,30 @@ public protocol BrokerTransport: Sendable {
     /// Connects, if the broker needs a connection; called once before subscribers start.
     func connect() async throws
 
+    /// The transport's own long-lived work (a client library's poll loop, heartbeats, reconnects),
+    /// run by ``Broker/run()`` in its task group from after ``connect()`` until after ``close()``,
+    /// then cancelled. Throwing stops the broker. The default does nothing.
+    func run() async throws
+
     /// Sends every message of the publication to its destination.
     func send(_ publication: Publication) async throws
 
     /// Starts consuming from `source`; deliveries hold one message, or up to `batch.maxMessages`.
     func subscribe(to source: Source, batch: BatchOptions?) async throws -> any TransportSubscription
 
-    /// Opens a temporary destination that receives the reply to one request.
-    func openReplyInbox() async throws -> ReplyInbox
+    /// Opens a destination that receives the reply to the request with `correlationID`.
+    ///
+    /// The correlation id is known before the request is sent, so a transport may route replies
+    /// of many requests in flight through one shared consumer by it (RabbitMQ's direct reply-to,
+    /// a Kafka reply topic); the broker also checks it on what arrives.
+    func openReplyInbox(for correlationID: String) async throws -> ReplyInbox
 
     /// Closes connections; called once after every subscriber has stopped.
     func close() async
+}
+
+extension BrokerTransport {
+    public func run() async throws {}
 }
 
 /// The broker facts telemetry reports.

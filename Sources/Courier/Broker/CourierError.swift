@@ -1,20 +1,34 @@
 /// Errors Courier itself raises.
-public struct CourierError: Error, Hashable, CustomStringConvertible {
+///
+/// A struct with a ``Code``, not an enum: a later release can add codes without breaking a
+/// `switch` in an application (match with `error.code == .requestTimedOut`).
+public struct CourierError: Error, CustomStringConvertible, Sendable {
     /// What went wrong.
-    public enum Code: String, Sendable, Hashable {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private let name: String
+
+        private init(_ name: String) { self.name = name }
+
         /// No reply arrived before the request's timeout.
-        case requestTimedOut
+        public static let requestTimedOut = Code("requestTimedOut")
         /// The reply inbox closed before a reply arrived (the broker stopped).
-        case replyInboxClosed
+        public static let replyInboxClosed = Code("replyInboxClosed")
+
+        public var description: String { name }
     }
 
     public var code: Code
     public var message: String
+    /// The error that caused this one, when there was one.
+    public var underlying: (any Error)?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.underlying = underlying
     }
 
-    public var description: String { "\(code.rawValue): \(message)" }
+    public var description: String {
+        "\(code): \(message)" + (underlying.map { " (\($0))" } ?? "")
+    }
 }

@@ -20,6 +20,9 @@ public final class Settlement: Sendable {
 
     private let action: Action
     private let state = Mutex<SettlementOutcome?>(nil)
+    /// Whether the delivery's failure was already logged (inside the process span, where the log
+    /// line carries the trace id), so the outer ack policy does not log it again.
+    private let failureLogged = Atomic<Bool>(false)
 
     public init(_ action: @escaping Action) {
         self.action = action
@@ -31,6 +34,11 @@ public final class Settlement: Sendable {
     /// The outcome, once settled.
     public var outcome: SettlementOutcome? {
         state.withLock { $0 }
+    }
+
+    /// Marks the delivery's failure as logged; returns whether it was already.
+    package func markFailureLogged() -> Bool {
+        failureLogged.exchange(true, ordering: .relaxed)
     }
 
     /// Settles the delivery, unless it already was. Returns whether this call settled it.

@@ -3,6 +3,8 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
@@ -102,16 +104,54 @@ public enum MessageIdentifier {
 }
 
 /// Operating-system randomness fetched 4 KiB at a time.
+///
+/// `arc4random_buf` would do on Darwin and glibc ≥ 2.36 only; Swift also supports older glibc
+/// (Ubuntu 22.04, Amazon Linux 2) and musl, so Linux reads `/dev/urandom`, which all of them
+/// have: one read per 512 words. Where it cannot be opened, the standard library's generator
+/// (a system call per word) fills the pool instead.
 private struct RandomPool: RandomNumberGenerator {
     private var words = [UInt64](repeating: 0, count: 512)
     private var index = 512
 
     mutating func next() -> UInt64 {
         if index == words.count {
-            words.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+            words.withUnsafeMutableBytes(Self.fill)
             index = 0
         }
         defer { index += 1 }
         return words[index]
     }
+
+    private static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        #if canImport(Darwin)
+        arc4random_buf(buffer.baseAddress!, buffer.count)
+        #else
+        var filled = 0
+        if let device = urandom {
+            while filled < buffer.count {
+                let count = read(device, buffer.baseAddress! + filled, buffer.count - filled)
+                if count > 0 {
+                    filled += count
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+        }
+        if filled < buffer.count {
+            var generator = SystemRandomNumberGenerator()
+            let words = buffer.bindMemory(to: UInt64.self)
+            for index in words.indices { words[index] = generator.next() }
+        }
+        #endif
+    }
+
+    #if !canImport(Darwin)
+    /// Opened once, kept open: the pool is refilled for the life of the process.
+    private static let urandom: Int32? = {
+        let descriptor = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        return descriptor >= 0 ? descriptor : nil
+    }()
+    #endif
 }

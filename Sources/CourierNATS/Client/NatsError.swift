@@ -1,20 +1,27 @@
 /// What can go wrong talking to NATS.
 public struct NatsError: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable, Hashable {
+    /// What went wrong: a struct, so a later release can add codes without breaking a `switch`.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private let name: String
+
+        private init(_ name: String) { self.name = name }
+
         /// A server URL could not be parsed.
-        case invalidURL
+        public static let invalidURL = Code("invalidURL")
         /// nats.c reported an error (connecting, publishing, subscribing).
-        case client
+        public static let client = Code("client")
         /// A request reached a subject nobody listens to.
-        case noResponders
+        public static let noResponders = Code("noResponders")
         /// A request or JetStream call got no answer in time.
-        case timeout
+        public static let timeout = Code("timeout")
         /// The JetStream API answered with an error.
-        case jetStream
+        public static let jetStream = Code("jetStream")
         /// A message's headers could not be read.
-        case malformedHeaders
+        public static let malformedHeaders = Code("malformedHeaders")
         /// The connection is closed.
-        case connectionClosed
+        public static let connectionClosed = Code("connectionClosed")
+
+        public var description: String { name }
     }
 
     public var code: Code

@@ -186,7 +186,7 @@ public final class NatsTransport: BrokerTransport {
         }
     }
 
-    public func openReplyInbox() async throws -> ReplyInbox {
+    public func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {
         try await client.connect()
         let inbox = Self.newInbox()
         let inbound = NatsInbound(limits: NatsConfiguration.PendingLimits(messages: 16, bytes: configuration.pendingLimits.bytes))

@@ -51,7 +51,7 @@ package final class RedisConnection: Sendable {
                 .connect(host: configuration.host, port: configuration.port)
                 .get()
         } catch {
-            throw RedisError(.connectionClosed, "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            throw RedisError(.connectionClosed, "cannot connect to \(configuration.host):\(configuration.port): \(error)", underlying: error)
         }
         var connection = RedisConnection(channel: channel, isRESP3: true, commandTimeout: configuration.commandTimeout)
         do {
@@ -91,7 +91,7 @@ package final class RedisConnection: Sendable {
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { error in
             // Never reached the handler (the channel had closed): nothing else will answer.
-            promise.fail(RedisError(.connectionClosed, "cannot send \(command.name): \(error)"))
+            promise.fail(RedisError(.connectionClosed, "cannot send \(command.name): \(error)", underlying: error))
         }
         channel.writeAndFlush(RedisCommandHandler.Request(command: buffer, reply: promise), promise: written)
         let limit = timeout ?? commandTimeout

@@ -96,7 +96,7 @@ public final class RedisTransport: BrokerTransport {
         }
     }
 
-    public func openReplyInbox() async throws -> ReplyInbox {
+    public func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {
         let name = Self.replyPrefix + MessageIdentifier.make()
         let buffer = try await pubSub.subscribe(name, pattern: false)
         let subscription = RedisPubSubSubscription(source: .channel(name), buffer: buffer, pubSub: pubSub, logger: logger)
