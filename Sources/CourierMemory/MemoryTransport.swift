@@ -83,11 +83,11 @@ public final class MemoryTransport: BrokerTransport {
         }
     }
 
-    public func subscribe(to source: MemoryDestination, batch: BatchOptions?) async throws -> any TransportSubscription {
+    public func subscribe(to source: MemoryDestination, options: SubscriptionOptions) async throws -> any TransportSubscription {
         MemorySubscription(
             queue: queue(named: source.name),
             consumer: consumerIDs.wrappingAdd(1, ordering: .relaxed).newValue,
-            maxMessages: batch?.maxMessages ?? 1,
+            maxMessages: options.batch?.maxMessages ?? 1,
             onStop: nil
         )
     }
@@ -127,9 +127,9 @@ struct MemorySubscription: TransportSubscription {
     func next() async throws -> InboundDelivery? {
         guard let messages = await queue.dequeue(consumer: consumer, maxMessages: maxMessages) else { return nil }
         let queue = self.queue
-        let settlement = Settlement { outcome in
-            queue.recordSettlement(outcome, count: messages.count)
-            if outcome == .nack {
+        let settlement = Settlement { request in
+            queue.recordSettlement(request.outcome, count: messages.count)
+            if request.redelivers {
                 for var message in messages.reversed() {
                     message.deliveryCount += 1
                     queue.requeue(message)

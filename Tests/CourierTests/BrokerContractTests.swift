@@ -80,6 +80,29 @@ struct BrokerContractTests {
         #expect(logs.contains(.warning, "matches no request in flight"))
     }
 
+    @Test("settlement parameters: nack(requeue: false) drops, reject(requeue: true) delivers again")
+    func settlementParameters() async throws {
+        let broker = MemoryBroker()
+        let seen = Inbox<String>()
+        broker.subscriber("settle", options: SubscriberOptions(ackPolicy: .manual)) { (text: String, context: MessageContext) in
+            seen.put("\(text)#\(context.message.deliveryCount)")
+            switch (text, context.message.deliveryCount) {
+            case ("drop", _): try await context.nack(requeue: false)
+            case ("again", 1): try await context.reject(requeue: true)
+            default: try await context.ack()
+            }
+        }
+        try await withRunningApp([broker]) {
+            try await broker.publish("drop", to: "settle")
+            try await broker.publish("again", to: "settle")
+            try await seen.wait(count: 3)
+        }
+        #expect(seen.values == ["drop#1", "again#1", "again#2"])
+        let statistics = broker.transport.statistics(for: "settle")
+        #expect(statistics.depth == 0)
+        #expect(statistics.acked == 1)
+    }
+
     @Test("a failed handler's error line is written inside the process span: it carries the trace id")
     func errorLogCarriesTraceID() async throws {
         struct Boom: Error {}
@@ -140,10 +163,10 @@ final class FailingSecondSubscribe: BrokerTransport {
 
     func send(_ publication: Publication) async throws { try await memory.send(publication) }
 
-    func subscribe(to source: MemoryDestination, batch: BatchOptions?) async throws -> any TransportSubscription {
+    func subscribe(to source: MemoryDestination, options: SubscriptionOptions) async throws -> any TransportSubscription {
         record("subscribe \(source.name)")
         if failing && source.name == "second" { throw Refused() }
-        return Recorded(inner: try await memory.subscribe(to: source, batch: batch), name: source.name, transport: self)
+        return Recorded(inner: try await memory.subscribe(to: source, options: options), name: source.name, transport: self)
     }
 
     func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {

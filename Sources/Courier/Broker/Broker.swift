@@ -295,7 +295,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
             var running: [(SubscriberDefinition<Transport.Source>, any TransportSubscription)] = []
             do {
                 for definition in definitions {
-                    running.append((definition, try await transport.subscribe(to: definition.source, batch: definition.batch)))
+                    running.append((definition, try await transport.subscribe(to: definition.source, options: subscriptionOptions(definition))))
                 }
             } catch {
                 for (_, subscription) in running { await subscription.stop() }
@@ -338,7 +338,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     private func subscribeLate(_ definition: SubscriberDefinition<Transport.Source>) async -> (any TransportSubscription)? {
         let subscription: any TransportSubscription
         do {
-            subscription = try await transport.subscribe(to: definition.source, batch: definition.batch)
+            subscription = try await transport.subscribe(to: definition.source, options: subscriptionOptions(definition))
         } catch {
             logger.error(
                 "a subscriber registered while the broker runs could not subscribe",
@@ -353,6 +353,14 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         }
         if !adopted { await subscription.stop() }
         return adopted ? subscription : nil
+    }
+
+    private func subscriptionOptions(_ definition: SubscriberDefinition<Transport.Source>) -> SubscriptionOptions {
+        SubscriptionOptions(
+            batch: definition.batch,
+            maxConcurrency: definition.options.maxConcurrency,
+            ackPolicy: definition.options.ackPolicy ?? transport.defaultAckPolicy
+        )
     }
 
     private func finish() {

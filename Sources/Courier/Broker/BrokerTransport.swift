@@ -28,8 +28,10 @@ public protocol BrokerTransport: Sendable {
     /// Sends every message of the publication to its destination.
     func send(_ publication: Publication) async throws
 
-    /// Starts consuming from `source`; deliveries hold one message, or up to `batch.maxMessages`.
-    func subscribe(to source: Source, batch: BatchOptions?) async throws -> any TransportSubscription
+    /// Starts consuming from `source` the way `options` says the subscriber consumes: deliveries
+    /// of one message, or of up to `options.batch.maxMessages`; at most `options.prefetch`
+    /// messages held by the subscriber at once; settled by `options.ackPolicy`.
+    func subscribe(to source: Source, options: SubscriptionOptions) async throws -> any TransportSubscription
 
     /// Opens a destination that receives the reply to the request with `correlationID`.
     ///
@@ -139,9 +141,39 @@ public struct ReplyInbox: Sendable {
 /// Batch consumption: a delivery holds up to `maxMessages` messages that were ready together.
 public struct BatchOptions: Sendable, Hashable {
     public var maxMessages: Int
+    /// How long a transport that fetches may wait to fill a batch once it has its first message;
+    /// nil: take what is ready.
+    public var maxWait: Duration?
 
-    public init(maxMessages: Int = 10) {
+    public init(maxMessages: Int = 10, maxWait: Duration? = nil) {
         precondition(maxMessages > 0, "a batch holds at least one message")
         self.maxMessages = maxMessages
+        self.maxWait = maxWait
     }
+}
+
+/// How a subscriber consumes, as its transport needs to know it: RabbitMQ's `basic.qos`
+/// prefetch and no-ack mode, Kafka's commit strategy and fetch sizing, a JetStream consumer's
+/// `max_ack_pending` all follow from it.
+public struct SubscriptionOptions: Sendable, Hashable {
+    /// Batch deliveries, or nil for one message per delivery.
+    public var batch: BatchOptions?
+    /// How many deliveries the subscriber processes at once.
+    public var maxConcurrency: Int
+    /// The ack policy in force (the subscriber's, or the transport's default).
+    public var ackPolicy: AckPolicy
+
+    public init(batch: BatchOptions? = nil, maxConcurrency: Int = 1, ackPolicy: AckPolicy) {
+        self.batch = batch
+        self.maxConcurrency = maxConcurrency
+        self.ackPolicy = ackPolicy
+    }
+
+    /// The most messages the subscriber holds at once: `maxConcurrency` deliveries of up to one
+    /// batch each. A transport that prefetches should ask for no more.
+    public var prefetch: Int { maxConcurrency * (batch?.maxMessages ?? 1) }
+
+    /// Whether deliveries are acknowledged on receipt, before the handler runs (`.ackFirst`):
+    /// a transport may consume without acknowledgements (AMQP no-ack, Kafka commit on fetch).
+    public var acknowledgesOnReceipt: Bool { ackPolicy == .ackFirst }
 }

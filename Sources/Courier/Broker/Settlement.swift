@@ -15,8 +15,37 @@ public enum SettlementOutcome: String, Sendable, Hashable {
 /// A transport creates one per delivery with the actions its protocol offers (an `XACK`, a
 /// `basic.nack`, a JetStream `term`…); the acknowledgement policy and `context.ack()` call it.
 public final class Settlement: Sendable {
-    /// The transport's way to carry out an outcome.
-    public typealias Action = @Sendable (SettlementOutcome) async throws -> Void
+    /// An outcome with the parameters a broker may honour.
+    public struct Request: Sendable, Hashable {
+        /// Ack, nack or reject.
+        public var outcome: SettlementOutcome
+        /// For a nack or a reject: whether the broker should deliver the message again
+        /// (RabbitMQ's `requeue`). Nil leaves it to the transport: a nack redelivers, a reject
+        /// drops or dead-letters.
+        public var requeue: Bool?
+        /// For a nack: how long the broker should wait before delivering it again (a JetStream
+        /// `-NAK` delay; a transport without delayed redelivery redelivers at once).
+        public var delay: Duration?
+
+        public init(_ outcome: SettlementOutcome, requeue: Bool? = nil, delay: Duration? = nil) {
+            self.outcome = outcome
+            self.requeue = requeue
+            self.delay = delay
+        }
+
+        /// Whether the message should come again: a nack unless `requeue` is false, a reject
+        /// only when `requeue` is true.
+        public var redelivers: Bool {
+            switch outcome {
+            case .ack: false
+            case .nack: requeue ?? true
+            case .reject: requeue ?? false
+            }
+        }
+    }
+
+    /// The transport's way to carry out a settlement.
+    public typealias Action = @Sendable (Request) async throws -> Void
 
     private let action: Action
     private let state = Mutex<SettlementOutcome?>(nil)
@@ -44,13 +73,19 @@ public final class Settlement: Sendable {
     /// Settles the delivery, unless it already was. Returns whether this call settled it.
     @discardableResult
     public func settle(_ outcome: SettlementOutcome) async throws -> Bool {
+        try await settle(Request(outcome))
+    }
+
+    /// Settles the delivery with parameters, unless it already was. Returns whether this call settled it.
+    @discardableResult
+    public func settle(_ request: Request) async throws -> Bool {
         let first = state.withLock { current in
             guard current == nil else { return false }
-            current = outcome
+            current = request.outcome
             return true
         }
         guard first else { return false }
-        try await action(outcome)
+        try await action(request)
         return true
     }
 }

@@ -62,10 +62,21 @@ public struct MessageContext: Sendable {
     public func ack() async throws { try await settlement.settle(.ack) }
 
     /// Asks the broker to deliver the message again; later settlements are ignored.
-    public func nack() async throws { try await settlement.settle(.nack) }
+    ///
+    /// - Parameters:
+    ///   - requeue: false asks the broker not to redeliver it (RabbitMQ `basic.nack` without
+    ///     requeue: dead-lettered or dropped); nil is the transport's default, a redelivery.
+    ///   - delay: how long the broker should wait before redelivering (JetStream `-NAK` with a
+    ///     delay); transports without delayed redelivery redeliver at once.
+    public func nack(requeue: Bool? = nil, delay: Duration? = nil) async throws {
+        try await settlement.settle(Settlement.Request(.nack, requeue: requeue, delay: delay))
+    }
 
-    /// Rejects the message: the broker drops or dead-letters it; later settlements are ignored.
-    public func reject() async throws { try await settlement.settle(.reject) }
+    /// Rejects the message: the broker drops or dead-letters it (or, with `requeue: true`,
+    /// delivers it again, as RabbitMQ's `basic.reject` can); later settlements are ignored.
+    public func reject(requeue: Bool? = nil) async throws {
+        try await settlement.settle(Settlement.Request(.reject, requeue: requeue))
+    }
 
     /// Publishes a message from inside the handler, continuing the message's trace.
     ///

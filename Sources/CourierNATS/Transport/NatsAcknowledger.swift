@@ -1,19 +1,12 @@
 import Courier
 import NIOCore
-import Synchronization
 
-/// Settles one JetStream message by publishing to its ack subject: `+ACK`, `-NAK` (with an
-/// optional delay), `+TERM`; `+WPI` marks it in progress without settling it.
+/// Settles one JetStream message by publishing to its ack subject: `+ACK`, `-NAK` (with the
+/// settlement's delay, or the consumer's), `+TERM`; `+WPI` marks it in progress without settling it.
 final class NatsAcknowledger: Sendable {
-    private struct WeakSettlement {
-        weak var settlement: Settlement?
-    }
-
     private let client: NatsClient
     private let ackSubject: String
     private let defaultNackDelay: Duration?
-    private let nackDelay = Mutex<Duration?>(nil)
-    private let settlementReference = Mutex(WeakSettlement())
 
     init(client: NatsClient, ackSubject: String, defaultNackDelay: Duration?) {
         self.client = client
@@ -23,23 +16,20 @@ final class NatsAcknowledger: Sendable {
 
     /// The delivery's settlement; it keeps this acknowledger alive, not the other way round.
     func makeSettlement() -> Settlement {
-        let settlement = Settlement { [self] outcome in try self.settle(outcome) }
-        settlementReference.withLock { $0.settlement = settlement }
-        return settlement
+        Settlement { [self] request in try self.settle(request) }
     }
 
-    private func settle(_ outcome: SettlementOutcome) throws {
+    private func settle(_ request: Settlement.Request) throws {
         let body: String
-        switch outcome {
-        case .ack:
+        if request.outcome == .ack {
             body = "+ACK"
-        case .nack:
-            if let delay = nackDelay.withLock({ $0 }) ?? defaultNackDelay {
+        } else if request.redelivers {
+            if let delay = request.delay ?? defaultNackDelay {
                 body = "-NAK {\"delay\":\(delay.nanoseconds)}"
             } else {
                 body = "-NAK"
             }
-        case .reject:
+        } else {
             body = "+TERM"
         }
         try client.publish(subject: ackSubject, reply: nil, headers: [:], body: ByteBuffer(string: body))
@@ -47,11 +37,5 @@ final class NatsAcknowledger: Sendable {
 
     func inProgress() throws {
         try client.publish(subject: ackSubject, reply: nil, headers: [:], body: ByteBuffer(string: "+WPI"))
-    }
-
-    func nak(delay: Duration) async throws {
-        nackDelay.withLock { $0 = delay }
-        let settlement = settlementReference.withLock { $0.settlement }
-        try await settlement?.settle(.nack)
     }
 }

@@ -170,12 +170,6 @@ public struct NatsMessageInfo: Sendable {
         guard let acknowledger else { throw NatsError(.jetStream, "only JetStream messages can be marked in progress") }
         try acknowledger.inProgress()
     }
-
-    /// Settles the message as not processed, redelivered after `delay`.
-    public func nak(delay: Duration) async throws {
-        guard let acknowledger else { throw NatsError(.jetStream, "only JetStream messages can be nak'ed") }
-        try await acknowledger.nak(delay: delay)
-    }
 }
 
 extension IncomingMessage {

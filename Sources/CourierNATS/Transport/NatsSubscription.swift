@@ -73,8 +73,8 @@ extension InboundDelivery {
         let settlements = deliveries.map(\.1)
         return InboundDelivery(
             messages: deliveries.map(\.0),
-            settlement: Settlement { outcome in
-                for settlement in settlements { try await settlement.settle(outcome) }
+            settlement: Settlement { request in
+                for settlement in settlements { try await settlement.settle(request) }
             }
         )
     }

@@ -100,7 +100,8 @@ public final class NatsTransport: BrokerTransport {
         }
     }
 
-    public func subscribe(to source: NatsSource, batch: BatchOptions?) async throws -> any TransportSubscription {
+    public func subscribe(to source: NatsSource, options: SubscriptionOptions) async throws -> any TransportSubscription {
+        let batch = options.batch
         let incoming = NatsIncoming(source: source, client: client, logger: logger)
         switch source.kind {
         case .subject(let queue):

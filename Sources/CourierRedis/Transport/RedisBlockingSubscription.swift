@@ -264,14 +264,13 @@ final class RedisBlockingSubscription: TransportSubscription {
         guard !entries.isEmpty else { return nil }
         let ids = entries.map(\.id)
         let client = self.client
-        let settlement = Settlement { [weak self] outcome in
-            switch outcome {
-            case .ack:
+        let settlement = Settlement { [weak self] request in
+            if request.outcome == .ack {
                 _ = try await client.send(RedisCommand("XACK", [.string(name), .string(group)] + ids.map { .string($0) }))
-            case .nack:
+            } else if request.redelivers {
                 // The entries stay pending; this consumer reads them again next.
                 self?.state.withLock { $0.readPending = true }
-            case .reject:
+            } else {
                 // Left pending, as FastStream does (visible in XPENDING, claimable), never re-read here.
                 self?.state.withLock { $0.rejected.formUnion(ids) }
             }

@@ -82,7 +82,8 @@ public final class RedisTransport: BrokerTransport {
         }
     }
 
-    public func subscribe(to source: RedisSource, batch: BatchOptions?) async throws -> any TransportSubscription {
+    public func subscribe(to source: RedisSource, options: SubscriptionOptions) async throws -> any TransportSubscription {
+        let batch = options.batch
         switch source.kind {
         case .channel, .pattern:
             let isPattern = source.kind == .pattern

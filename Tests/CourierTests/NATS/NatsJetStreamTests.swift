@@ -113,6 +113,44 @@ struct NatsJetStreamTests {
         await admin.close()
     }
 
+    @Test("settlement parameters: nack(delay:) redelivers after the handler's own delay; nack(requeue: false) terminates")
+    func settlementParameters() async throws {
+        let broker = try NatsBroker(url: NatsTestServer.url)
+        let streamName = NatsTestServer.uniqueStream("settle")
+        let base = NatsTestServer.unique("settle")
+        try await broker.transport.declareStream(NatsStream(streamName, subjects: ["\(base).>"], storage: .memory))
+        let delayed = Inbox<(Int, ContinuousClock.Instant)>()
+        broker.subscriber(.jetStream("\(base).delayed", stream: streamName, consumer: .pull("delayed")), options: SubscriberOptions(ackPolicy: .manual)) {
+            (_: String, context: MessageContext) in
+            delayed.put((context.message.deliveryCount, .now))
+            if context.message.deliveryCount == 1 {
+                try await context.nack(delay: .milliseconds(400))
+            } else {
+                try await context.ack()
+            }
+        }
+        let dropped = Inbox<Int>()
+        broker.subscriber(.jetStream("\(base).dropped", stream: streamName, consumer: .pull("dropped")), options: SubscriberOptions(ackPolicy: .manual)) {
+            (_: String, context: MessageContext) in
+            dropped.put(context.message.deliveryCount)
+            try await context.nack(requeue: false)
+        }
+        try await withRunningNats(broker) { () async throws in
+            try await broker.publish("later", to: .jetStream("\(base).delayed"))
+            try await broker.publish("never again", to: .jetStream("\(base).dropped"))
+            let deliveries = try await delayed.wait(count: 2)
+            #expect(deliveries.map(\.0) == [1, 2])
+            #expect(deliveries[1].1 - deliveries[0].1 >= .milliseconds(400), "the redelivery waited for the handler's delay")
+            try await dropped.wait(count: 1)
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(dropped.values == [1], "nack(requeue: false) terminated the message")
+        let admin = try NatsTestServer.admin()
+        #expect(try await admin.consumerState(stream: streamName, consumer: "dropped").ackPending == 0)
+        try await admin.deleteStream(streamName)
+        await admin.close()
+    }
+
     @Test("pull batches: one delivery of several messages, one process span linking each creation context")
     func pullBatch() async throws {
         let tracer = InMemoryTracer()
