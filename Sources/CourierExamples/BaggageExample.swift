@@ -12,11 +12,11 @@ func baggage(broker: MemoryBroker) async throws {
     broker.subscriber("shipping") { (cart: String, context) in
         // Add an entry for everything published below.
         try await Baggage.withValue(context.baggage.setting("priority", to: "high")) {
-            try await context.publish(cart, to: "couriers")
+            _ = try await context.publish(cart, to: "couriers")
         }
     }
 
     try await Baggage.withValue(["tenant": "acme"]) {
-        try await broker.publish("3 items", to: "checkout")
+        _ = try await broker.publish("3 items", to: "checkout")
     }
 }

@@ -6,12 +6,12 @@ import CourierMemory
 struct StampingMiddleware: CourierMiddleware {
     var service: String
 
-    func publish(_ publication: Publication, next: PublishNext) async throws {
+    func publish(_ publication: Publication, next: PublishNext) async throws -> [PublishReceipt] {
         var publication = publication
         for index in publication.messages.indices {
             publication.messages[index].headers["x-sent-by"] = service
         }
-        try await next(publication)
+        return try await next(publication)   // the transport's receipts, one per message
     }
 
     func consume(_ context: MessageContext, next: ConsumeNext) async throws {

@@ -48,12 +48,13 @@ func natsExample() async throws {
         try await broker.publish(Order(id: 8, item: "cake"), to: .jetStream("orders.created", stream: "ORDERS"))
         let doubled = try await broker.request(21, to: .subject("double"), timeout: .seconds(1)).decode(as: Int.self)
         _ = doubled
-        let ack = try await broker.transport.publishToStream(
-            subject: "orders.created",
-            body: ByteBuffer(string: #"{"id":9,"item":"pie"}"#),
-            headers: ["Nats-Msg-Id": "order-9"]   // a repeat within the duplicate window is dropped
+        // A repeat of the same id within the duplicate window is stored once; the receipt has the PubAck.
+        let receipt = try await broker.publish(
+            Order(id: 9, item: "pie"),
+            to: .jetStream("orders.created"),
+            options: NatsPublishOptions(deduplicationID: "order-9")
         )
-        _ = ack.duplicate
+        _ = receipt?.nats?.duplicate
         try await broker.transport.putValue(ByteBuffer(string: "on"), forKey: "dark-mode", inBucket: "feature-flags")
         try await group.waitForAll()
     }

@@ -66,14 +66,14 @@ public final class MemoryTransport: BrokerTransport {
         queues.withLock { $0[destination]?.statistics } ?? MemoryQueueStatistics()
     }
 
-    public func send(_ publication: Publication) async throws {
-        let queue = queue(named: publication.destination)
+    public func send(_ publication: Publication) async throws -> [PublishReceipt] {
+        let queue = queue(named: publication.destinationName)
         for message in publication.messages {
             try await queue.enqueue(
                 IncomingMessage(
                     body: message.body,
                     headers: message.headers,
-                    destination: publication.destination,
+                    destination: publication.destinationName,
                     correlationID: message.correlationID,
                     messageID: message.messageID,
                     replyTo: message.replyTo,
@@ -81,6 +81,7 @@ public final class MemoryTransport: BrokerTransport {
                 )
             )
         }
+        return publication.plainReceipts
     }
 
     public func subscribe(to source: MemoryDestination, options: SubscriptionOptions) async throws -> any TransportSubscription {
@@ -128,7 +129,7 @@ struct MemorySubscription: TransportSubscription {
         guard let messages = await queue.dequeue(consumer: consumer, maxMessages: maxMessages) else { return nil }
         let queue = self.queue
         let settlement = Settlement { request in
-            queue.recordSettlement(request.outcome, count: messages.count)
+            queue.recordSettlement(request, count: messages.count)
             if request.redelivers {
                 for var message in messages.reversed() {
                     message.deliveryCount += 1

@@ -80,6 +80,69 @@ struct BrokerContractTests {
         #expect(logs.contains(.warning, "matches no request in flight"))
     }
 
+    @Test("a publish middleware changes what is sent and sees the transport's receipts come back")
+    func publishMiddlewareSeesReceipts() async throws {
+        struct Stamping: CourierMiddleware {
+            let seen: Inbox<[String]>
+            func publish(_ publication: Publication, next: PublishNext) async throws -> [PublishReceipt] {
+                var publication = publication
+                for index in publication.messages.indices { publication.messages[index].headers["x-sent-by"] = "orders" }
+                let receipts = try await next(publication)
+                seen.put(receipts.map(\.messageID))
+                return receipts
+            }
+        }
+        let seen = Inbox<[String]>()
+        let broker = MemoryBroker(middlewares: [Stamping(seen: seen)])
+        let arrived = Inbox<IncomingMessage>()
+        broker.subscriber("stamped") { (_: String, context: MessageContext) in arrived.put(context.message) }
+        try await withRunningApp([broker]) {
+            let receipt = try #require(try await broker.publish("x", to: "stamped"))
+            let message = try #require(try await arrived.wait(count: 1).first)
+            #expect(message.headers["x-sent-by"] == "orders")
+            #expect(receipt.messageID == message.messageID)
+            #expect(seen.values == [[receipt.messageID]])
+            let batch = try await broker.publishBatch(["a", "b"], to: "stamped")
+            #expect(batch.count == 2)
+            try await arrived.wait(count: 3)
+        }
+    }
+
+    @Test("ordering keys: same key in series and in order, different keys in parallel")
+    func orderingKeys() async throws {
+        let transport = KeyedMemoryTransport()
+        let broker = Broker(transport: transport)
+        let active = Mutex<[String: Int]>([:])
+        let overlaps = Mutex(0)
+        let maxParallel = Mutex(0)
+        let running = Mutex(0)
+        let handled = Inbox<String>()
+        broker.subscriber("keyed", options: SubscriberOptions(maxConcurrency: 4)) { (text: String, context: MessageContext) in
+            let key = try #require(context.orderingKey)
+            active.withLock { active in
+                if active[key, default: 0] > 0 { overlaps.withLock { $0 += 1 } }
+                active[key, default: 0] += 1
+            }
+            let now = running.withLock { $0 += 1; return $0 }
+            maxParallel.withLock { $0 = max($0, now) }
+            try await Task.sleep(for: .milliseconds(20))
+            running.withLock { $0 -= 1 }
+            active.withLock { $0[key, default: 0] -= 1 }
+            handled.put(text)
+        }
+        try await withRunningApp([broker]) {
+            for index in 0..<8 {
+                for key in ["a", "b"] { try await broker.publish("\(key)\(index)", to: "keyed") }
+            }
+            try await handled.wait(count: 16)
+        }
+        #expect(overlaps.withLock { $0 } == 0, "two deliveries of one key never ran at once")
+        #expect(maxParallel.withLock { $0 } >= 2, "the two keys ran in parallel")
+        for key in ["a", "b"] {
+            #expect(handled.values.filter { $0.hasPrefix(key) } == (0..<8).map { "\(key)\($0)" }, "key \(key) in order")
+        }
+    }
+
     @Test("settlement parameters: nack(requeue: false) drops, reject(requeue: true) delivers again")
     func settlementParameters() async throws {
         let broker = MemoryBroker()
@@ -161,7 +224,7 @@ final class FailingSecondSubscribe: BrokerTransport {
         }
     }
 
-    func send(_ publication: Publication) async throws { try await memory.send(publication) }
+    func send(_ publication: Publication) async throws -> [PublishReceipt] { try await memory.send(publication) }
 
     func subscribe(to source: MemoryDestination, options: SubscriptionOptions) async throws -> any TransportSubscription {
         record("subscribe \(source.name)")
@@ -186,5 +249,29 @@ final class FailingSecondSubscribe: BrokerTransport {
             transport.record("stop \(name)")
             await inner.stop()
         }
+    }
+}
+
+/// The in-memory transport with every delivery keyed by its body's first character.
+final class KeyedMemoryTransport: BrokerTransport {
+    private let memory = MemoryTransport()
+    var description: BrokerDescription { memory.description }
+    var defaultAckPolicy: AckPolicy { .rejectOnError }
+    func connect() async throws {}
+    func send(_ publication: Publication) async throws -> [PublishReceipt] { try await memory.send(publication) }
+    func subscribe(to source: MemoryDestination, options: SubscriptionOptions) async throws -> any TransportSubscription {
+        Keyed(inner: try await memory.subscribe(to: source, options: options))
+    }
+    func openReplyInbox(for correlationID: String) async throws -> ReplyInbox { try await memory.openReplyInbox(for: correlationID) }
+    func close() async {}
+
+    struct Keyed: TransportSubscription {
+        let inner: any TransportSubscription
+        func next() async throws -> InboundDelivery? {
+            guard var delivery = try await inner.next() else { return nil }
+            delivery.orderingKey = delivery.messages.first.map { String(String(buffer: $0.body).prefix(1)) }
+            return delivery
+        }
+        func stop() async { await inner.stop() }
     }
 }

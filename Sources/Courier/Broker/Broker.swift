@@ -61,90 +61,102 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
 
     // MARK: - Publishing
 
-    /// Publishes `body` to `destination`, in the caller's trace context.
+    /// Publishes `body` to a destination of the broker's own kinds (a Redis list, a JetStream
+    /// subject…), in the caller's trace context, and returns the broker's receipt.
     ///
-    /// A nil body (an `Optional` that is nil) publishes nothing.
+    /// A nil body (an `Optional` that is nil) publishes nothing and returns nil, unless `options`
+    /// are given: then the message goes without a value (a Kafka tombstone for the options' key).
+    @discardableResult
+    public func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: Transport.Destination,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil,
+        replyTo: String? = nil,
+        options: Transport.PublishOptions? = nil
+    ) async throws -> PublishReceipt? {
+        guard let message = try OutgoingMessage(body, headers: headers, correlationID: correlationID, replyTo: replyTo, options: options) else {
+            return nil
+        }
+        return try await dispatch(publication(to: destination, [message], isBatch: false)).first
+    }
+
+    /// Publishes `body` to the destination named `destination`, of the broker's default kind.
+    @discardableResult
     public func publish<Body: MessageEncodable>(
         _ body: Body,
         to destination: String,
         headers: MessageHeaders = [:],
         correlationID: String? = nil,
         replyTo: String? = nil
-    ) async throws {
-        try await publish(body, to: PublishTarget(destination: destination), headers: headers, correlationID: correlationID, replyTo: replyTo)
+    ) async throws -> PublishReceipt? {
+        try await publish(body, to: Transport.Destination(name: destination), headers: headers, correlationID: correlationID, replyTo: replyTo)
     }
 
-    /// Publishes to a destination of a transport-defined kind; broker modules wrap this in typed API.
-    package func publish<Body: MessageEncodable>(
-        _ body: Body,
-        to target: PublishTarget,
+    /// Publishes several messages to a destination in one batch; they share `headers` and the
+    /// correlation id, and each gets its own creation context in the trace. Returns a receipt per
+    /// message published (nil bodies are skipped).
+    @discardableResult
+    public func publishBatch<Body: MessageEncodable>(
+        _ bodies: [Body],
+        to destination: Transport.Destination,
         headers: MessageHeaders = [:],
-        correlationID: String? = nil,
-        replyTo: String? = nil
-    ) async throws {
-        guard let encoded = try body.encodeMessageBody() else { return }
-        let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID, replyTo: replyTo)
-        try await dispatch(publication(to: target, [message], isBatch: false))
+        correlationID: String? = nil
+    ) async throws -> [PublishReceipt] {
+        try await publishBatch(bodies.map { ($0, nil) }, to: destination, headers: headers, correlationID: correlationID)
     }
 
-    /// Publishes several messages to `destination` in one batch; they share `headers` and the
-    /// correlation id, and each gets its own creation context in the trace.
+    /// Publishes a batch to the destination named `destination`, of the broker's default kind.
+    @discardableResult
     public func publishBatch<Body: MessageEncodable>(
         _ bodies: [Body],
         to destination: String,
         headers: MessageHeaders = [:],
         correlationID: String? = nil
-    ) async throws {
-        try await publishBatch(bodies, to: PublishTarget(destination: destination), headers: headers, correlationID: correlationID)
+    ) async throws -> [PublishReceipt] {
+        try await publishBatch(bodies, to: Transport.Destination(name: destination), headers: headers, correlationID: correlationID)
     }
 
-    /// Publishes a batch to a destination of a transport-defined kind.
-    package func publishBatch<Body: MessageEncodable>(
-        _ bodies: [Body],
-        to target: PublishTarget,
+    /// Publishes a batch whose messages carry options of their own (a Kafka key per record).
+    @discardableResult
+    public func publishBatch<Body: MessageEncodable>(
+        _ messages: [(body: Body, options: Transport.PublishOptions?)],
+        to destination: Transport.Destination,
         headers: MessageHeaders = [:],
         correlationID: String? = nil
-    ) async throws {
+    ) async throws -> [PublishReceipt] {
         let correlationID = correlationID ?? MessageIdentifier.make()
-        let messages = try bodies.compactMap { body in
-            try body.encodeMessageBody().map { OutgoingMessage($0, headers: headers, correlationID: correlationID) }
+        let outgoing = try messages.compactMap { message in
+            try OutgoingMessage(message.body, headers: headers, correlationID: correlationID, replyTo: nil, options: message.options)
         }
-        guard !messages.isEmpty else { return }
-        try await dispatch(publication(to: target, messages, isBatch: true))
+        guard !outgoing.isEmpty else { return [] }
+        return try await dispatch(publication(to: destination, outgoing, isBatch: true))
     }
 
-    /// Sends `body` to `destination` and waits for the reply its handler returns.
+    /// Sends `body` to a destination of the broker's own kinds and waits for the reply its
+    /// handler returns.
     ///
-    /// The reply travels over a temporary destination named in the request's `replyTo`.
+    /// The reply travels over a destination named in the request's `replyTo`, opened for the
+    /// request's correlation id; what arrives there with another correlation id is dropped.
     /// - Throws: ``CourierError`` `.requestTimedOut` when no reply arrives within `timeout`.
     public func request<Body: MessageEncodable>(
         _ body: Body,
-        to destination: String,
+        to destination: Transport.Destination,
         headers: MessageHeaders = [:],
         correlationID: String? = nil,
-        timeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(5),
+        options: Transport.PublishOptions? = nil
     ) async throws -> IncomingMessage {
-        try await request(body, to: PublishTarget(destination: destination), headers: headers, correlationID: correlationID, timeout: timeout)
-    }
-
-    /// Sends a request to a destination of a transport-defined kind.
-    package func request<Body: MessageEncodable>(
-        _ body: Body,
-        to target: PublishTarget,
-        headers: MessageHeaders = [:],
-        correlationID: String? = nil,
-        timeout: Duration = .seconds(5)
-    ) async throws -> IncomingMessage {
-        let destination = target.destination
         let encoded = try body.encodeMessageBody() ?? EncodedBody(bytes: ByteBuffer(), contentType: nil)
         // The correlation id exists before the inbox, so a transport can route replies by it
         // (one shared reply consumer, many requests in flight).
         let correlationID = correlationID ?? MessageIdentifier.make()
         let inbox = try await transport.openReplyInbox(for: correlationID)
         do {
-            let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID, replyTo: inbox.destination)
-            try await dispatch(publication(to: target, [message], isBatch: false))
-            let reply = try await receiveReply(from: inbox, correlationID: correlationID, request: destination, timeout: timeout)
+            var message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID, replyTo: inbox.destination)
+            message.options = options
+            _ = try await dispatch(publication(to: destination, [message], isBatch: false))
+            let reply = try await receiveReply(from: inbox, correlationID: correlationID, request: destination.name, timeout: timeout)
             await inbox.subscription.stop()
             return reply
         } catch {
@@ -153,7 +165,18 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         }
     }
 
-    /// Sends `body` to `destination` and decodes the reply as `Reply`.
+    /// Sends `body` to the destination named `destination` and waits for the reply.
+    public func request<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: String,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil,
+        timeout: Duration = .seconds(5)
+    ) async throws -> IncomingMessage {
+        try await request(body, to: Transport.Destination(name: destination), headers: headers, correlationID: correlationID, timeout: timeout)
+    }
+
+    /// Sends `body` to the destination named `destination` and decodes the reply as `Reply`.
     public func request<Body: MessageEncodable, Reply: MessageDecodable>(
         _ body: Body,
         to destination: String,
@@ -174,31 +197,24 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     ) async throws -> IncomingMessage {
         let subscription = inbox.subscription
         let logger = self.logger
-        let delivery = try await withThrowingTaskGroup(of: InboundDelivery?.self) { group in
-            group.addTask {
-                while let delivery = try await subscription.next() {
-                    // A reply without a correlation id is taken: not every peer echoes it.
-                    if delivery.messages.first.map({ $0.correlationID == nil || $0.correlationID == correlationID }) == true {
-                        return delivery
-                    }
-                    logger.warning(
-                        "dropped a message on a reply inbox: its correlation id matches no request in flight",
-                        metadata: [
-                            "courier.destination": "\(inbox.destination)",
-                            "courier.correlation_id": "\(delivery.messages.first?.correlationID ?? "-")",
-                            "courier.expected_correlation_id": "\(correlationID)",
-                        ]
-                    )
-                    try await delivery.settlement.settle(.ack)
+        let delivery = try await withTimeout(timeout, error: { CourierError(.requestTimedOut, "no reply from '\(destination)' within \(timeout)") }) {
+            () async throws -> InboundDelivery? in
+            while let delivery = try await subscription.next() {
+                // A reply without a correlation id is taken: not every peer echoes it.
+                if delivery.messages.first.map({ $0.correlationID == nil || $0.correlationID == correlationID }) == true {
+                    return delivery
                 }
-                return nil
+                logger.warning(
+                    "dropped a message on a reply inbox: its correlation id matches no request in flight",
+                    metadata: [
+                        "courier.destination": "\(inbox.destination)",
+                        "courier.correlation_id": "\(delivery.messages.first?.correlationID ?? "-")",
+                        "courier.expected_correlation_id": "\(correlationID)",
+                    ]
+                )
+                try await delivery.settlement.settle(.ack)
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw CourierError(.requestTimedOut, "no reply from '\(destination)' within \(timeout)")
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
+            return nil
         }
         guard let delivery, let reply = delivery.messages.first else {
             throw CourierError(.replyInboxClosed, "the reply inbox for '\(destination)' closed before a reply arrived")
@@ -217,10 +233,9 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         return reply
     }
 
-    private func publication(to target: PublishTarget, _ messages: [OutgoingMessage], isBatch: Bool) -> Publication {
+    private func publication(to destination: Transport.Destination, _ messages: [OutgoingMessage], isBatch: Bool) -> Publication {
         Publication(
-            destination: target.destination,
-            destinationKind: target.kind,
+            destination: destination,
             messages: messages,
             isBatch: isBatch,
             serviceContext: ServiceContext.current ?? .topLevel,
@@ -439,17 +454,62 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
             while let context = await receive() { await process(context) }
             return
         }
-        await withTaskGroup(of: Void.self) { group in
-            var inFlight = 0
+        // A slot per delivery in flight; deliveries with the same ordering key queue in their
+        // lane and run one after another in the lane's task, in arrival order.
+        let slots = AsyncBuffer<Void>(capacity: definition.options.maxConcurrency)
+        let lanes = OrderingLanes<MessageContext>()
+        await withDiscardingTaskGroup { group in
             while true {
-                if inFlight >= definition.options.maxConcurrency {
-                    await group.next()
-                    inFlight -= 1
+                do {
+                    try await slots.push(())
+                } catch {
+                    break
                 }
                 guard let context = await receive() else { break }
-                group.addTask { await process(context) }
-                inFlight += 1
+                guard let key = context.orderingKey else {
+                    group.addTask {
+                        await process(context)
+                        _ = slots.take()
+                    }
+                    continue
+                }
+                guard lanes.enter(key, context) else { continue }
+                group.addTask {
+                    var current: MessageContext? = context
+                    while let context = current {
+                        await process(context)
+                        _ = slots.take()
+                        current = lanes.next(in: key)
+                    }
+                }
             }
+        }
+    }
+}
+
+/// The deliveries waiting behind the one in progress, per ordering key.
+final class OrderingLanes<Item: Sendable>: Sendable {
+    private let lanes = Mutex<[String: CircularBuffer<Item>]>([:])
+
+    /// Whether `item` starts its lane (the caller runs it, then asks ``next(in:)``); false if it
+    /// queued behind the lane's running item.
+    func enter(_ key: String, _ item: Item) -> Bool {
+        lanes.withLock { lanes in
+            if lanes[key] != nil {
+                lanes[key]!.append(item)
+                return false
+            }
+            lanes[key] = CircularBuffer()
+            return true
+        }
+    }
+
+    /// The lane's next item, or nil, closing the lane, when none waits.
+    func next(in key: String) -> Item? {
+        lanes.withLock { lanes in
+            if let item = lanes[key]?.popFirst() { return item }
+            lanes[key] = nil
+            return nil
         }
     }
 }

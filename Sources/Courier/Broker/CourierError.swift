@@ -13,6 +13,8 @@ public struct CourierError: Error, CustomStringConvertible, Sendable {
         public static let requestTimedOut = Code("requestTimedOut")
         /// The reply inbox closed before a reply arrived (the broker stopped).
         public static let replyInboxClosed = Code("replyInboxClosed")
+        /// A publish named a destination of another broker's type.
+        public static let unsupportedDestination = Code("unsupportedDestination")
 
         public var description: String { name }
     }

@@ -23,6 +23,13 @@ public struct OutgoingMessage: Sendable {
     public var messageID: String
     /// Where the consumer should publish its reply.
     public var replyTo: String?
+    /// The caller's per-message options for the transport (its `PublishOptions`: a Kafka key,
+    /// RabbitMQ's priority…); read them with ``BrokerTransport/options(of:)``. A type that also
+    /// adopts ``MessagingSpanAttributes`` adds its attributes to the publish span.
+    public var options: (any Sendable)?
+    /// Whether the message carries no value at all, not even an empty one: a Kafka tombstone.
+    /// Transports without null values send an empty body.
+    public var hasNullBody: Bool = false
 
     /// Creates an outgoing message.
     public init(
@@ -55,6 +62,28 @@ public struct OutgoingMessage: Sendable {
             correlationID: correlationID,
             replyTo: replyTo
         )
+    }
+}
+
+extension OutgoingMessage {
+    /// The message for a publish of `body`; nil for a nil body without options (nothing to
+    /// publish), a message without a value for a nil body with options (a tombstone).
+    init?<Body: MessageEncodable>(
+        _ body: Body,
+        headers: MessageHeaders,
+        correlationID: String?,
+        replyTo: String?,
+        options: (any Sendable)?
+    ) throws {
+        if let encoded = try body.encodeMessageBody() {
+            self.init(encoded, headers: headers, correlationID: correlationID, replyTo: replyTo)
+        } else if options != nil {
+            self.init(body: ByteBuffer(), headers: headers, correlationID: correlationID, replyTo: replyTo)
+            hasNullBody = true
+        } else {
+            return nil
+        }
+        self.options = options
     }
 }
 

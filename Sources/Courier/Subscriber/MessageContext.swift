@@ -29,6 +29,8 @@ public struct MessageContext: Sendable {
 
     /// How the delivery is settled.
     public let settlement: Settlement
+    /// The delivery's ordering key: deliveries with the same key are processed one after another.
+    public let orderingKey: String?
     let dispatch: PublishNext
 
     init(
@@ -49,6 +51,7 @@ public struct MessageContext: Sendable {
         self.span = nil
         self.originContext = nil
         self.settlement = delivery.settlement
+        self.orderingKey = delivery.orderingKey
         self.dispatch = dispatch
     }
 
@@ -78,37 +81,40 @@ public struct MessageContext: Sendable {
         try await settlement.settle(Settlement.Request(.reject, requeue: requeue))
     }
 
-    /// Publishes a message from inside the handler, continuing the message's trace.
+    /// Publishes a message from inside the handler, continuing the message's trace, to a
+    /// destination named `destination` (the broker's default kind) or of a broker module's
+    /// kinds (`.list("jobs")`, `.jetStream("orders.created")`); returns the broker's receipt.
     ///
     /// The trace context is the handler's current one (``serviceContext``, or a narrower one the
     /// handler set up, e.g. with changed baggage).
+    @discardableResult
     public func publish<Body: MessageEncodable>(
         _ body: Body,
-        to destination: String,
+        to destination: some BrokerDestination,
         headers: MessageHeaders = [:],
         correlationID: String? = nil
-    ) async throws {
-        try await publish(body, to: PublishTarget(destination: destination), headers: headers, correlationID: correlationID)
-    }
-
-    /// Publishes to a destination of a transport-defined kind; broker modules wrap this in typed API.
-    package func publish<Body: MessageEncodable>(
-        _ body: Body,
-        to target: PublishTarget,
-        headers: MessageHeaders = [:],
-        correlationID: String? = nil
-    ) async throws {
-        guard let encoded = try body.encodeMessageBody() else { return }
+    ) async throws -> PublishReceipt? {
+        guard let encoded = try body.encodeMessageBody() else { return nil }
         let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID ?? self.message.correlationID)
-        try await dispatch(
+        return try await dispatch(
             Publication(
-                destination: target.destination,
-                destinationKind: target.kind,
+                destination: destination,
                 messages: [message],
                 serviceContext: ServiceContext.current ?? serviceContext,
                 broker: broker,
                 logger: logger
             )
-        )
+        ).first
+    }
+
+    /// Publishes to the destination named `destination`, of the broker's default kind.
+    @discardableResult
+    public func publish<Body: MessageEncodable>(
+        _ body: Body,
+        to destination: String,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws -> PublishReceipt? {
+        try await publish(body, to: NamedDestination(name: destination), headers: headers, correlationID: correlationID)
     }
 }

@@ -78,16 +78,24 @@ public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
     let broker: Broker<Transport>
     let source: Transport.Source
     let options: SubscriberOptions
-    let publishers: [PublishTarget]
+    let publishers: [any BrokerDestination]
 
-    /// Adds a destination the handler's return value is published to.
+    /// Adds a destination, named `destination`, the handler's return value is published to.
     public func publisher(_ destination: String) -> Self {
-        publisher(PublishTarget(destination: destination))
+        publisher(Transport.Destination(name: destination))
     }
 
-    /// Adds a destination of a transport-defined kind; broker modules wrap this in typed API.
-    package func publisher(_ target: PublishTarget) -> Self {
-        Self(broker: broker, source: source, options: options, publishers: publishers + [target])
+    /// Adds a destination of the broker's own kinds the handler's return value is published to.
+    public func publisher(_ destination: Transport.Destination) -> Self {
+        Self(broker: broker, source: source, options: options, publishers: publishers + [destination])
+    }
+
+    /// Adds a destination of the broker's own kinds for the return value, and registers the handler.
+    public func publisher<Input: MessageDecodable, Output: MessageEncodable>(
+        _ destination: Transport.Destination,
+        _ handler: @escaping MessageHandler<Input, Output>
+    ) {
+        publisher(destination).handle(handler)
     }
 
     /// Adds a destination for the return value, and registers the handler.
@@ -126,16 +134,16 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
     let source: Transport.Source
     let batch: BatchOptions
     let options: SubscriberOptions
-    let publishers: [PublishTarget]
+    let publishers: [any BrokerDestination]
 
-    /// Adds a destination the handler's return value is published to.
+    /// Adds a destination, named `destination`, the handler's return value is published to.
     public func publisher(_ destination: String) -> Self {
-        publisher(PublishTarget(destination: destination))
+        publisher(Transport.Destination(name: destination))
     }
 
-    /// Adds a destination of a transport-defined kind; broker modules wrap this in typed API.
-    package func publisher(_ target: PublishTarget) -> Self {
-        Self(broker: broker, source: source, batch: batch, options: options, publishers: publishers + [target])
+    /// Adds a destination of the broker's own kinds the handler's return value is published to.
+    public func publisher(_ destination: Transport.Destination) -> Self {
+        Self(broker: broker, source: source, batch: batch, options: options, publishers: publishers + [destination])
     }
 
     /// Registers a handler whose return value is published.
@@ -162,11 +170,11 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
 
 extension MessageContext {
     /// Publishes a handler's result: to the request's `replyTo`, and to each publisher.
-    func publishResult(_ body: EncodedBody?, to publishers: [PublishTarget]) async throws {
+    func publishResult(_ body: EncodedBody?, to publishers: [any BrokerDestination]) async throws {
         let correlationID = isBatch ? nil : message.correlationID
         if !isBatch, let replyTo = message.replyTo {
             let reply = body ?? EncodedBody(bytes: .init(), contentType: nil)
-            try await dispatch(
+            _ = try await dispatch(
                 Publication(
                     destination: replyTo,
                     messages: [OutgoingMessage(reply, correlationID: correlationID)],
@@ -179,11 +187,10 @@ extension MessageContext {
             )
         }
         guard let body else { return }
-        for target in publishers {
-            try await dispatch(
+        for destination in publishers {
+            _ = try await dispatch(
                 Publication(
-                    destination: target.destination,
-                    destinationKind: target.kind,
+                    destination: destination,
                     messages: [OutgoingMessage(body, correlationID: correlationID)],
                     serviceContext: serviceContext,
                     originContext: originContext,

@@ -116,6 +116,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 if let id = message.messageID { attributes.set(MessagingAttribute.messageID, value: .string(id)) }
                 if let id = message.correlationID { attributes.set(MessagingAttribute.conversationID, value: .string(id)) }
                 attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.body.readableBytes)))
+                (message.raw as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
             }
             span.attributes = attributes
         }
@@ -182,6 +183,9 @@ public struct TelemetryMiddleware: CourierMiddleware {
             line: #line
         )
         attributes.set(MessagingAttribute.FastStream.operation, value: "process")
+        if span.isRecording, !context.isBatch {
+            (message.raw as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+        }
         span.attributes = attributes
 
         let record = metrics.operation(
@@ -251,20 +255,21 @@ public struct TelemetryMiddleware: CourierMiddleware {
 
     // MARK: - Publish
 
-    public func publish(_ publication: Publication, next: PublishNext) async throws {
+    public func publish(_ publication: Publication, next: PublishNext) async throws -> [PublishReceipt] {
         switch conventions {
         case .openTelemetry: try await publishWithOpenTelemetry(publication, tracer, next)
         case .fastStream: try await publishWithFastStream(publication, tracer, next)
         }
     }
 
-    private func publishWithOpenTelemetry(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws {
+    private func publishWithOpenTelemetry(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws -> [PublishReceipt] {
         var publication = publication
-        let spanDestination = publication.destinationIsTemporary ? nil : publication.destination
+        let spanDestination = publication.destinationIsTemporary ? nil : publication.destinationName
         let baggage = publication.serviceContext.baggage
         let span: any Span
         if publication.isBatch {
-            let common = commonAttributes(publication.broker, publication.destination, temporary: publication.destinationIsTemporary)
+            var common = commonAttributes(publication.broker, publication.destinationName, temporary: publication.destinationIsTemporary)
+            (publication.destination as? any MessagingSpanAttributes)?.addSpanAttributes(to: &common, conventions: conventions)
             var links: [SpanLink] = []
             links.reserveCapacity(publication.messages.count)
             for index in publication.messages.indices {
@@ -281,6 +286,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 attributes.set(MessagingAttribute.operationName, value: "create")
                 attributes.set(MessagingAttribute.operationType, value: "create")
                 addMessageAttributes(publication.messages[index], to: &attributes)
+                (publication.messages[index].options as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
                 create.attributes = attributes
                 inject(create.context, baggage: baggage, into: &publication.messages[index].headers, tracer: tracer)
                 links.append(SpanLink(context: create.context, attributes: [:]))
@@ -312,10 +318,14 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 line: #line
             )
             if span.isRecording {
-                var attributes = commonAttributes(publication.broker, publication.destination, temporary: publication.destinationIsTemporary)
+                var attributes = commonAttributes(publication.broker, publication.destinationName, temporary: publication.destinationIsTemporary)
                 attributes.set(MessagingAttribute.operationName, value: "send")
                 attributes.set(MessagingAttribute.operationType, value: "send")
-                for message in publication.messages { addMessageAttributes(message, to: &attributes) }
+                (publication.destination as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+                for message in publication.messages {
+                    addMessageAttributes(message, to: &attributes)
+                    (message.options as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+                }
                 span.attributes = attributes
             }
             for index in publication.messages.indices {
@@ -327,15 +337,15 @@ public struct TelemetryMiddleware: CourierMiddleware {
             counting: publication.messages.count,
             in: MessagingMetric.sentMessages,
             timing: MessagingMetric.clientOperationDuration,
-            { metricDimensions(publication.broker, spanDestination ?? publication.destination, operation: "send") },
+            { metricDimensions(publication.broker, spanDestination ?? publication.destinationName, operation: "send") },
             extraTimerDimensions: [MetricDimension(MessagingAttribute.operationType, "send")]
         )
-        try await runSend(publication, span: span, next: next, record: record)
+        return try await runSend(publication, span: span, next: next, record: record)
     }
 
-    private func publishWithFastStream(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws {
+    private func publishWithFastStream(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws -> [PublishReceipt] {
         var publication = publication
-        let destination = publication.destination
+        let destination = publication.destinationName
         var attributes: SpanAttributes = [
             MessagingAttribute.system: .string(publication.broker.messagingSystem),
             MessagingAttribute.destinationName: .string(destination),
@@ -381,6 +391,12 @@ public struct TelemetryMiddleware: CourierMiddleware {
             line: #line
         )
         attributes.set(MessagingAttribute.FastStream.operation, value: "publish")
+        if span.isRecording {
+            (publication.destination as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+            if publication.messages.count == 1 {
+                (publication.messages[0].options as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+            }
+        }
         span.attributes = attributes
 
         let record = metrics.operation(
@@ -393,7 +409,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 MetricDimension(MessagingAttribute.destinationName, destination),
             ]
         }
-        try await runSend(publication, span: span, next: next, record: record)
+        return try await runSend(publication, span: span, next: next, record: record)
     }
 
     /// Runs the rest of the publish path with `span` current, then ends it.
@@ -402,14 +418,23 @@ public struct TelemetryMiddleware: CourierMiddleware {
         span: any Span,
         next: PublishNext,
         record: RecordDuration?
-    ) async throws {
+    ) async throws -> [PublishReceipt] {
         let start: ContinuousClock.Instant? = record == nil ? nil : .now
         do {
-            try await ServiceContext.withValue(span.context) {
+            let receipts = try await ServiceContext.withValue(span.context) {
                 try await next(publication)
             }
             if let record, let start { record(.now - start, nil) }
+            // What the broker confirmed (a partition and offset, a stream sequence) belongs on the span.
+            if span.isRecording, publication.messages.count == 1,
+                let details = receipts.first?.details as? any MessagingSpanAttributes
+            {
+                var attributes = span.attributes
+                details.addSpanAttributes(to: &attributes, conventions: conventions)
+                span.attributes = attributes
+            }
             span.end()
+            return receipts
         } catch {
             let errorType = recordFailure(error, on: span)
             if let record, let start { record(.now - start, errorType) }

@@ -92,18 +92,53 @@ public struct NatsSource: SubscriptionSource, Hashable {
 /// Where a NATS publish goes: a core subject (the default) or a JetStream subject, whose
 /// publish waits for the stream's PubAck.
 public struct NatsDestination: BrokerDestination, Hashable {
+    /// How the message is published.
+    public enum Kind: Sendable, Hashable {
+        /// Core NATS: fire and forget.
+        case core
+        /// JetStream: waits for the PubAck; with `expectedStream`, the server checks the subject
+        /// belongs to that stream (`Nats-Expected-Stream`).
+        case jetStream(expectedStream: String?)
+    }
+
     public var subject: String
-    public var kind: DestinationKind?
+    public var kind: Kind
     public var name: String { subject }
 
+    /// A core subject: what a plain name means.
+    public init(name: String) {
+        self.init(subject: name, kind: .core)
+    }
+
+    public init(subject: String, kind: Kind) {
+        self.subject = subject
+        self.kind = kind
+    }
+
     /// A core NATS publish.
-    public static func subject(_ subject: String) -> Self { Self(subject: subject, kind: nil) }
+    public static func subject(_ subject: String) -> Self { Self(subject: subject, kind: .core) }
 
     /// A JetStream publish: waits for the PubAck and fails when no stream stored the message.
     /// `stream` makes the server check the subject belongs to that stream.
     public static func jetStream(_ subject: String, stream: String? = nil) -> Self {
-        Self(subject: subject, kind: DestinationKind(NatsTransport.jetStreamKind, parameters: stream.map { ["stream": $0] } ?? [:]))
+        Self(subject: subject, kind: .jetStream(expectedStream: stream))
     }
+}
+
+/// Per-message options of a NATS publish.
+public struct NatsPublishOptions: Sendable, Hashable {
+    /// JetStream de-duplication: a repeat of the same id within the stream's duplicate window
+    /// is stored once (`Nats-Msg-Id`; the receipt's PubAck then says `duplicate`).
+    public var deduplicationID: String?
+
+    public init(deduplicationID: String? = nil) {
+        self.deduplicationID = deduplicationID
+    }
+}
+
+extension PublishReceipt {
+    /// The JetStream PubAck (stream, sequence, duplicate), for JetStream publishes.
+    public var nats: NatsPubAck? { details as? NatsPubAck }
 }
 
 /// The JetStream facts of a delivered message, from its ack subject.

@@ -40,8 +40,8 @@ extension Broker where Transport == NatsTransport {
 public final class NatsTransport: BrokerTransport {
     public typealias Source = NatsSource
     public typealias Destination = NatsDestination
+    public typealias PublishOptions = NatsPublishOptions
 
-    static let jetStreamKind = "jetstream"
 
     public let configuration: NatsConfiguration
     let client: NatsClient
@@ -70,33 +70,36 @@ public final class NatsTransport: BrokerTransport {
         try await client.connect()
     }
 
-    public func send(_ publication: Publication) async throws {
+    public func send(_ publication: Publication) async throws -> [PublishReceipt] {
+        let destination = try destination(of: publication)
         // A publish-only broker that never ran connects on its first publish.
         try await client.connect()
-        let subject = publication.destination
-        guard publication.destinationKind?.name == Self.jetStreamKind else {
+        let subject = destination.subject
+        guard case .jetStream(let expectedStream) = destination.kind else {
             for message in publication.messages {
                 let headers = NatsIncoming.headers(of: message, replyToHeader: false)
                 try client.publish(subject: subject, reply: message.replyTo, headers: headers, body: message.body)
             }
-            return
+            return publication.plainReceipts
         }
-        let expectedStream = publication.destinationKind?.parameters["stream"]
         let messages = publication.messages.map { message in
             var headers = NatsIncoming.headers(of: message, replyToHeader: true)
             if let expectedStream { headers["Nats-Expected-Stream"] = expectedStream }
-            return (headers, message.body)
+            if let id = options(of: message)?.deduplicationID { headers["Nats-Msg-Id"] = id }
+            return (message.messageID, headers, message.body)
         }
         if messages.count == 1 {
-            _ = try await jetStream.publish(subject: subject, headers: messages[0].0, body: messages[0].1)
-            return
+            let ack = try await jetStream.publish(subject: subject, headers: messages[0].1, body: messages[0].2)
+            return [PublishReceipt(messageID: messages[0].0, details: ack)]
         }
         // A batch waits for its PubAcks together.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (headers, body) in messages {
-                group.addTask { _ = try await self.jetStream.publish(subject: subject, headers: headers, body: body) }
+        return try await withThrowingTaskGroup(of: (Int, NatsPubAck).self) { group in
+            for (index, (_, headers, body)) in messages.enumerated() {
+                group.addTask { (index, try await self.jetStream.publish(subject: subject, headers: headers, body: body)) }
             }
-            try await group.waitForAll()
+            var acks = [NatsPubAck?](repeating: nil, count: messages.count)
+            for try await (index, ack) in group { acks[index] = ack }
+            return zip(messages, acks).map { PublishReceipt(messageID: $0.0, details: $1) }
         }
     }
 
@@ -232,15 +235,6 @@ public final class NatsTransport: BrokerTransport {
     public func consumerState(stream: String, consumer: String) async throws -> NatsConsumerState {
         try await client.connect()
         return try await jetStream.consumerState(stream: stream, consumer: consumer)
-    }
-
-    /// Publishes straight to JetStream, without middleware, and returns the PubAck.
-    ///
-    /// Set `Nats-Msg-Id` in `headers` to have the server drop repeats within the stream's
-    /// duplicate window (the PubAck then says `duplicate`).
-    public func publishToStream(subject: String, body: ByteBuffer, headers: MessageHeaders = [:]) async throws -> NatsPubAck {
-        try await client.connect()
-        return try await jetStream.publish(subject: subject, headers: headers, body: body)
     }
 
     // MARK: - Key-value

@@ -129,20 +129,48 @@ public struct RedisSource: SubscriptionSource, Hashable {
 
 /// Where a Redis publish goes: a pub/sub channel (the default), a list or a stream.
 public struct RedisDestination: BrokerDestination, Hashable {
+    /// How the message is stored.
+    public enum Kind: Sendable, Hashable {
+        /// `PUBLISH` to subscribers of the moment.
+        case channel
+        /// `RPUSH` onto a list.
+        case list
+        /// `XADD` to a stream, trimmed to about `maxLength` entries (`MAXLEN ~`) when given.
+        case stream(maxLength: Int?)
+    }
+
     public var name: String
-    public var kind: DestinationKind?
+    public var kind: Kind
+
+    /// A channel: what a plain name means.
+    public init(name: String) {
+        self.init(name: name, kind: .channel)
+    }
+
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
 
     /// `PUBLISH` to a channel.
-    public static func channel(_ name: String) -> Self { Self(name: name, kind: nil) }
+    public static func channel(_ name: String) -> Self { Self(name: name, kind: .channel) }
     /// `RPUSH` onto a list.
-    public static func list(_ name: String) -> Self { Self(name: name, kind: DestinationKind(RedisTransport.listKind)) }
+    public static func list(_ name: String) -> Self { Self(name: name, kind: .list) }
     /// `XADD` to a stream, trimmed to about `maxLength` entries (`MAXLEN ~`) when given.
-    public static func stream(_ name: String, maxLength: Int? = nil) -> Self {
-        Self(
-            name: name,
-            kind: DestinationKind(RedisTransport.streamKind, parameters: maxLength.map { ["maxlen": String($0)] } ?? [:])
-        )
-    }
+    public static func stream(_ name: String, maxLength: Int? = nil) -> Self { Self(name: name, kind: .stream(maxLength: maxLength)) }
+}
+
+/// What Redis said about a published message, in `PublishReceipt.details`.
+public struct RedisPublishInfo: Sendable, Hashable {
+    /// The id `XADD` gave the stream entry, for stream publishes.
+    public var streamEntryID: String?
+    /// How many subscribers received a channel publish (`PUBLISH`'s answer).
+    public var receivers: Int?
+}
+
+extension PublishReceipt {
+    /// What Redis said about the published message (a stream entry id, a channel's receivers).
+    public var redis: RedisPublishInfo? { details as? RedisPublishInfo }
 }
 
 /// What Redis adds to a delivered message, in `IncomingMessage.raw`.

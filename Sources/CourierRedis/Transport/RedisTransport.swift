@@ -36,8 +36,6 @@ public final class RedisTransport: BrokerTransport {
     public typealias Source = RedisSource
     public typealias Destination = RedisDestination
 
-    static let listKind = "list"
-    static let streamKind = "stream"
     static let replyPrefix = "courier.reply."
 
     public let configuration: RedisConfiguration
@@ -63,22 +61,34 @@ public final class RedisTransport: BrokerTransport {
         _ = try await client.connection()
     }
 
-    public func send(_ publication: Publication) async throws {
+    public func send(_ publication: Publication) async throws -> [PublishReceipt] {
+        let destination = try destination(of: publication)
         let allocator = ByteBufferAllocator()
         let envelopes = try publication.messages.map { try RedisEnvelope.encode($0, allocator: allocator) }
-        let name = publication.destination
-        switch publication.destinationKind?.name {
-        case Self.listKind?:
+        let name = destination.name
+        let replies: [RESPValue]
+        switch destination.kind {
+        case .list:
             // One RPUSH for a batch: the messages land together, in order.
             _ = try await client.send(RedisCommand("RPUSH", [.string(name)] + envelopes.map { .bytes($0) }))
-        case Self.streamKind?:
+            return publication.plainReceipts
+        case .stream(let maxLength):
             var trim: [RedisCommand.Argument] = []
-            if let maxLength = publication.destinationKind?.parameters["maxlen"] { trim = ["MAXLEN", "~", .string(maxLength)] }
+            if let maxLength { trim = ["MAXLEN", "~", .integer(maxLength)] }
             let commands = envelopes.map { RedisCommand("XADD", [.string(name)] + trim + ["*", "__data__", .bytes($0)]) }
-            _ = try await commands.count == 1 ? [client.send(commands[0])] : client.sendPipelined(commands)
-        default:
+            replies = try await commands.count == 1 ? [client.send(commands[0])] : client.sendPipelined(commands)
+        case .channel:
             let commands = envelopes.map { RedisCommand("PUBLISH", [.string(name), .bytes($0)]) }
-            _ = try await commands.count == 1 ? [client.send(commands[0])] : client.sendPipelined(commands)
+            replies = try await commands.count == 1 ? [client.send(commands[0])] : client.sendPipelined(commands)
+        }
+        return zip(publication.messages, replies).map { message, reply in
+            let info: RedisPublishInfo
+            if case .stream = destination.kind {
+                info = RedisPublishInfo(streamEntryID: reply.string)
+            } else {
+                info = RedisPublishInfo(receivers: reply.integer.map { Int($0) })
+            }
+            return PublishReceipt(messageID: message.messageID, details: info)
         }
     }
 

@@ -40,24 +40,31 @@ struct NatsJetStreamTests {
         #expect(process.attribute("messaging.message.id")?.toSpanAttribute() == "1")
         // A subject no stream captures: the PubAck never comes, the publish fails.
         await #expect(throws: NatsError.self) {
-            _ = try await admin.publishToStream(subject: NatsTestServer.unique("nostream"), body: ByteBuffer(string: "lost"))
+            try await broker.publish("lost", to: .jetStream(NatsTestServer.unique("nostream")))
         }
         try await admin.deleteStream(streamName)
         await admin.close()
     }
 
-    @Test("Nats-Msg-Id: a repeat within the duplicate window is stored once")
+    @Test("Nats-Msg-Id: a repeat within the duplicate window is stored once; the PubAck comes back through the middleware as a receipt")
     func deduplication() async throws {
-        let transport = try NatsTransport(configuration: NatsConfiguration(url: NatsTestServer.url))
+        let tracer = InMemoryTracer()
+        let broker = try NatsBroker(url: NatsTestServer.url, middlewares: [TelemetryMiddleware(tracer: tracer)])
+        let transport = broker.transport
         let streamName = NatsTestServer.uniqueStream("dedupe")
         let subject = NatsTestServer.unique("dedupe")
         try await transport.declareStream(NatsStream(streamName, subjects: [subject], storage: .memory))
-        let first = try await transport.publishToStream(subject: subject, body: ByteBuffer(string: "a"), headers: ["Nats-Msg-Id": "order-1"])
-        let second = try await transport.publishToStream(subject: subject, body: ByteBuffer(string: "a"), headers: ["Nats-Msg-Id": "order-1"])
+        let options = NatsPublishOptions(deduplicationID: "order-1")
+        let first = try #require(try await broker.publish("a", to: .jetStream(subject), options: options)?.nats)
+        let second = try #require(try await broker.publish("a", to: .jetStream(subject), options: options)?.nats)
+        #expect(first.stream == streamName)
         #expect(!first.duplicate)
         #expect(second.duplicate)
         #expect(second.sequence == first.sequence)
-        #expect(try await transport.streamState(streamName).messages == 1)
+        #expect(tracer.finishedSpans.filter { $0.operationName == "send \(subject)" }.count == 2, "both publishes were traced")
+        let batch = try await broker.publishBatch(["b", "c"], to: .jetStream(subject))
+        #expect(batch.compactMap(\.nats?.sequence) == [first.sequence + 1, first.sequence + 2])
+        #expect(try await transport.streamState(streamName).messages == 3)
         try await transport.deleteStream(streamName)
         await transport.close()
     }

@@ -1,15 +1,5 @@
 import Synchronization
 
-/// How a delivery was settled.
-public enum SettlementOutcome: String, Sendable, Hashable {
-    /// Processed: the broker may forget it.
-    case ack
-    /// Not processed: the broker should deliver it again.
-    case nack
-    /// Not processable: the broker should drop or dead-letter it, never redeliver it.
-    case reject
-}
-
 /// Settles one delivery exactly once: the first ack, nack or reject wins, later ones are ignored.
 ///
 /// A transport creates one per delivery with the actions its protocol offers (an `XACK`, a

@@ -4,13 +4,12 @@ public import Tracing
 /// Everything that is about to be published to one destination: what flows down the publish path
 /// of the middleware chain to the transport.
 public struct Publication: Sendable {
-    /// The destination (queue, channel, subject, topic).
-    public var destination: String
+    /// Where the messages go: the transport's own destination type (a Redis list, a JetStream
+    /// subject, a Kafka topic), or a ``NamedDestination`` for a plain name, which the transport
+    /// reads as its default kind (see ``BrokerTransport/destination(of:)``).
+    public var destination: any BrokerDestination
     /// The messages; one, or several for a batch publish.
     public var messages: [OutgoingMessage]
-    /// The transport-defined kind of ``destination`` (a Redis list or stream, say); nil for the
-    /// transport's default kind.
-    public var destinationKind: DestinationKind?
     /// Whether this is a batch publish (even of one message).
     public var isBatch: Bool
     /// Whether the destination is temporary, as a reply inbox is.
@@ -27,8 +26,7 @@ public struct Publication: Sendable {
     public var logger: Logger
 
     public init(
-        destination: String,
-        destinationKind: DestinationKind? = nil,
+        destination: any BrokerDestination,
         messages: [OutgoingMessage],
         isBatch: Bool = false,
         destinationIsTemporary: Bool = false,
@@ -38,7 +36,6 @@ public struct Publication: Sendable {
         logger: Logger
     ) {
         self.destination = destination
-        self.destinationKind = destinationKind
         self.messages = messages
         self.isBatch = isBatch
         self.destinationIsTemporary = destinationIsTemporary
@@ -47,31 +44,35 @@ public struct Publication: Sendable {
         self.broker = broker
         self.logger = logger
     }
-}
 
-/// A kind of destination, for brokers that have several (Redis: channel, list, stream).
-///
-/// The core carries it from the publishing call to the transport without reading it; each broker
-/// module defines its kinds and the typed API that produces them.
-public struct DestinationKind: Sendable, Hashable {
-    /// The kind, as the transport names it.
-    public var name: String
-    /// Options of the kind (a stream's maximum length, say).
-    public var parameters: [String: String]
-
-    public init(_ name: String, parameters: [String: String] = [:]) {
-        self.name = name
-        self.parameters = parameters
+    /// A publication to a plain destination name (a reply inbox, say).
+    public init(
+        destination name: String,
+        messages: [OutgoingMessage],
+        isBatch: Bool = false,
+        destinationIsTemporary: Bool = false,
+        serviceContext: ServiceContext,
+        originContext: ServiceContext? = nil,
+        broker: BrokerDescription,
+        logger: Logger
+    ) {
+        self.init(
+            destination: NamedDestination(name: name),
+            messages: messages,
+            isBatch: isBatch,
+            destinationIsTemporary: destinationIsTemporary,
+            serviceContext: serviceContext,
+            originContext: originContext,
+            broker: broker,
+            logger: logger
+        )
     }
-}
 
-/// Where a handler's return value goes: a destination and its kind.
-package struct PublishTarget: Sendable, Hashable {
-    package var destination: String
-    package var kind: DestinationKind?
+    /// The destination's name: the queue, channel, subject or topic.
+    public var destinationName: String { destination.name }
 
-    package init(destination: String, kind: DestinationKind? = nil) {
-        self.destination = destination
-        self.kind = kind
+    /// A receipt per message with only its id, for transports whose broker confirms nothing more.
+    public var plainReceipts: [PublishReceipt] {
+        messages.map { PublishReceipt(messageID: $0.messageID) }
     }
 }

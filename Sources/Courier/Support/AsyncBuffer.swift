@@ -1,0 +1,332 @@
+import NIOCore
+import Synchronization
+
+/// Courier's one waiting primitive: a bounded, multi-producer, multi-consumer FIFO for async
+/// code. "Wait for the next item", "wait for room" (back-pressure), "refuse when full" (a C
+/// callback that cannot wait), "put it back at the front" (a nack), per-consumer stop, and a
+/// pressure signal for transports that pause a socket: every queue of the core and the broker
+/// modules is one of these, instead of a hand-written continuation queue per file.
+///
+/// Waiting consumers are served first come, first served; a waiting producer's element goes in
+/// as soon as there is room, in order. Cancelling a waiting consumer makes its ``next(upTo:consumer:)``
+/// return nil; cancelling a waiting producer makes its ``push(_:)`` throw `CancellationError`.
+package final class AsyncBuffer<Element: Sendable>: Sendable {
+    /// Why ``offer(_:)`` did not take an element.
+    package enum OfferResult: Sendable, Equatable {
+        case enqueued
+        /// At capacity: the caller decides (drop it and count a slow consumer, say).
+        case full
+        /// Finished: nothing is taken any more.
+        case finished
+    }
+
+    /// Thrown by ``push(_:)`` once the buffer is finished.
+    package struct Finished: Error {}
+
+    private struct ConsumerWaiter {
+        var token: Int
+        var consumer: Int?
+        var maxElements: Int
+        var continuation: CheckedContinuation<[Element]?, Never>
+    }
+
+    private struct ProducerWaiter {
+        var token: Int
+        var element: Element
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var elements = CircularBuffer<Element>()
+        var consumers = CircularBuffer<ConsumerWaiter>()
+        var producers = CircularBuffer<ProducerWaiter>()
+        var stoppedConsumers = Set<Int>()
+        var finished = false
+        var pressured = false
+        var nextToken = 0
+    }
+
+    /// What to do outside the lock once the state has changed.
+    private struct Effects {
+        var resumeConsumers: [(CheckedContinuation<[Element]?, Never>, [Element]?)] = []
+        var resumeProducers: [(CheckedContinuation<Void, any Error>, (any Error)?)] = []
+        var pressure: Bool?
+
+        func run(_ onPressure: (@Sendable (Bool) -> Void)?) {
+            for (continuation, value) in resumeConsumers { continuation.resume(returning: value) }
+            for (continuation, error) in resumeProducers {
+                if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+            }
+            if let pressure { onPressure?(pressure) }
+        }
+    }
+
+    /// Producers wait (``push(_:)``) or are refused (``offer(_:)``) at this many elements.
+    package let capacity: Int
+    private let resumeBelow: Int
+    private let onPressure: (@Sendable (_ full: Bool) -> Void)?
+    private let state = Mutex(State())
+
+    /// - Parameters:
+    ///   - capacity: the most elements held; `Int.max` for no bound.
+    ///   - resumeBelow: with `onPressure`, the count at or under which a full buffer reports
+    ///     itself drained (half the capacity by default).
+    ///   - onPressure: called with true when the buffer reaches its capacity, and with false once
+    ///     it drained to `resumeBelow`: a transport stops reading its socket in between.
+    package init(capacity: Int = .max, resumeBelow: Int? = nil, onPressure: (@Sendable (_ full: Bool) -> Void)? = nil) {
+        precondition(capacity > 0, "a buffer holds at least one element")
+        self.capacity = capacity
+        self.resumeBelow = resumeBelow ?? capacity / 2
+        self.onPressure = onPressure
+    }
+
+    /// How many elements wait now.
+    package var count: Int { state.withLock { $0.elements.count } }
+
+    /// Whether ``finish()`` was called.
+    package var isFinished: Bool { state.withLock { $0.finished } }
+
+    // MARK: Producing
+
+    /// Appends `element`, waiting while the buffer is full.
+    /// - Throws: ``Finished`` once the buffer is finished; `CancellationError` if the task is
+    ///   cancelled while waiting (the element is then not added).
+    package func push(_ element: Element) async throws {
+        var effects = Effects()
+        let admitted = try state.withLock { state -> Bool in
+            if state.finished { throw Finished() }
+            if state.elements.count < capacity || !state.consumers.isEmpty {
+                append(element, to: &state, &effects)
+                return true
+            }
+            return false
+        }
+        effects.run(onPressure)
+        if admitted { return }
+
+        let token = state.withLock { state in
+            defer { state.nextToken += 1 }
+            return state.nextToken
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                var effects = Effects()
+                let outcome = state.withLock { state -> Result<Bool, any Error> in
+                    if state.finished { return .failure(Finished()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if state.elements.count < capacity || !state.consumers.isEmpty {
+                        append(element, to: &state, &effects)
+                        return .success(true)
+                    }
+                    state.producers.append(ProducerWaiter(token: token, element: element, continuation: continuation))
+                    return .success(false)
+                }
+                effects.run(onPressure)
+                switch outcome {
+                case .success(true): continuation.resume()
+                case .success(false): break
+                case .failure(let error): continuation.resume(throwing: error)
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> ProducerWaiter? in
+                guard let index = state.producers.firstIndex(where: { $0.token == token }) else { return nil }
+                return state.producers.remove(at: index)
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Appends `element` if there is room, never waiting: for callers that cannot wait (a C
+    /// library's callback, a NIO handler).
+    @discardableResult
+    package func offer(_ element: Element) -> OfferResult {
+        var effects = Effects()
+        let result = state.withLock { state -> OfferResult in
+            if state.finished { return .finished }
+            guard state.elements.count < capacity || !state.consumers.isEmpty else { return .full }
+            append(element, to: &state, &effects)
+            return .enqueued
+        }
+        effects.run(onPressure)
+        return result
+    }
+
+    /// Appends `element` past the capacity if need be, never waiting or refusing: for a producer
+    /// that reacts to the pressure signal instead (a socket whose reading stops when full).
+    package func append(_ element: Element) {
+        var effects = Effects()
+        state.withLock { state in
+            guard !state.finished else { return }
+            append(element, to: &state, &effects)
+        }
+        effects.run(onPressure)
+    }
+
+    /// Puts `element` back at the front, past the capacity if need be (a nacked message was
+    /// counted once already).
+    package func pushFront(_ element: Element) {
+        var effects = Effects()
+        state.withLock { state in
+            guard !state.finished else { return }
+            if let waiter = takeConsumer(&state) {
+                effects.resumeConsumers.append((waiter.continuation, [element]))
+            } else {
+                state.elements.prepend(element)
+                notePressure(&state, &effects)
+            }
+        }
+        effects.run(onPressure)
+    }
+
+    // MARK: Consuming
+
+    /// Up to `maxElements` elements, waiting for the first; nil once the buffer is finished and
+    /// drained, once `consumer` was stopped, or when the waiting task is cancelled.
+    package func next(upTo maxElements: Int = 1, consumer: Int? = nil) async -> [Element]? {
+        if let ready = take(upTo: maxElements, consumer: consumer) { return ready }
+        let token = state.withLock { state in
+            defer { state.nextToken += 1 }
+            return state.nextToken
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<[Element]?, Never>) in
+                var effects = Effects()
+                let ready = state.withLock { state -> [Element]?? in
+                    if let consumer, state.stoppedConsumers.contains(consumer) { return .some(nil) }
+                    if !state.elements.isEmpty { return .some(removeFirst(maxElements, from: &state, &effects)) }
+                    if state.finished || Task.isCancelled { return .some(nil) }
+                    state.consumers.append(ConsumerWaiter(token: token, consumer: consumer, maxElements: maxElements, continuation: continuation))
+                    return .none
+                }
+                effects.run(onPressure)
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> ConsumerWaiter? in
+                guard let index = state.consumers.firstIndex(where: { $0.token == token }) else { return nil }
+                return state.consumers.remove(at: index)
+            }
+            waiter?.continuation.resume(returning: nil)
+        }
+    }
+
+    /// Up to `maxElements` elements that are ready now, without waiting; nil when none is ready
+    /// (or the buffer finished, or `consumer` stopped).
+    package func take(upTo maxElements: Int = 1, consumer: Int? = nil) -> [Element]? {
+        var effects = Effects()
+        let ready = state.withLock { state -> [Element]? in
+            if let consumer, state.stoppedConsumers.contains(consumer) { return nil }
+            guard !state.elements.isEmpty else { return nil }
+            return removeFirst(maxElements, from: &state, &effects)
+        }
+        effects.run(onPressure)
+        return ready
+    }
+
+    /// Stops one consumer: its waiting and later ``next(upTo:consumer:)`` calls return nil; the
+    /// elements stay for the others.
+    package func stop(consumer: Int) {
+        let waiters = state.withLock { state -> [ConsumerWaiter] in
+            state.stoppedConsumers.insert(consumer)
+            let stopped = Array(state.consumers.filter { $0.consumer == consumer })
+            state.consumers.removeAll { $0.consumer == consumer }
+            return stopped
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: nil) }
+    }
+
+    /// Ends the buffer: producers are refused (waiting ones throw ``Finished``); consumers take
+    /// what is left, then get nil. With `discardingElements`, what is left is dropped at once.
+    package func finish(discardingElements: Bool = false) {
+        var effects = Effects()
+        state.withLock { state in
+            state.finished = true
+            if discardingElements { state.elements.removeAll() }
+            while let producer = state.producers.popFirst() {
+                effects.resumeProducers.append((producer.continuation, Finished()))
+            }
+            if state.elements.isEmpty {
+                while let consumer = state.consumers.popFirst() {
+                    effects.resumeConsumers.append((consumer.continuation, nil))
+                }
+            }
+            if state.pressured {
+                state.pressured = false
+                effects.pressure = false
+            }
+        }
+        effects.run(onPressure)
+    }
+
+    // MARK: State changes (under the lock)
+
+    private func append(_ element: Element, to state: inout State, _ effects: inout Effects) {
+        if let waiter = takeConsumer(&state) {
+            effects.resumeConsumers.append((waiter.continuation, [element]))
+            return
+        }
+        state.elements.append(element)
+        notePressure(&state, &effects)
+    }
+
+    private func takeConsumer(_ state: inout State) -> ConsumerWaiter? {
+        state.consumers.popFirst()
+    }
+
+    private func removeFirst(_ maxElements: Int, from state: inout State, _ effects: inout Effects) -> [Element] {
+        let count = min(maxElements, state.elements.count)
+        var taken: [Element] = []
+        taken.reserveCapacity(count)
+        for _ in 0..<count { taken.append(state.elements.removeFirst()) }
+        // Room again: waiting producers go in, in order.
+        while state.elements.count < capacity, let producer = state.producers.popFirst() {
+            state.elements.append(producer.element)
+            effects.resumeProducers.append((producer.continuation, nil))
+        }
+        if state.pressured, state.elements.count <= resumeBelow {
+            state.pressured = false
+            effects.pressure = false
+        }
+        return taken
+    }
+
+    private func notePressure(_ state: inout State, _ effects: inout Effects) {
+        guard onPressure != nil, !state.pressured, state.elements.count >= capacity else { return }
+        state.pressured = true
+        effects.pressure = true
+    }
+}
+
+/// Runs `operation`, throwing `timeoutError()` if it has not finished within `timeout` (the
+/// operation is then cancelled). The one timeout race of Courier.
+package func withTimeout<Result: Sendable>(
+    _ timeout: Duration,
+    error timeoutError: @escaping @Sendable () -> any Error,
+    operation: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw timeoutError()
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}
+
+extension Duration {
+    /// The whole nanoseconds, clamped to `Int64`: what NIO's `TimeAmount` and C APIs take.
+    package var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return scaled.addingReportingOverflow(attoseconds / 1_000_000_000).overflow ? .max : scaled + attoseconds / 1_000_000_000
+    }
+
+    /// The whole milliseconds, clamped to `Int64`.
+    package var wholeMilliseconds: Int64 {
+        wholeNanoseconds / 1_000_000
+    }
+}
