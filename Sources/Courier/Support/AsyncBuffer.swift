@@ -10,9 +10,9 @@ import Synchronization
 /// Waiting consumers are served first come, first served; a waiting producer's element goes in
 /// as soon as there is room, in order. Cancelling a waiting consumer makes its ``next(upTo:consumer:)``
 /// return nil; cancelling a waiting producer makes its ``push(_:)`` throw `CancellationError`.
-package final class AsyncBuffer<Element: Sendable>: Sendable {
+public final class AsyncBuffer<Element: Sendable>: Sendable {
     /// Why ``offer(_:)`` did not take an element.
-    package enum OfferResult: Sendable, Equatable {
+    public enum OfferResult: Sendable, Equatable {
         case enqueued
         /// At capacity: the caller decides (drop it and count a slow consumer, say).
         case full
@@ -21,7 +21,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
     }
 
     /// Thrown by ``push(_:)`` once the buffer is finished.
-    package struct Finished: Error {}
+    public struct Finished: Error {}
 
     private struct ConsumerWaiter {
         var token: Int
@@ -62,7 +62,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
     }
 
     /// Producers wait (``push(_:)``) or are refused (``offer(_:)``) at this many elements.
-    package let capacity: Int
+    public let capacity: Int
     private let resumeBelow: Int
     private let onPressure: (@Sendable (_ full: Bool) -> Void)?
     private let state = Mutex(State())
@@ -73,7 +73,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
     ///     itself drained (half the capacity by default).
     ///   - onPressure: called with true when the buffer reaches its capacity, and with false once
     ///     it drained to `resumeBelow`: a transport stops reading its socket in between.
-    package init(capacity: Int = .max, resumeBelow: Int? = nil, onPressure: (@Sendable (_ full: Bool) -> Void)? = nil) {
+    public init(capacity: Int = .max, resumeBelow: Int? = nil, onPressure: (@Sendable (_ full: Bool) -> Void)? = nil) {
         precondition(capacity > 0, "a buffer holds at least one element")
         self.capacity = capacity
         self.resumeBelow = resumeBelow ?? capacity / 2
@@ -81,17 +81,17 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
     }
 
     /// How many elements wait now.
-    package var count: Int { state.withLock { $0.elements.count } }
+    public var count: Int { state.withLock { $0.elements.count } }
 
     /// Whether ``finish()`` was called.
-    package var isFinished: Bool { state.withLock { $0.finished } }
+    public var isFinished: Bool { state.withLock { $0.finished } }
 
     // MARK: Producing
 
     /// Appends `element`, waiting while the buffer is full.
     /// - Throws: ``Finished`` once the buffer is finished; `CancellationError` if the task is
     ///   cancelled while waiting (the element is then not added).
-    package func push(_ element: Element) async throws {
+    public func push(_ element: Element) async throws {
         var effects = Effects()
         let admitted = try state.withLock { state -> Bool in
             if state.finished { throw Finished() }
@@ -140,7 +140,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
     /// Appends `element` if there is room, never waiting: for callers that cannot wait (a C
     /// library's callback, a NIO handler).
     @discardableResult
-    package func offer(_ element: Element) -> OfferResult {
+    public func offer(_ element: Element) -> OfferResult {
         var effects = Effects()
         let result = state.withLock { state -> OfferResult in
             if state.finished { return .finished }
@@ -154,7 +154,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Appends `element` past the capacity if need be, never waiting or refusing: for a producer
     /// that reacts to the pressure signal instead (a socket whose reading stops when full).
-    package func append(_ element: Element) {
+    public func append(_ element: Element) {
         var effects = Effects()
         state.withLock { state in
             guard !state.finished else { return }
@@ -165,7 +165,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Puts `element` back at the front, past the capacity if need be (a nacked message was
     /// counted once already).
-    package func pushFront(_ element: Element) {
+    public func pushFront(_ element: Element) {
         var effects = Effects()
         state.withLock { state in
             guard !state.finished else { return }
@@ -183,7 +183,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Up to `maxElements` elements, waiting for the first; nil once the buffer is finished and
     /// drained, once `consumer` was stopped, or when the waiting task is cancelled.
-    package func next(upTo maxElements: Int = 1, consumer: Int? = nil) async -> [Element]? {
+    public func next(upTo maxElements: Int = 1, consumer: Int? = nil) async -> [Element]? {
         if let ready = take(upTo: maxElements, consumer: consumer) { return ready }
         let token = state.withLock { state in
             defer { state.nextToken += 1 }
@@ -213,7 +213,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Up to `maxElements` elements that are ready now, without waiting; nil when none is ready
     /// (or the buffer finished, or `consumer` stopped).
-    package func take(upTo maxElements: Int = 1, consumer: Int? = nil) -> [Element]? {
+    public func take(upTo maxElements: Int = 1, consumer: Int? = nil) -> [Element]? {
         var effects = Effects()
         let ready = state.withLock { state -> [Element]? in
             if let consumer, state.stoppedConsumers.contains(consumer) { return nil }
@@ -226,7 +226,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Stops one consumer: its waiting and later ``next(upTo:consumer:)`` calls return nil; the
     /// elements stay for the others.
-    package func stop(consumer: Int) {
+    public func stop(consumer: Int) {
         let waiters = state.withLock { state -> [ConsumerWaiter] in
             state.stoppedConsumers.insert(consumer)
             let stopped = Array(state.consumers.filter { $0.consumer == consumer })
@@ -238,7 +238,7 @@ package final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Ends the buffer: producers are refused (waiting ones throw ``Finished``); consumers take
     /// what is left, then get nil. With `discardingElements`, what is left is dropped at once.
-    package func finish(discardingElements: Bool = false) {
+    public func finish(discardingElements: Bool = false) {
         var effects = Effects()
         state.withLock { state in
             state.finished = true

@@ -71,8 +71,7 @@ final class TelemetryMetrics: Sendable {
             timers[key] = timer
             return timer
         }
-        let (seconds, attoseconds) = duration.components
-        timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        timer.recordNanoseconds(duration.wholeNanoseconds)
     }
 
     /// Adds `count` to a counter.

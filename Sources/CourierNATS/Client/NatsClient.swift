@@ -68,9 +68,9 @@ final class NatsClient: Sendable {
             if status == NATS_OK, let token = configuration.token { status = natsOptions_SetToken(options, token) }
             if status == NATS_OK { status = natsOptions_SetName(options, configuration.name) }
             if status == NATS_OK { status = natsOptions_SetSendAsap(options, configuration.sendsImmediately) }
-            if status == NATS_OK { status = natsOptions_SetTimeout(options, configuration.connectTimeout.milliseconds) }
+            if status == NATS_OK { status = natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds) }
             if status == NATS_OK { status = natsOptions_SetMaxReconnect(options, Int32(configuration.maxReconnectAttempts)) }
-            if status == NATS_OK { status = natsOptions_SetReconnectWait(options, configuration.reconnectWait.milliseconds) }
+            if status == NATS_OK { status = natsOptions_SetReconnectWait(options, configuration.reconnectWait.wholeMilliseconds) }
             if status == NATS_OK {
                 status = natsOptions_SetRetryOnFailedConnect(options, configuration.retryOnFailedConnect, nil, nil)
             }
@@ -208,7 +208,7 @@ final class NatsClient: Sendable {
     /// Waits until the server has processed everything sent so far (subscriptions included).
     func flush() async throws {
         let connection = UncheckedPointer(try connection())
-        let timeout = configuration.jetStreamTimeout.milliseconds
+        let timeout = configuration.jetStreamTimeout.wholeMilliseconds
         let status = await Self.blocking { natsConnection_FlushTimeout(connection.pointer, timeout).rawValue }
         guard status == NATS_OK.rawValue else { throw NatsError(.timeout, "flush: \(Self.statusText(natsStatus(status)))") }
     }
@@ -225,7 +225,7 @@ final class NatsClient: Sendable {
         events.isClosing.store(true, ordering: .relaxed)
         // Draining runs in nats.c's threads and closes the connection when done: wait for the
         // closed event, bounded by the drain timeout; a close after that is then a no-op.
-        if natsConnection_DrainTimeout(connection, configuration.drainTimeout.milliseconds) == NATS_OK {
+        if natsConnection_DrainTimeout(connection, configuration.drainTimeout.wholeMilliseconds) == NATS_OK {
             await events.waitUntilClosed(timeout: configuration.drainTimeout + .seconds(1))
         }
         await Self.blocking { natsConnection_Close(pointer.pointer) }
@@ -502,12 +502,4 @@ final class NatsConnectionEvents: Sendable {
 
     /// Called on nats.c's thread after each reconnect; must not block.
     let reconnectListeners = Mutex<[ObjectIdentifier: @Sendable () -> Void]>([:])
-}
-
-extension Duration {
-    /// Whole milliseconds, as nats.c takes timeouts.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
 }

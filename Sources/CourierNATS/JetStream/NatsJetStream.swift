@@ -7,15 +7,11 @@ import Synchronization
 /// JetStream over the core connection: API calls and PubAcks are requests whose replies come
 /// back on one shared inbox (`_INBOX.<id>.<token>`), so none of them blocks a thread.
 final class NatsJetStream: Sendable {
-    private enum Slot {
-        case expected
-        case waiting(CheckedContinuation<NatsRawMessage, any Error>)
-        case arrived(NatsRawMessage)
-    }
-
     private let client: NatsClient
     private let inboxPrefix = "_INBOX." + MessageIdentifier.make().replacingOccurrences(of: "-", with: "") + "."
-    private let slots = Mutex<(subscription: NatsSubscriptionHandle?, nextToken: UInt64, slots: [UInt64: Slot])>((nil, 0, [:]))
+    private let state = Mutex<(subscription: NatsSubscriptionHandle?, nextToken: UInt64)>((nil, 0))
+    /// The answers, by the token at the end of their reply subject.
+    private let replies = CorrelatedReplies<UInt64, NatsRawMessage>()
     private let timeout: Duration
 
     init(client: NatsClient) {
@@ -26,22 +22,18 @@ final class NatsJetStream: Sendable {
     /// Sends `body` to `subject` and waits for the one reply.
     func request(_ subject: String, body: ByteBuffer, headers: MessageHeaders = [:]) async throws -> NatsRawMessage {
         try subscribeIfNeeded()
-        let token = slots.withLock { state -> UInt64 in
+        let token = state.withLock { state -> UInt64 in
             state.nextToken += 1
-            state.slots[state.nextToken] = .expected
             return state.nextToken
         }
-        defer { slots.withLock { _ = $0.slots.removeValue(forKey: token) } }
+        replies.expect(token)
+        defer { replies.cancel(token) }
         try client.publish(subject: subject, reply: inboxPrefix + String(token), headers: headers, body: body)
         let timeout = self.timeout
-        let reply = try await withThrowingTaskGroup(of: NatsRawMessage.self) { group in
-            group.addTask { try await self.wait(for: token) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw NatsError(.timeout, "no answer from '\(subject)' within \(timeout)")
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
+        let replies = self.replies
+        let reply = try await withTimeout(timeout, error: { NatsError(.timeout, "no answer from '\(subject)' within \(timeout)") }) {
+            guard let reply = await replies.wait(for: token) else { throw CancellationError() }
+            return reply
         }
         if reply.status == 503 {
             throw NatsError(.noResponders, "nothing answers on '\(subject)' (no stream or no JetStream)")
@@ -80,62 +72,27 @@ final class NatsJetStream: Sendable {
         }
     }
 
-    private func wait(for token: UInt64) async throws -> NatsRawMessage {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let arrived = slots.withLock { state -> NatsRawMessage? in
-                    if case .arrived(let message) = state.slots[token] { return message }
-                    if Task.isCancelled { return nil }
-                    state.slots[token] = .waiting(continuation)
-                    return nil
-                }
-                if let arrived {
-                    continuation.resume(returning: arrived)
-                } else if Task.isCancelled {
-                    continuation.resume(throwing: CancellationError())
-                }
-            }
-        } onCancel: {
-            let waiting = slots.withLock { state -> CheckedContinuation<NatsRawMessage, any Error>? in
-                guard case .waiting(let continuation) = state.slots[token] else { return nil }
-                state.slots[token] = .expected
-                return continuation
-            }
-            waiting?.resume(throwing: CancellationError())
-        }
-    }
-
     private func subscribeIfNeeded() throws {
-        try slots.withLock { state in
+        try state.withLock { state in
             guard state.subscription == nil else { return }
             let prefix = inboxPrefix
+            let replies = self.replies
             state.subscription = try client.subscribe(
                 subject: prefix + "*",
                 queue: nil,
                 limits: NatsConfiguration.PendingLimits(),
                 label: "jetstream-replies"
-            ) { [weak self] message in
-                guard let self, let token = UInt64(message.subject.dropFirst(prefix.count)) else { return .accepted }
-                let waiting = self.slots.withLock { state -> CheckedContinuation<NatsRawMessage, any Error>? in
-                    switch state.slots[token] {
-                    case .expected?:
-                        state.slots[token] = .arrived(message)
-                        return nil
-                    case .waiting(let continuation)?:
-                        state.slots[token] = .arrived(message)
-                        return continuation
-                    case .arrived?, nil:
-                        return nil  // a late or duplicate answer to a request that gave up
-                    }
-                }
-                waiting?.resume(returning: message)
+            ) { message in
+                // A late or duplicate answer to a request that gave up is refused and dropped.
+                if let token = UInt64(message.subject.dropFirst(prefix.count)) { replies.deliver(message, for: token) }
                 return .accepted
             }
         }
     }
 
     func close() {
-        slots.withLock { $0.subscription?.unsubscribe() }
+        state.withLock { $0.subscription?.unsubscribe() }
+        replies.cancelAll()
     }
 
     // MARK: - Streams and consumers
@@ -250,8 +207,8 @@ struct StreamConfig: Encodable {
         subjects = stream.subjects
         retention = stream.retention.rawValue
         storage = stream.storage.rawValue
-        maxAge = stream.maxAge?.nanoseconds ?? 0
-        duplicateWindow = stream.duplicateWindow?.nanoseconds
+        maxAge = stream.maxAge?.wholeNanoseconds ?? 0
+        duplicateWindow = stream.duplicateWindow?.wholeNanoseconds
     }
 }
 
@@ -289,11 +246,4 @@ struct CreateConsumer: Encodable {
 struct PullRequest: Encodable {
     var batch: Int
     var expires: Int64
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
 }

@@ -101,7 +101,7 @@ final class NatsPullSubscription: TransportSubscription {
             return true
         }
         guard shouldPull else { return }
-        let request = try JSONEncoder().encode(PullRequest(batch: batchSize, expires: expires.nanoseconds))
+        let request = try JSONEncoder().encode(PullRequest(batch: batchSize, expires: expires.wholeNanoseconds))
         try client.publish(subject: pullSubject, reply: inbox, headers: [:], body: ByteBuffer(bytes: request))
     }
 

@@ -25,7 +25,7 @@ final class NatsAcknowledger: Sendable {
             body = "+ACK"
         } else if request.redelivers {
             if let delay = request.delay ?? defaultNackDelay {
-                body = "-NAK {\"delay\":\(delay.nanoseconds)}"
+                body = "-NAK {\"delay\":\(delay.wholeNanoseconds)}"
             } else {
                 body = "-NAK"
             }

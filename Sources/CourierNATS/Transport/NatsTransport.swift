@@ -125,7 +125,7 @@ public final class NatsTransport: BrokerTransport {
                 ackPolicy: "none",
                 filterSubject: "$KV.\(bucket).\(source.subject)",
                 memoryStorage: true,
-                inactiveThreshold: Duration.seconds(60).nanoseconds
+                inactiveThreshold: Duration.seconds(60).wholeNanoseconds
             )
             let inbound = NatsInbound(limits: configuration.pendingLimits)
             let stream = "KV_\(bucket)"
@@ -154,7 +154,7 @@ public final class NatsTransport: BrokerTransport {
             durableName: consumer.durableName,
             deliverPolicy: consumer.deliverPolicy.rawValue,
             ackPolicy: "explicit",
-            ackWait: consumer.ackWait?.nanoseconds,
+            ackWait: consumer.ackWait?.wholeNanoseconds,
             maxDeliver: consumer.maxDeliver,
             maxAckPending: maxAckPending,
             filterSubject: source.natsSubject
