@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CourierRedis", targets: ["CourierRedis"]),
         .library(name: "CourierNATS", targets: ["CourierNATS"]),
         .library(name: "CourierTraceView", targets: ["CourierTraceView"]),
+        .library(name: "CourierTesting", targets: ["CourierTesting"]),
         .executable(name: "courier-demo", targets: ["courier-demo"]),
         .executable(name: "courier-bench", targets: ["courier-bench"]),
     ],
@@ -83,6 +84,17 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Test helpers for applications (TestBroker) and the transport conformance suite.
+        .target(
+            name: "CourierTesting",
+            dependencies: [
+                "Courier", "CourierMemory",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "CourierTraceView",
             dependencies: [
@@ -115,7 +127,7 @@ let package = Package(
         .target(
             name: "CourierExamples",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Logging", package: "swift-log"),
@@ -129,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "CourierTests",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView", "CourierTesting",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "OTel", package: "swift-otel"),

@@ -21,24 +21,36 @@ final class NatsJetStream: Sendable {
 
     /// Sends `body` to `subject` and waits for the one reply.
     func request(_ subject: String, body: ByteBuffer, headers: MessageHeaders = [:]) async throws -> NatsRawMessage {
+        try await requests(subject, [(headers, body)])[0]
+    }
+
+    /// Sends every message to `subject`, in order, then waits for all their replies together:
+    /// a batch keeps its order in the stream and costs one round trip of waiting.
+    func requests(_ subject: String, _ messages: [(headers: MessageHeaders, body: ByteBuffer)]) async throws -> [NatsRawMessage] {
         try subscribeIfNeeded()
-        let token = state.withLock { state -> UInt64 in
-            state.nextToken += 1
-            return state.nextToken
+        let tokens = state.withLock { state -> [UInt64] in
+            defer { state.nextToken += UInt64(messages.count) }
+            return (1...UInt64(messages.count)).map { state.nextToken + $0 }
         }
-        replies.expect(token)
-        defer { replies.cancel(token) }
-        try client.publish(subject: subject, reply: inboxPrefix + String(token), headers: headers, body: body)
+        for token in tokens { replies.expect(token) }
+        defer { for token in tokens { replies.cancel(token) } }
+        for (token, message) in zip(tokens, messages) {
+            try client.publish(subject: subject, reply: inboxPrefix + String(token), headers: message.headers, body: message.body)
+        }
         let timeout = self.timeout
         let replies = self.replies
-        let reply = try await withTimeout(timeout, error: { NatsError(.timeout, "no answer from '\(subject)' within \(timeout)") }) {
-            guard let reply = await replies.wait(for: token) else { throw CancellationError() }
-            return reply
+        let answers = try await withTimeout(timeout, error: { NatsError(.timeout, "no answer from '\(subject)' within \(timeout)") }) {
+            var answers: [NatsRawMessage] = []
+            for token in tokens {
+                guard let reply = await replies.wait(for: token) else { throw CancellationError() }
+                answers.append(reply)
+            }
+            return answers
         }
-        if reply.status == 503 {
+        if answers.contains(where: { $0.status == 503 }) {
             throw NatsError(.noResponders, "nothing answers on '\(subject)' (no stream or no JetStream)")
         }
-        return reply
+        return answers
     }
 
     /// Calls the JetStream API and decodes its answer, throwing its error if it reports one.
@@ -137,8 +149,12 @@ final class NatsJetStream: Sendable {
 
     /// Publishes to a stream's subject and waits for the PubAck.
     func publish(subject: String, headers: MessageHeaders, body: ByteBuffer) async throws -> NatsPubAck {
-        let reply = try await request(subject, body: body, headers: headers)
-        return try decode(reply, as: NatsPubAck.self, from: subject)
+        try await publish(subject: subject, [(headers, body)])[0]
+    }
+
+    /// Publishes a batch in order and returns its PubAcks, in the same order.
+    func publish(subject: String, _ messages: [(headers: MessageHeaders, body: ByteBuffer)]) async throws -> [NatsPubAck] {
+        try await requests(subject, messages).map { try decode($0, as: NatsPubAck.self, from: subject) }
     }
 }
 

@@ -88,19 +88,8 @@ public final class NatsTransport: BrokerTransport {
             if let id = options(of: message)?.deduplicationID { headers["Nats-Msg-Id"] = id }
             return (message.messageID, headers, message.body)
         }
-        if messages.count == 1 {
-            let ack = try await jetStream.publish(subject: subject, headers: messages[0].1, body: messages[0].2)
-            return [PublishReceipt(messageID: messages[0].0, details: ack)]
-        }
-        // A batch waits for its PubAcks together.
-        return try await withThrowingTaskGroup(of: (Int, NatsPubAck).self) { group in
-            for (index, (_, headers, body)) in messages.enumerated() {
-                group.addTask { (index, try await self.jetStream.publish(subject: subject, headers: headers, body: body)) }
-            }
-            var acks = [NatsPubAck?](repeating: nil, count: messages.count)
-            for try await (index, ack) in group { acks[index] = ack }
-            return zip(messages, acks).map { PublishReceipt(messageID: $0.0, details: $1) }
-        }
+        let acks = try await jetStream.publish(subject: subject, messages.map { ($0.1, $0.2) })
+        return zip(messages, acks).map { PublishReceipt(messageID: $0.0, details: $1) }
     }
 
     public func subscribe(to source: NatsSource, options: SubscriptionOptions) async throws -> any TransportSubscription {

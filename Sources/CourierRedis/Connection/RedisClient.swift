@@ -18,18 +18,10 @@ final class RedisClient: Sendable {
         try await connection().send(command)
     }
 
-    /// Writes every command before waiting for the first reply, on one connection; returns the
-    /// replies in order.
+    /// Writes every command, in order, before waiting for the first reply, on one connection;
+    /// returns the replies in order (a batch lands in the order it was given).
     func sendPipelined(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        let connection = try await connection()
-        return try await withThrowingTaskGroup(of: (Int, RESPValue).self) { group in
-            for (index, command) in commands.enumerated() {
-                group.addTask { (index, try await connection.send(command)) }
-            }
-            var replies = [RESPValue](repeating: .null, count: commands.count)
-            for try await (index, reply) in group { replies[index] = reply }
-            return replies
-        }
+        try await connection().sendPipelined(commands)
     }
 
     /// The next connection of the pool, opened if it is not.

@@ -1,3 +1,4 @@
+import Courier
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -107,6 +108,39 @@ package final class RedisConnection: Sendable {
             throw RedisError(.server, message)
         }
         return reply
+    }
+
+    /// Writes `commands` in order with one flush, then waits for their replies; an error reply
+    /// throws ``RedisError`` `.server` (after every reply arrived, so the pipeline stays in step).
+    package func sendPipelined(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+        let promises = commands.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
+        for (command, promise) in zip(commands, promises) {
+            var buffer = channel.allocator.buffer(capacity: command.estimatedSize)
+            command.encode(into: &buffer)
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenFailure { error in
+                promise.fail(RedisError(.connectionClosed, "cannot send \(command.name): \(error)", underlying: error))
+            }
+            // Writes from one task reach the event loop in the order they were made.
+            channel.write(RedisCommandHandler.Request(command: buffer, reply: promise), promise: written)
+        }
+        channel.flush()
+        if commandTimeout > .zero {
+            let limit = commandTimeout
+            let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(limit.wholeNanoseconds)) {
+                for promise in promises { promise.fail(RedisError(.timeout, "no reply to a pipeline of \(commands.count) within \(limit)")) }
+            }
+            EventLoopFuture.andAllComplete(promises.map(\.futureResult), on: channel.eventLoop).whenComplete { _ in timer.cancel() }
+        }
+        var replies: [RESPValue] = []
+        var serverError: RedisError?
+        for promise in promises {
+            let reply = try await promise.futureResult.get()
+            if case .error(let message) = reply, serverError == nil { serverError = RedisError(.server, message) }
+            replies.append(reply)
+        }
+        if let serverError { throw serverError }
+        return replies
     }
 
     /// Writes a command whose answers arrive as pushes (SUBSCRIBE and friends).

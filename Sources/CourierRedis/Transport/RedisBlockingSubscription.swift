@@ -249,6 +249,18 @@ final class RedisBlockingSubscription: TransportSubscription {
                 entries = Self.entries(claimed[1])
             }
         }
+        // Entries read again (after a nack, a crash or a claim) were delivered before: their
+        // delivery counts come from the group's pending entries list.
+        var deliveryCounts: [String: Int] = [:]
+        if let first = entries.first, let last = entries.last {
+            let pending = try await connection.send(
+                RedisCommand("XPENDING", [.string(name), .string(group), .string(first.id), .string(last.id), .integer(entries.count)])
+            )
+            for entry in pending.elements ?? [] {
+                guard let fields = entry.elements, fields.count >= 4, let id = fields[0].string, let count = fields[3].integer else { continue }
+                deliveryCounts[id] = Int(count)
+            }
+        }
         if entries.isEmpty {
             // With claiming on, wake up once per idle period to claim what others left behind.
             let block = min(
@@ -275,7 +287,12 @@ final class RedisBlockingSubscription: TransportSubscription {
                 self?.state.withLock { $0.rejected.formUnion(ids) }
             }
         }
-        return InboundDelivery(messages: entries.map { message(from: $0.payload, entryID: $0.id) }, settlement: settlement)
+        let messages = entries.map { entry in
+            var message = message(from: entry.payload, entryID: entry.id)
+            message.deliveryCount = max(1, deliveryCounts[entry.id] ?? 1)
+            return message
+        }
+        return InboundDelivery(messages: messages, settlement: settlement)
     }
 
     private func message(from payload: ByteBuffer, entryID: String?) -> IncomingMessage {
