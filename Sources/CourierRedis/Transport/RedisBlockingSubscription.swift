@@ -54,7 +54,7 @@ final class RedisBlockingSubscription: TransportSubscription {
             if let group = options.group {
                 do {
                     _ = try await client.send(RedisCommand("XGROUP", ["CREATE", .string(source.name), .string(group), "$", "MKSTREAM"]))
-                } catch let error as RedisError where error.message.hasPrefix("BUSYGROUP") {
+                } catch let error as RedisError where error.serverCode == .busyGroup {
                     // The group exists: join it.
                 }
             } else {
@@ -106,9 +106,9 @@ final class RedisBlockingSubscription: TransportSubscription {
                 }
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, client.configuration.reconnectMaximumDelay)
-            } catch let error as RedisError where error.message.hasPrefix("UNBLOCKED") || error.message.hasPrefix("NOGROUP") {
+            } catch let error as RedisError where error.serverCode == .unblocked || error.serverCode == .noGroup {
                 if state.withLock({ $0.stopped }) { return nil }
-                if error.message.hasPrefix("NOGROUP") {
+                if error.serverCode == .noGroup {
                     // The stream or its group was deleted under us: create them again.
                     try await start()
                 }
