@@ -52,6 +52,14 @@ package final class RedisConnection: Sendable {
         let port = configuration.port
         let timeout = configuration.connectTimeout
         let commandTimeout = configuration.commandTimeout
+        // The handshake of each channel the bootstrap tries (happy eyeballs may try several),
+        // kept here because a failed handshake removes the handler before the connect's future
+        // hands over the channel that won.
+        let handshakes = NIOLoopBoundBox.makeBoxSendingValue(
+            [ObjectIdentifier: EventLoopFuture<Bool>](),
+            as: [ObjectIdentifier: EventLoopFuture<Bool>].self,
+            eventLoop: eventLoop
+        )
         return ClientBootstrap(group: eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(TimeAmount(timeout))
@@ -62,9 +70,9 @@ package final class RedisConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host))
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(handshake: handshake, handshakeTimeout: timeout, eventLoop: channel.eventLoop, onPush: onPush)
-                    )
+                    let handler = RedisChannelHandler(handshake: handshake, handshakeTimeout: timeout, eventLoop: channel.eventLoop, onPush: onPush)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    handshakes.value[ObjectIdentifier(channel)] = handler.handshakeCompleted
                 }
             }
             .connect(host: host, port: port)
@@ -72,13 +80,9 @@ package final class RedisConnection: Sendable {
                 throw RedisError(.connectionClosed, "cannot connect to \(host):\(port): \(error)", underlying: error)
             }
             .flatMap { channel in
-                // On the channel's event loop: the future of a channel connected on it.
-                let handshakeCompleted: EventLoopFuture<Bool>
-                do {
-                    handshakeCompleted = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self).handshakeCompleted
-                } catch {
+                guard let handshakeCompleted = handshakes.value[ObjectIdentifier(channel)] else {
                     channel.close(promise: nil)
-                    return channel.eventLoop.makeFailedFuture(error)
+                    return channel.eventLoop.makeFailedFuture(RedisError(.connectionClosed, "the connection to \(host):\(port) was set up without its handler"))
                 }
                 // A failed handshake has closed the channel already.
                 return handshakeCompleted.map { isRESP3 in

@@ -30,6 +30,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         /// The word as the server sent it.
         public let rawValue: String
 
+        /// A code by its word, for codes this module does not name (a module's own errors).
         public init(_ rawValue: String) { self.rawValue = rawValue }
 
         /// A generic error; also what servers before 6.0 answer to `HELLO` (an unknown command).
