@@ -149,6 +149,8 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // EmbeddedChannel: the Redis connection's handler tested frame by frame.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
     ],

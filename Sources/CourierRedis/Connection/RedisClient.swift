@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The connections publishes, acks and unblocks go over: a small pool, each connection pipelined
@@ -18,10 +19,10 @@ final class RedisClient: Sendable {
         try await connection().send(command)
     }
 
-    /// Writes every command, in order, before waiting for the first reply, on one connection;
-    /// returns the replies in order (a batch lands in the order it was given).
+    /// Writes every command before waiting for the first reply, in order, on one connection;
+    /// returns the replies in order.
     func sendPipelined(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        try await connection().sendPipelined(commands)
+        try await connection().send(pipelined: commands)
     }
 
     /// The next connection of the pool, opened if it is not.
@@ -39,7 +40,8 @@ final class RedisClient: Sendable {
 private final class PooledConnection: Sendable {
     private struct State {
         var connection: RedisConnection?
-        var connecting: Task<RedisConnection, any Error>?
+        /// The connect under way, which every command that needs the connection waits on.
+        var connecting: EventLoopFuture<RedisConnection>?
         var closed = false
     }
 
@@ -51,30 +53,55 @@ private final class PooledConnection: Sendable {
     }
 
     func connection() async throws -> RedisConnection {
-        let task = state.withLock { state -> Task<RedisConnection, any Error>? in
-            if let connection = state.connection, connection.isActive { return nil }
-            if let connecting = state.connecting { return connecting }
-            guard !state.closed else { return nil }
-            let configuration = self.configuration
-            let task = Task { try await RedisConnection.connect(configuration) }
-            state.connecting = task
-            return task
+        enum Next {
+            case use(RedisConnection)
+            case wait(EventLoopFuture<RedisConnection>)
+            case open(EventLoopPromise<RedisConnection>)
+            case closed
         }
-        guard let task else {
-            if let connection = state.withLock({ $0.connection }), connection.isActive { return connection }
-            throw RedisError(.connectionClosed, "the Redis client is closed")
+        let next = state.withLock { state -> Next in
+            if state.closed { return .closed }
+            if let connection = state.connection, connection.isActive { return .use(connection) }
+            if let connecting = state.connecting { return .wait(connecting) }
+            // Only a promise is made under the lock; the connect starts after it.
+            let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: RedisConnection.self)
+            state.connecting = promise.futureResult
+            return .open(promise)
         }
-        do {
-            let connection = try await task.value
-            state.withLock { state in
-                state.connection = connection
-                state.connecting = nil
-            }
+        let connecting: EventLoopFuture<RedisConnection>
+        switch next {
+        case .use(let connection):
             return connection
+        case .closed:
+            throw RedisError(.connectionClosed, "the Redis client is closed")
+        case .wait(let future):
+            connecting = future
+        case .open(let promise):
+            RedisConnection.makeConnection(configuration, eventLoopGroup: promise.futureResult.eventLoop).cascade(to: promise)
+            connecting = promise.futureResult
+        }
+        let connection: RedisConnection
+        do {
+            connection = try await connecting.get()
         } catch {
-            state.withLock { $0.connecting = nil }
+            state.withLock { state in
+                if state.connecting === connecting { state.connecting = nil }
+            }
             throw error
         }
+        let closed = state.withLock { state -> Bool in
+            if state.connecting === connecting {
+                state.connecting = nil
+                state.connection = connection
+            }
+            return state.closed
+        }
+        if closed {
+            // Closed while connecting: the connection is nobody's.
+            await connection.close()
+            throw RedisError(.connectionClosed, "the Redis client is closed")
+        }
+        return connection
     }
 
     func close() async {

@@ -19,7 +19,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var prefersRESP3 = true
     /// How many pipelined connections publishes and acks share (subscribers have their own).
     public var connectionPoolSize = 2
-    /// How long connecting may take.
+    /// How long connecting may take: the TCP (and TLS) connect, and then, as long again, the
+    /// handshake (`HELLO`, `AUTH`, `SELECT`).
     public var connectTimeout: Duration
     /// The longest a command (other than a blocking read) may wait for its reply.
     public var commandTimeout: Duration

@@ -1,12 +1,14 @@
-import Courier
-import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
 
 /// One connection to Redis: pipelined commands (every caller may send at once; replies come back
 /// in order), and out-of-band pushes (pub/sub) handed to `onPush`.
+///
+/// The protocol lives in ``RedisConnectionStateMachine``, driven by ``RedisChannelHandler``:
+/// the handshake (HELLO 3 or the RESP2 way, AUTH, SELECT), matching replies to commands,
+/// timeouts, and failing what waits when the connection ends. This type only opens the channel
+/// and hands commands to it.
 package final class RedisConnection: Sendable {
     package let channel: any Channel
     /// Whether the server speaks RESP3 on this connection.
@@ -26,128 +28,122 @@ package final class RedisConnection: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) async throws -> RedisConnection {
-        let channel: any Channel
+        try await makeConnection(configuration, eventLoopGroup: eventLoopGroup, onPush: onPush).get()
+    }
+
+    /// ``connect(_:eventLoopGroup:onPush:)`` as a future, which any number of callers can wait on:
+    /// how a pool shares one connect between the commands that wait for it.
+    ///
+    /// The handshake may take up to the connect timeout, on top of the TCP (and TLS) connect.
+    package static func makeConnection(
+        _ configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onPush: (@Sendable (RESPValue) -> Void)? = nil
+    ) -> EventLoopFuture<RedisConnection> {
+        let eventLoop = eventLoopGroup.next()
         let tls: NIOSSLContext?
         do {
             tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
         } catch {
-            throw RedisError(.connectionClosed, "invalid TLS configuration: \(error)")
+            return eventLoop.makeFailedFuture(RedisError(.connectionClosed, "invalid TLS configuration: \(error)", underlying: error))
         }
-        do {
-            channel = try await ClientBootstrap(group: eventLoopGroup)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000 + configuration.connectTimeout.components.attoseconds / 1_000_000_000))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        if let tls {
-                            let isAddress = configuration.host.contains(":") || configuration.host.allSatisfy { $0.isNumber || $0 == "." }
-                            try channel.pipeline.syncOperations.addHandler(
-                                NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : configuration.host)
-                            )
-                        }
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(RedisCommandHandler(onPush: onPush))
+        let handshake = RedisConnectionStateMachine<EventLoopPromise<RESPValue>>.Handshake(configuration: configuration)
+        let host = configuration.host
+        let port = configuration.port
+        let timeout = configuration.connectTimeout
+        let commandTimeout = configuration.commandTimeout
+        // The handshake of each channel the bootstrap tries (happy eyeballs may try several),
+        // kept here because a failed handshake removes the handler before the connect's future
+        // hands over the channel that won.
+        let handshakes = NIOLoopBoundBox.makeBoxSendingValue(
+            [ObjectIdentifier: EventLoopFuture<Bool>](),
+            as: [ObjectIdentifier: EventLoopFuture<Bool>].self,
+            eventLoop: eventLoop
+        )
+        return ClientBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(TimeAmount(timeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        let isAddress = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host))
                     }
-                }
-                .connect(host: configuration.host, port: configuration.port)
-                .get()
-        } catch {
-            throw RedisError(.connectionClosed, "cannot connect to \(configuration.host):\(configuration.port): \(error)", underlying: error)
-        }
-        var connection = RedisConnection(channel: channel, isRESP3: true, commandTimeout: configuration.commandTimeout)
-        do {
-            var hello: [RedisCommand.Argument] = ["3"]
-            if let password = configuration.password {
-                hello += ["AUTH", .string(configuration.username ?? "default"), .string(password)]
-            }
-            do {
-                guard configuration.prefersRESP3 else { throw RedisError(.server, "RESP2 asked for") }
-                _ = try await connection.send(RedisCommand("HELLO", hello))
-            } catch let error as RedisError where error.code == .server && !error.message.contains("WRONGPASS") && !error.message.contains("NOAUTH") {
-                // A server without RESP3, or RESP2 asked for: authenticate the RESP2 way.
-                connection = RedisConnection(channel: channel, isRESP3: false, commandTimeout: configuration.commandTimeout)
-                if let password = configuration.password {
-                    let arguments: [RedisCommand.Argument] = configuration.username.map { [.string($0), .string(password)] } ?? [.string(password)]
-                    _ = try await connection.send(RedisCommand("AUTH", arguments))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
+                    let handler = RedisChannelHandler(handshake: handshake, handshakeTimeout: timeout, eventLoop: channel.eventLoop, onPush: onPush)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    handshakes.value[ObjectIdentifier(channel)] = handler.handshakeCompleted
                 }
             }
-            if configuration.database != 0 {
-                _ = try await connection.send(RedisCommand("SELECT", [.integer(configuration.database)]))
+            .connect(host: host, port: port)
+            .flatMapErrorThrowing { error in
+                throw RedisError(.connectionClosed, "cannot connect to \(host):\(port): \(error)", underlying: error)
             }
-        } catch {
-            try? await channel.close()
-            throw error
-        }
-        return connection
+            .flatMap { channel in
+                guard let handshakeCompleted = handshakes.value[ObjectIdentifier(channel)] else {
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeFailedFuture(RedisError(.connectionClosed, "the connection to \(host):\(port) was set up without its handler"))
+                }
+                // A failed handshake has closed the channel already.
+                return handshakeCompleted.map { isRESP3 in
+                    RedisConnection(channel: channel, isRESP3: isRESP3, commandTimeout: commandTimeout)
+                }
+            }
     }
 
-    /// Sends `command` and waits for its reply; an error reply throws ``RedisError`` `.server`.
+    /// Sends `command` and waits for its reply; an error reply throws ``RedisError`` `.server`,
+    /// its ``RedisError/serverCode`` parsed.
     ///
     /// - Parameter timeout: nil for the configured command timeout; `.zero` waits as long as it takes
     ///   (for blocking reads, which end when the connection closes).
     package func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        var buffer = channel.allocator.buffer(capacity: command.estimatedSize)
-        command.encode(into: &buffer)
-        let written = channel.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { error in
-            // Never reached the handler (the channel had closed): nothing else will answer.
-            promise.fail(RedisError(.connectionClosed, "cannot send \(command.name): \(error)", underlying: error))
-        }
-        channel.writeAndFlush(RedisCommandHandler.Request(command: buffer, reply: promise), promise: written)
-        let limit = timeout ?? commandTimeout
-        if limit > .zero {
-            let nanoseconds = Int64(limit.components.seconds) * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-            let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
-                promise.fail(RedisError(.timeout, "no reply to \(command.name) within \(limit)"))
-            }
-            promise.futureResult.whenComplete { _ in timer.cancel() }
-        }
-        let reply = try await promise.futureResult.get()
-        if case .error(let message) = reply {
-            throw RedisError(.server, message)
-        }
-        return reply
+        try await enqueue(command, timeout: timeout, flush: true).get()
     }
 
-    /// Writes `commands` in order with one flush, then waits for their replies; an error reply
-    /// throws ``RedisError`` `.server` (after every reply arrived, so the pipeline stays in step).
-    package func sendPipelined(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        let promises = commands.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
-        for (command, promise) in zip(commands, promises) {
-            var buffer = channel.allocator.buffer(capacity: command.estimatedSize)
-            command.encode(into: &buffer)
-            let written = channel.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenFailure { error in
-                promise.fail(RedisError(.connectionClosed, "cannot send \(command.name): \(error)", underlying: error))
-            }
-            // Writes from one task reach the event loop in the order they were made.
-            channel.write(RedisCommandHandler.Request(command: buffer, reply: promise), promise: written)
-        }
+    /// Writes every command before waiting for the first reply, in order, with one flush; returns
+    /// the replies in the same order, or throws the first error.
+    package func send(pipelined commands: [RedisCommand]) async throws -> [RESPValue] {
+        let replies = commands.map { enqueue($0, timeout: nil, flush: false) }
         channel.flush()
-        if commandTimeout > .zero {
-            let limit = commandTimeout
-            let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(limit.wholeNanoseconds)) {
-                for promise in promises { promise.fail(RedisError(.timeout, "no reply to a pipeline of \(commands.count) within \(limit)")) }
-            }
-            EventLoopFuture.andAllComplete(promises.map(\.futureResult), on: channel.eventLoop).whenComplete { _ in timer.cancel() }
+        var values: [RESPValue] = []
+        values.reserveCapacity(replies.count)
+        for reply in replies { values.append(try await reply.get()) }
+        return values
+    }
+
+    private func enqueue(_ command: RedisCommand, timeout: Duration?, flush: Bool) -> EventLoopFuture<RESPValue> {
+        let limit = timeout ?? commandTimeout
+        return Self.enqueue(command, timeout: limit > .zero ? limit : nil, on: channel, flush: flush)
+    }
+
+    /// Hands `command` to the channel's ``RedisChannelHandler``; the future completes with its
+    /// reply, exactly once. Static so that tests drive an `EmbeddedChannel` the same way.
+    ///
+    /// - Parameter timeout: how long the reply may take; nil waits as long as it takes.
+    static func enqueue(_ command: RedisCommand, timeout: Duration?, on channel: any Channel, flush: Bool) -> EventLoopFuture<RESPValue> {
+        var bytes = channel.allocator.buffer(capacity: command.estimatedSize)
+        command.encode(into: &bytes)
+        let reply = channel.eventLoop.makePromise(of: RESPValue.self)
+        let accepted = channel.eventLoop.makePromise(of: Void.self)
+        accepted.futureResult.whenFailure { error in
+            // The command never reached the handler (the channel had closed, and its pipeline
+            // with it), so nothing else holds the reply promise: this is its only completion.
+            reply.fail(RedisError(.connectionClosed, "cannot send \(command.name): \(error)", underlying: error))
         }
-        var replies: [RESPValue] = []
-        var serverError: RedisError?
-        for promise in promises {
-            let reply = try await promise.futureResult.get()
-            if case .error(let message) = reply, serverError == nil { serverError = RedisError(.server, message) }
-            replies.append(reply)
+        let outbound = RedisChannelHandler.Command(bytes: bytes, name: command.name, reply: reply, timeout: timeout)
+        if flush {
+            channel.writeAndFlush(outbound, promise: accepted)
+        } else {
+            channel.write(outbound, promise: accepted)
         }
-        if let serverError { throw serverError }
-        return replies
+        return reply.futureResult
     }
 
     /// Writes a command whose answers arrive as pushes (SUBSCRIBE and friends).
     package func sendWithoutReply(_ command: RedisCommand) async throws {
-        var buffer = channel.allocator.buffer(capacity: command.estimatedSize)
-        command.encode(into: &buffer)
-        try await channel.writeAndFlush(RedisCommandHandler.Request(command: buffer, reply: nil))
+        var bytes = channel.allocator.buffer(capacity: command.estimatedSize)
+        command.encode(into: &bytes)
+        try await channel.writeAndFlush(RedisChannelHandler.Command(bytes: bytes, name: command.name, reply: nil, timeout: nil))
     }
 
     /// Completes when the connection has closed, for whatever reason.
@@ -162,64 +158,5 @@ package final class RedisConnection: Sendable {
     /// Stops or resumes reading from the socket: backpressure for pushes.
     package func setReading(_ reading: Bool) {
         channel.setOption(.autoRead, value: reading).whenFailure { _ in }
-    }
-}
-
-/// Matches replies to requests in order; hands pushes (and, in RESP2, unrequested arrays: a
-/// subscribed connection's messages) to `onPush`.
-final class RedisCommandHandler: ChannelDuplexHandler {
-    typealias InboundIn = RESPValue
-    typealias OutboundIn = Request
-    typealias OutboundOut = ByteBuffer
-
-    struct Request {
-        var command: ByteBuffer
-        var reply: EventLoopPromise<RESPValue>?
-    }
-
-    private var waiting = CircularBuffer<EventLoopPromise<RESPValue>>()
-    private let onPush: (@Sendable (RESPValue) -> Void)?
-
-    init(onPush: (@Sendable (RESPValue) -> Void)?) {
-        self.onPush = onPush
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = unwrapOutboundIn(data)
-        if let reply = request.reply { waiting.append(reply) }
-        context.write(wrapOutboundOut(request.command), promise: promise)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let value = unwrapInboundIn(data)
-        if case .push = value {
-            onPush?(value)
-        } else if let reply = waiting.popFirst() {
-            reply.succeed(value)
-        } else {
-            onPush?(value)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        failAll(RedisError(.connectionClosed, "the connection to Redis closed"))
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let failure: RedisError
-        if let error = error as? RESPProtocolError {
-            failure = RedisError(.protocolViolation, "closing the connection: \(error.description)")
-        } else if error is ByteToMessageDecoderError {
-            failure = RedisError(.protocolViolation, "closing the connection after a malformed reply")
-        } else {
-            failure = RedisError(.connectionClosed, "connection error: \(error)")
-        }
-        failAll(failure)
-        context.close(promise: nil)
-    }
-
-    private func failAll(_ error: RedisError) {
-        while let reply = waiting.popFirst() { reply.fail(error) }
     }
 }

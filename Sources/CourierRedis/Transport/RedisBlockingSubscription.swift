@@ -54,7 +54,7 @@ final class RedisBlockingSubscription: TransportSubscription {
             if let group = options.group {
                 do {
                     _ = try await client.send(RedisCommand("XGROUP", ["CREATE", .string(source.name), .string(group), "$", "MKSTREAM"]))
-                } catch let error as RedisError where error.message.hasPrefix("BUSYGROUP") {
+                } catch let error as RedisError where error.serverCode == .busyGroup {
                     // The group exists: join it.
                 }
             } else {
@@ -106,9 +106,9 @@ final class RedisBlockingSubscription: TransportSubscription {
                 }
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, client.configuration.reconnectMaximumDelay)
-            } catch let error as RedisError where error.message.hasPrefix("UNBLOCKED") || error.message.hasPrefix("NOGROUP") {
+            } catch let error as RedisError where error.serverCode == .unblocked || error.serverCode == .noGroup {
                 if state.withLock({ $0.stopped }) { return nil }
-                if error.message.hasPrefix("NOGROUP") {
+                if error.serverCode == .noGroup {
                     // The stream or its group was deleted under us: create them again.
                     try await start()
                 }
@@ -241,7 +241,7 @@ final class RedisBlockingSubscription: TransportSubscription {
             if entries.isEmpty { state.withLock { $0.readPending = false } }
         }
         if entries.isEmpty, let idle = claimIdleAfter {
-            let milliseconds = Int(idle.components.seconds) * 1000 + Int(idle.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = Int(idle.wholeMilliseconds)
             let reply = try await connection.send(
                 RedisCommand("XAUTOCLAIM", [.string(name), .string(group), .string(consumer), .integer(milliseconds), "0-0", "COUNT", .integer(maxMessages)])
             )
@@ -265,7 +265,7 @@ final class RedisBlockingSubscription: TransportSubscription {
             // With claiming on, wake up once per idle period to claim what others left behind.
             let block = min(
                 Self.blockLimit * 1000,
-                claimIdleAfter.map { max(1, Int($0.components.seconds) * 1000 + Int($0.components.attoseconds / 1_000_000_000_000_000)) } ?? .max
+                claimIdleAfter.map { max(1, Int($0.wholeMilliseconds)) } ?? .max
             )
             let reply = try await connection.send(
                 RedisCommand("XREADGROUP", ["GROUP", .string(group), .string(consumer), "COUNT", .integer(maxMessages), "BLOCK", .integer(block), "STREAMS", .string(name), ">"]),

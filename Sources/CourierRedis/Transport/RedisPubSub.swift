@@ -1,6 +1,7 @@
 import Courier
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// A pub/sub message as the subscriber connection received it.
@@ -85,6 +86,11 @@ final class PushBuffer: Sendable {
 
 /// The one connection every channel and pattern subscription of a broker shares, re-established
 /// with backoff (and every subscription renewed) when it drops.
+///
+/// The renewing is ``run()``'s work, which the transport's run loop runs for as long as the
+/// broker does: a dropped connection only asks for it. Subscribing connects on its own, so a
+/// transport that is not run (a publish-only broker's reply inboxes) still works; it just does not
+/// renew subscriptions behind a subscriber's back.
 final class RedisPubSub: Sendable {
     private struct Route {
         var buffer: PushBuffer
@@ -94,7 +100,8 @@ final class RedisPubSub: Sendable {
 
     private struct State {
         var connection: RedisConnection?
-        var connecting: Task<RedisConnection, any Error>?
+        /// The connect under way, which every subscriber that needs the connection waits on.
+        var connecting: EventLoopFuture<RedisConnection>?
         var routes: [String: Route] = [:]
         var confirmations: [String: [Latch]] = [:]
         var pausedBuffers = 0
@@ -105,10 +112,15 @@ final class RedisPubSub: Sendable {
     private let logger: Logger
     private let state = Mutex(State())
     private let highWatermark = 1024
+    /// One element each time the connection dropped with subscriptions on it; the newest only,
+    /// since one renewal serves any number of drops.
+    private let renewals: AsyncStream<Void>
+    private let renewalNeeded: AsyncStream<Void>.Continuation
 
     init(configuration: RedisConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        (renewals, renewalNeeded) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Subscribes to a channel or pattern; returns once Redis confirmed, so a message published
@@ -140,15 +152,24 @@ final class RedisPubSub: Sendable {
         try? await connection?.sendWithoutReply(RedisCommand(pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", [.string(name)]))
     }
 
+    /// Renews every subscription each time the connection drops, until ``close()`` or until the
+    /// task is cancelled: the transport's run loop.
+    func run() async {
+        for await _ in renewals {
+            await resubscribe()
+        }
+    }
+
     func close() async {
-        let (connection, routes, connecting) = state.withLock { state in
+        let (connection, routes) = state.withLock { state in
             state.closed = true
             let routes = state.routes.values.map(\.buffer)
             state.routes = [:]
-            return (state.connection, routes, state.connecting)
+            return (state.connection, routes)
         }
-        connecting?.cancel()
+        renewalNeeded.finish()
         for buffer in routes { buffer.finish() }
+        // A connect under way is closed by whoever waits for it, seeing `closed`.
         await connection?.close()
     }
 
@@ -159,63 +180,113 @@ final class RedisPubSub: Sendable {
     // MARK: - The connection
 
     private func connection() async throws -> RedisConnection {
-        let task = state.withLock { state -> Task<RedisConnection, any Error> in
-            if let connecting = state.connecting { return connecting }
-            if let connection = state.connection, connection.isActive {
-                return Task { connection }
+        enum Next {
+            case use(RedisConnection)
+            case wait(EventLoopFuture<RedisConnection>)
+            case open(EventLoopPromise<RedisConnection>)
+            case closed
+        }
+        let next = state.withLock { state -> Next in
+            if state.closed { return .closed }
+            if let connection = state.connection, connection.isActive { return .use(connection) }
+            if let connecting = state.connecting { return .wait(connecting) }
+            // Only a promise is made under the lock; the connect starts after it.
+            let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: RedisConnection.self)
+            state.connecting = promise.futureResult
+            return .open(promise)
+        }
+        let connecting: EventLoopFuture<RedisConnection>
+        switch next {
+        case .use(let connection):
+            return connection
+        case .closed:
+            throw RedisError(.connectionClosed, "the broker is closing")
+        case .wait(let future):
+            connecting = future
+        case .open(let promise):
+            RedisConnection.makeConnection(configuration, eventLoopGroup: promise.futureResult.eventLoop) { [weak self] push in
+                self?.received(push)
             }
-            let task = Task { try await self.open() }
-            state.connecting = task
-            return task
+            .cascade(to: promise)
+            connecting = promise.futureResult
         }
-        return try await task.value
-    }
-
-    private func open() async throws -> RedisConnection {
-        defer { state.withLock { $0.connecting = nil } }
-        let connection = try await RedisConnection.connect(configuration) { [weak self] push in self?.received(push) }
-        let closed = state.withLock { state -> Bool in
-            if state.closed { return true }
+        let connection: RedisConnection
+        do {
+            connection = try await connecting.get()
+        } catch {
+            state.withLock { state in
+                if state.connecting === connecting { state.connecting = nil }
+            }
+            throw error
+        }
+        enum Adoption { case adopted, adoptedByAnother, closed }
+        let adoption = state.withLock { state -> Adoption in
+            if state.closed { return .closed }
+            guard state.connecting === connecting else { return .adoptedByAnother }
+            state.connecting = nil
             state.connection = connection
-            return false
+            return .adopted
         }
-        if closed {
+        switch adoption {
+        case .closed:
             await connection.close()
             throw RedisError(.connectionClosed, "the broker is closing")
+        case .adopted:
+            connection.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed(connection) }
+        case .adoptedByAnother:
+            break
         }
-        connection.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed() }
         return connection
     }
 
-    private func connectionClosed() {
+    private func connectionClosed(_ connection: RedisConnection) {
         let (routes, confirmations, closed) = state.withLock { state in
-            state.connection = nil
-            state.pausedBuffers = 0
+            if state.connection === connection {
+                state.connection = nil
+                state.pausedBuffers = 0
+            }
             let confirmations = state.confirmations.values.flatMap { $0 }
             state.confirmations = [:]
-            return (state.routes.values.map { $0 }, confirmations, state.closed)
+            return (state.routes.count, confirmations, state.closed)
         }
         for confirmation in confirmations { confirmation.open() }
-        guard !closed, !routes.isEmpty else { return }
-        logger.warning("Redis pub/sub connection lost; reconnecting and subscribing again", metadata: ["courier.subscriptions": "\(routes.count)"])
-        Task { await self.resubscribe() }
+        guard !closed, routes > 0 else { return }
+        logger.warning("Redis pub/sub connection lost; reconnecting and subscribing again", metadata: ["courier.subscriptions": "\(routes)"])
+        renewalNeeded.yield()
     }
 
-    /// Reconnects with exponential backoff and renews every subscription.
+    /// Reconnects with exponential backoff and renews every subscription; gives up when the
+    /// broker closes or the run loop is cancelled.
     private func resubscribe() async {
         var delay = configuration.reconnectInitialDelay
-        while !state.withLock({ $0.closed }) {
+        while !state.withLock({ $0.closed }), !Task.isCancelled {
             do {
                 let connection = try await connection()
-                let routes = state.withLock { $0.routes.values.map { $0 } }
+                let (routes, confirmations) = state.withLock { state in
+                    let routes = Array(state.routes)
+                    let confirmations = routes.map { key, _ in
+                        let confirmation = Latch()
+                        state.confirmations[key, default: []].append(confirmation)
+                        return confirmation
+                    }
+                    return (routes.map(\.value), confirmations)
+                }
                 for route in routes {
                     try await connection.sendWithoutReply(RedisCommand(route.isPattern ? "PSUBSCRIBE" : "SUBSCRIBE", [.string(route.name)]))
                 }
+                // Renewed once Redis confirmed each; a connection that drops meanwhile opens
+                // them too, and asks for another renewal.
+                for confirmation in confirmations { await confirmation.wait() }
+                guard connection.isActive else { throw RedisError(.connectionClosed, "the connection dropped while subscribing again") }
                 logger.info("Redis pub/sub connection re-established", metadata: ["courier.subscriptions": "\(routes.count)"])
                 return
             } catch {
                 logger.debug("Redis pub/sub reconnect failed", metadata: ["error": "\(error)", "courier.retry_in": "\(delay)"])
-                try? await Task.sleep(for: delay)
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    return
+                }
                 delay = min(delay * 2, configuration.reconnectMaximumDelay)
             }
         }

@@ -61,6 +61,12 @@ public final class RedisTransport: BrokerTransport {
         _ = try await client.connection()
     }
 
+    /// Renews the pub/sub subscriptions whenever their shared connection drops, for as long as
+    /// the broker runs; ends when the transport closes or the broker cancels it.
+    public func run() async throws {
+        await pubSub.run()
+    }
+
     public func send(_ publication: Publication) async throws -> [PublishReceipt] {
         let destination = try destination(of: publication)
         let allocator = ByteBufferAllocator()

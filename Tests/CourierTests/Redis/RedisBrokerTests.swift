@@ -2,6 +2,7 @@
 import Courier
 import Foundation
 import InMemoryTracing
+import Logging
 import NIOPosix
 import NIOCore
 import Testing
@@ -365,6 +366,51 @@ struct RedisBrokerTests {
             }
             #expect(received == Set(1...10))
         }
+    }
+
+    @Test("pub/sub: the transport's run loop renews channel and pattern subscriptions after the server restarts")
+    func pubSubRenewedAfterRestart() async throws {
+        let server = try OwnedRedisServer()
+        try await server.start()
+        defer { server.stop() }
+        let renewals = Inbox<String>()
+        let logger = Logger(label: "test") { _ in SignallingLogHandler(inbox: renewals, fragment: "re-established") }
+        let broker = try RedisBroker(url: server.url, logger: logger)
+        let inbox = Inbox<String>()
+        broker.subscriber("news") { (text: String, _) in inbox.put("channel:" + text) }
+        broker.subscriber(.pattern("alerts.{level}")) { (_: String, context: MessageContext) in
+            inbox.put("pattern:" + (context.message.redis?.path["level"] ?? "?"))
+        }
+        let producer = try RedisBroker(url: server.url)
+        try await withRunningRedis(broker) { () async throws in
+            try await producer.publish("before", to: "news")
+            #expect(try await inbox.wait(count: 1) == ["channel:before"])
+            server.stop()
+            try await server.start()
+            // Logged once Redis confirmed every subscription on the new connection.
+            try await renewals.wait(count: 1, timeout: .seconds(20))
+            try await producer.publish("after", to: "news")
+            try await producer.publish("!", to: "alerts.high")
+            #expect(Set(try await inbox.wait(count: 3)) == ["channel:before", "channel:after", "pattern:high"])
+        }
+    }
+}
+
+/// Puts every log message that contains `fragment` into `inbox`: a test waits for a log line.
+private struct SignallingLogHandler: LogHandler {
+    let inbox: Inbox<String>
+    let fragment: String
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let message = event.message.description
+        if message.contains(fragment) { inbox.put(message) }
     }
 }
 
