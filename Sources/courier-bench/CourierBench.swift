@@ -195,17 +195,18 @@ final class ArrivalCounter: Sendable {
         var received = 0
         var start: ContinuousClock.Instant?
         var end: ContinuousClock.Instant?
-        var warmupWaiter: CheckedContinuation<Void, Never>?
-        var doneWaiter: CheckedContinuation<Void, Never>?
     }
 
     private let expected: Int
     private let warmup: Int
     private let state = Mutex(State())
+    private let warmedUp = Latch()
+    private let done = Latch()
 
     init(expected: Int, warmup: Int) {
         self.expected = expected
         self.warmup = warmup
+        if warmup <= 0 { warmedUp.open() }
     }
 
     func startClock() {
@@ -213,39 +214,22 @@ final class ArrivalCounter: Sendable {
     }
 
     func arrived() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let received = state.withLock { state -> Int in
             state.received += 1
-            if state.received == warmup { return state.warmupWaiter.take() }
-            if state.received == expected {
-                state.end = .now
-                return state.doneWaiter.take()
-            }
-            return nil
+            if state.received == expected { state.end = .now }
+            return state.received
         }
-        waiter?.resume()
+        if received == warmup { warmedUp.open() }
+        if received == expected { done.open() }
     }
 
     func waitForWarmup() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if state.received >= warmup { return true }
-                state.warmupWaiter = continuation
-                return false
-            }
-            if ready { continuation.resume() }
-        }
+        await warmedUp.wait()
     }
 
     /// Waits for the last message; returns the time since ``startClock()``.
     func waitForAll() async -> Duration {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if state.received >= expected { return true }
-                state.doneWaiter = continuation
-                return false
-            }
-            if ready { continuation.resume() }
-        }
+        await done.wait()
         return state.withLock { state in
             guard let start = state.start, let end = state.end else { return .zero }
             return end - start

@@ -194,7 +194,7 @@ struct CredentialLeakTests {
         await witness.expectError("malformed database") { _ = try RedisConfiguration(url: "redis://app:\(password)@\(base)/db") }
         await witness.expectError("wrong scheme") { _ = try RedisConfiguration(url: "http://app:\(password)@\(base)") }
         await witness.expectError("wrong password") {
-            try await RedisConnection.connect(RedisConfiguration(url: "redis://app:\(wrongPassword)@\(base)"))
+            _ = try await RedisConnection.connect(RedisConfiguration(url: "redis://app:\(wrongPassword)@\(base)"))
         }
         let wrongBroker = try RedisBroker(url: "redis://app:\(wrongPassword)@\(base)", middlewares: [witness.telemetry], logger: witness.logger)
         await witness.expectError("publish with a wrong password") { try await wrongBroker.publish("x", to: "nowhere") }

@@ -1,5 +1,6 @@
 import Courier
 import CourierMemory
+import CourierTesting
 import InMemoryTracing
 import Logging
 import ServiceLifecycle
@@ -37,68 +38,23 @@ func withRunningApp<T>(
 struct TimedOut: Error {}
 
 /// Collects values from handlers; a test waits for a count with a deadline, never by polling.
+/// (CourierTesting's `Collector`, with the suite's own timeout error.)
 final class Inbox<Value: Sendable>: Sendable {
-    private struct Waiter {
-        var id: Int
-        var count: Int
-        var continuation: CheckedContinuation<Void, Never>
-    }
+    private let collector = Collector<Value>()
 
-    private struct State {
-        var values: [Value] = []
-        var waiters: [Waiter] = []
-        var nextID = 0
-    }
-
-    private let state = Mutex(State())
-
-    var values: [Value] { state.withLock { $0.values } }
+    var values: [Value] { collector.collected }
 
     func put(_ value: Value) {
-        let ready = state.withLock { state -> [Waiter] in
-            state.values.append(value)
-            let ready = state.waiters.filter { $0.count <= state.values.count }
-            state.waiters.removeAll { $0.count <= state.values.count }
-            return ready
-        }
-        for waiter in ready { waiter.continuation.resume() }
+        collector.put(value)
     }
 
     /// Waits until at least `count` values arrived; throws ``TimedOut`` after `timeout`.
     @discardableResult
     func wait(count: Int, timeout: Duration = .seconds(10)) async throws -> [Value] {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await self.arrival(count) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw TimedOut()
-            }
-            defer { group.cancelAll() }
-            try await group.next()
-        }
-        return values
-    }
-
-    private func arrival(_ count: Int) async {
-        let id = state.withLock { state -> Int in
-            defer { state.nextID += 1 }
-            return state.nextID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let ready = state.withLock { state -> Bool in
-                    if state.values.count >= count || Task.isCancelled { return true }
-                    state.waiters.append(Waiter(id: id, count: count, continuation: continuation))
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> Waiter? in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.waiters.remove(at: index)
-            }
-            waiter?.continuation.resume()
+        do {
+            return try await collector.wait(count: count, timeout: timeout)
+        } catch is CollectorTimeout {
+            throw TimedOut()
         }
     }
 }

@@ -11,78 +11,11 @@ struct PubSubMessage: Sendable {
     var payload: ByteBuffer
 }
 
-/// The messages of one channel or pattern subscription, waiting for its subscriber.
-///
-/// Bounded: above `highWatermark` buffered messages the shared connection stops reading from its
-/// socket (TCP then holds the rest, and Redis its output buffer) until the subscriber catches up.
-final class PushBuffer: Sendable {
-    private struct State {
-        var queue = CircularBuffer<PubSubMessage>()
-        var waiter: CheckedContinuation<PubSubMessage?, Never>?
-        var finished = false
-        var paused = false
-    }
-
-    private let state = Mutex(State())
-    let highWatermark: Int
-    private let onPressure: @Sendable (_ full: Bool) -> Void
-
-    init(highWatermark: Int, onPressure: @escaping @Sendable (_ full: Bool) -> Void) {
-        self.highWatermark = highWatermark
-        self.onPressure = onPressure
-    }
-
-    func yield(_ message: PubSubMessage) {
-        let (waiter, full) = state.withLock { state -> (CheckedContinuation<PubSubMessage?, Never>?, Bool) in
-            guard !state.finished else { return (nil, false) }
-            if let waiter = state.waiter.take() { return (waiter, false) }
-            state.queue.append(message)
-            guard !state.paused, state.queue.count >= highWatermark else { return (nil, false) }
-            state.paused = true
-            return (nil, true)
-        }
-        waiter?.resume(returning: message)
-        if full { onPressure(true) }
-    }
-
-    /// The next message; nil once finished, or when the waiting task is cancelled.
-    func next() async -> PubSubMessage? {
-        await withTaskCancellationHandler {
-            await waitForNext()
-        } onCancel: {
-            state.withLock { $0.waiter.take() }?.resume(returning: nil)
-        }
-    }
-
-    private func waitForNext() async -> PubSubMessage? {
-        await withCheckedContinuation { continuation in
-            let (ready, drained) = state.withLock { state -> (PubSubMessage??, Bool) in
-                if let message = state.queue.popFirst() {
-                    guard state.paused, state.queue.count <= highWatermark / 2 else { return (.some(message), false) }
-                    state.paused = false
-                    return (.some(message), true)
-                }
-                if state.finished || Task.isCancelled { return (.some(nil), false) }
-                state.waiter = continuation
-                return (nil, false)
-            }
-            if drained { onPressure(false) }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
-
-    /// Ends the buffer: the waiting and later ``next()`` calls return nil.
-    func finish() {
-        let (waiter, wasPaused) = state.withLock { state -> (CheckedContinuation<PubSubMessage?, Never>?, Bool) in
-            state.finished = true
-            state.queue.removeAll()
-            defer { state.paused = false }
-            return (state.waiter.take(), state.paused)
-        }
-        waiter?.resume(returning: nil)
-        if wasPaused { onPressure(false) }
-    }
-}
+/// The messages of one channel or pattern subscription, waiting for its subscriber: the core's
+/// ``AsyncBuffer``, bounded softly. Above its capacity (the high watermark) the shared connection
+/// stops reading from its socket (TCP then holds the rest, and Redis its output buffer) until the
+/// subscriber has caught up to half of it.
+typealias PushBuffer = AsyncBuffer<PubSubMessage>
 
 /// The one connection every channel and pattern subscription of a broker shares, re-established
 /// with backoff (and every subscription renewed) when it drops.
@@ -127,7 +60,7 @@ final class RedisPubSub: Sendable {
     /// afterwards is received.
     func subscribe(_ name: String, pattern: Bool) async throws -> PushBuffer {
         let key = Self.key(name, pattern: pattern)
-        let buffer = PushBuffer(highWatermark: highWatermark) { [weak self] full in self?.pressure(full) }
+        let buffer = PushBuffer(capacity: highWatermark, resumeBelow: highWatermark / 2) { [weak self] full in self?.pressure(full) }
         state.withLock { $0.routes[key] = Route(buffer: buffer, isPattern: pattern, name: name) }
         do {
             let connection = try await connection()
@@ -148,7 +81,7 @@ final class RedisPubSub: Sendable {
         let (route, connection) = state.withLock { state in
             (state.routes.removeValue(forKey: Self.key(name, pattern: pattern)), state.connection)
         }
-        route?.buffer.finish()
+        route?.buffer.finish(discardingElements: true)
         try? await connection?.sendWithoutReply(RedisCommand(pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", [.string(name)]))
     }
 
@@ -168,7 +101,7 @@ final class RedisPubSub: Sendable {
             return (state.connection, routes)
         }
         renewalNeeded.finish()
-        for buffer in routes { buffer.finish() }
+        for buffer in routes { buffer.finish(discardingElements: true) }
         // A connect under way is closed by whoever waits for it, seeing `closed`.
         await connection?.close()
     }
@@ -299,10 +232,10 @@ final class RedisPubSub: Sendable {
         switch kind {
         case "message" where elements.count >= 3:
             guard let channel = elements[1].string, let payload = elements[2].bytes else { return }
-            route(Self.key(channel, pattern: false))?.yield(PubSubMessage(channel: channel, pattern: nil, payload: payload))
+            route(Self.key(channel, pattern: false))?.append(PubSubMessage(channel: channel, pattern: nil, payload: payload))
         case "pmessage" where elements.count >= 4:
             guard let pattern = elements[1].string, let channel = elements[2].string, let payload = elements[3].bytes else { return }
-            route(Self.key(pattern, pattern: true))?.yield(PubSubMessage(channel: channel, pattern: pattern, payload: payload))
+            route(Self.key(pattern, pattern: true))?.append(PubSubMessage(channel: channel, pattern: pattern, payload: payload))
         case "subscribe", "psubscribe":
             guard elements.count >= 2, let name = elements[1].string else { return }
             let key = Self.key(name, pattern: kind == "psubscribe")

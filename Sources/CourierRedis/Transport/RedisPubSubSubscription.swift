@@ -12,7 +12,7 @@ struct RedisPubSubSubscription: TransportSubscription {
     var isPattern: Bool { source.kind == .pattern }
 
     func next() async throws -> InboundDelivery? {
-        guard let pushed = await buffer.next() else { return nil }
+        guard let pushed = await buffer.next()?.first else { return nil }
         let info = RedisMessageInfo(entryID: nil, pattern: pushed.pattern, path: isPattern ? source.captures(in: pushed.channel) : [:])
         let message = RedisIncoming.message(from: pushed.payload, destination: pushed.channel, info: info, logger: logger)
         return InboundDelivery(messages: [message], settlement: .none)
