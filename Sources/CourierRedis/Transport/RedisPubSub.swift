@@ -32,9 +32,6 @@ final class RedisPubSub: Sendable {
     }
 
     private struct State {
-        var connection: RedisConnection?
-        /// The connect under way, which every subscriber that needs the connection waits on.
-        var connecting: EventLoopFuture<RedisConnection>?
         var routes: [String: Route] = [:]
         var confirmations: [String: [Latch]] = [:]
         var pausedBuffers = 0
@@ -44,6 +41,7 @@ final class RedisPubSub: Sendable {
     private let configuration: RedisConfiguration
     private let logger: Logger
     private let state = Mutex(State())
+    private let shared: SharedRedisConnection
     private let highWatermark = 1024
     /// One element each time the connection dropped with subscriptions on it; the newest only,
     /// since one renewal serves any number of drops.
@@ -53,6 +51,7 @@ final class RedisPubSub: Sendable {
     init(configuration: RedisConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.shared = SharedRedisConnection(configuration: configuration, closedMessage: "the broker is closing")
         (renewals, renewalNeeded) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -79,7 +78,7 @@ final class RedisPubSub: Sendable {
 
     func unsubscribe(_ name: String, pattern: Bool) async {
         let (route, connection) = state.withLock { state in
-            (state.routes.removeValue(forKey: Self.key(name, pattern: pattern)), state.connection)
+            (state.routes.removeValue(forKey: Self.key(name, pattern: pattern)), shared.current)
         }
         route?.buffer.finish(discardingElements: true)
         try? await connection?.sendWithoutReply(RedisCommand(pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", [.string(name)]))
@@ -94,16 +93,14 @@ final class RedisPubSub: Sendable {
     }
 
     func close() async {
-        let (connection, routes) = state.withLock { state in
+        let routes = state.withLock { state in
             state.closed = true
-            let routes = state.routes.values.map(\.buffer)
-            state.routes = [:]
-            return (state.connection, routes)
+            defer { state.routes = [:] }
+            return state.routes.values.map(\.buffer)
         }
         renewalNeeded.finish()
         for buffer in routes { buffer.finish(discardingElements: true) }
-        // A connect under way is closed by whoever waits for it, seeing `closed`.
-        await connection?.close()
+        await shared.close()
     }
 
     private static func key(_ name: String, pattern: Bool) -> String {
@@ -113,71 +110,18 @@ final class RedisPubSub: Sendable {
     // MARK: - The connection
 
     private func connection() async throws -> RedisConnection {
-        enum Next {
-            case use(RedisConnection)
-            case wait(EventLoopFuture<RedisConnection>)
-            case open(EventLoopPromise<RedisConnection>)
-            case closed
-        }
-        let next = state.withLock { state -> Next in
-            if state.closed { return .closed }
-            if let connection = state.connection, connection.isActive { return .use(connection) }
-            if let connecting = state.connecting { return .wait(connecting) }
-            // Only a promise is made under the lock; the connect starts after it.
-            let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: RedisConnection.self)
-            state.connecting = promise.futureResult
-            return .open(promise)
-        }
-        let connecting: EventLoopFuture<RedisConnection>
-        switch next {
-        case .use(let connection):
-            return connection
-        case .closed:
-            throw RedisError(.connectionClosed, "the broker is closing")
-        case .wait(let future):
-            connecting = future
-        case .open(let promise):
-            RedisConnection.makeConnection(configuration, eventLoopGroup: promise.futureResult.eventLoop) { [weak self] push in
-                self?.received(push)
+        try await shared.connection(
+            onPush: { [weak self] push in self?.received(push) },
+            onOpened: { [weak self] connection in
+                connection.closeFuture.whenComplete { _ in self?.connectionClosed(connection) }
             }
-            .cascade(to: promise)
-            connecting = promise.futureResult
-        }
-        let connection: RedisConnection
-        do {
-            connection = try await connecting.get()
-        } catch {
-            state.withLock { state in
-                if state.connecting === connecting { state.connecting = nil }
-            }
-            throw error
-        }
-        enum Adoption { case adopted, adoptedByAnother, closed }
-        let adoption = state.withLock { state -> Adoption in
-            if state.closed { return .closed }
-            guard state.connecting === connecting else { return .adoptedByAnother }
-            state.connecting = nil
-            state.connection = connection
-            return .adopted
-        }
-        switch adoption {
-        case .closed:
-            await connection.close()
-            throw RedisError(.connectionClosed, "the broker is closing")
-        case .adopted:
-            connection.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed(connection) }
-        case .adoptedByAnother:
-            break
-        }
-        return connection
+        )
     }
 
     private func connectionClosed(_ connection: RedisConnection) {
+        let dropped = shared.forget(connection)
         let (routes, confirmations, closed) = state.withLock { state in
-            if state.connection === connection {
-                state.connection = nil
-                state.pausedBuffers = 0
-            }
+            if dropped { state.pausedBuffers = 0 }
             let confirmations = state.confirmations.values.flatMap { $0 }
             state.confirmations = [:]
             return (state.routes.count, confirmations, state.closed)
@@ -254,9 +198,9 @@ final class RedisPubSub: Sendable {
         let (connection, change) = state.withLock { state -> (RedisConnection?, Bool?) in
             let before = state.pausedBuffers
             state.pausedBuffers = max(0, before + (full ? 1 : -1))
-            if before == 0 && state.pausedBuffers == 1 { return (state.connection, false) }
-            if before == 1 && state.pausedBuffers == 0 { return (state.connection, true) }
-            return (state.connection, nil)
+            if before == 0 && state.pausedBuffers == 1 { return (shared.current, false) }
+            if before == 1 && state.pausedBuffers == 0 { return (shared.current, true) }
+            return (shared.current, nil)
         }
         if let change { connection?.setReading(change) }
     }
