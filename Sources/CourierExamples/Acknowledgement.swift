@@ -33,3 +33,14 @@ func concurrencyAndShutdown() async throws {
     app.onShutdown { broker.logger.info("closing the database pool") }
     try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
 }
+
+// README: "Acknowledgement" (settlement parameters).
+func settlementParameters(broker: MemoryBroker) {
+    broker.subscriber("emails", options: SubscriberOptions(ackPolicy: .manual)) { (email: String, context) in
+        if context.message.deliveryCount < 5 {
+            try await context.nack(delay: .seconds(30))   // the mail server is down: try again later
+        } else {
+            try await context.nack(requeue: false)        // give up: dead-letter it
+        }
+    }
+}
