@@ -136,20 +136,12 @@ struct CourierDemo: AsyncParsableCommand {
     }
 
     static func waitForArrivals(_ arrivals: AsyncStream<Void>, count: Int, timeout: Duration) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { waiters in
-            waiters.addTask {
-                var reached = 0
-                for await _ in arrivals {
-                    reached += 1
-                    if reached == count { return }
-                }
+        try await withTimeout(timeout, error: { DemoError("not every message reached 'third' within \(timeout)") }) {
+            var reached = 0
+            for await _ in arrivals {
+                reached += 1
+                if reached == count { return }
             }
-            waiters.addTask {
-                try await Task.sleep(for: timeout)
-                throw DemoError("not every message reached 'third' within \(timeout)")
-            }
-            defer { waiters.cancelAll() }
-            try await waiters.next()
         }
     }
 }

@@ -444,14 +444,10 @@ final class NatsConnectionEvents: Sendable {
 
     /// Returns once nats.c reported the connection closed, or after `timeout`.
     func waitUntilClosed(timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.closed.wait() }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-            // Past the timeout the connection is closed by force; this releases the waiting task.
-            self.closed.open()
-        }
+        let closed = self.closed
+        try? await withTimeout(timeout, error: { CancellationError() }) { await closed.wait() }
+        // Past the timeout the connection is closed by force; this releases any other waiter.
+        closed.open()
     }
 
     static let onClosed: natsConnectionHandler = { _, closure in
