@@ -327,7 +327,7 @@ final class NatsSubscriptionHandle: Sendable {
 
 /// What nats.c's message callback reaches: copies each message out and offers it to the
 /// subscriber's hand-off queue.
-final class NatsMessageSink: Sendable {
+package final class NatsMessageSink: Sendable {
     let subject: String
     let limits: NatsConfiguration.PendingLimits
     let logger: Logger
@@ -382,7 +382,7 @@ final class NatsMessageSink: Sendable {
     }
 
     /// Copies a nats.c message into Swift values.
-    static func copy(_ message: OpaquePointer) -> NatsRawMessage {
+    package static func copy(_ message: OpaquePointer) -> NatsRawMessage {
         let subject = String(cString: natsMsg_GetSubject(message))
         let reply = natsMsg_GetReply(message).map { String(cString: $0) }
         let length = Int(natsMsg_GetDataLength(message))
@@ -416,7 +416,7 @@ final class NatsMessageSink: Sendable {
 
 /// nats.c 3.4 reads an empty header value (`content-type: ` — FastStream writes one for raw
 /// bytes) as the whole next header line, losing that header: split such values back.
-func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
+package func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
     // Nearly every message has no colon in any value: nothing to repair, nothing to copy.
     guard headers.contains(where: { $0.value.utf8.contains(UInt8(ascii: ":")) }) else { return headers }
     var repaired = MessageHeaders()
