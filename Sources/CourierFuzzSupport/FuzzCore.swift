@@ -43,12 +43,10 @@ package struct FuzzBytes {
     private let bytes: [UInt8]
     private var position = 0
 
+    /// A reader at the start of `bytes`.
     package init(_ bytes: [UInt8]) {
         self.bytes = bytes
     }
-
-    /// Whether every byte has been read.
-    package var isAtEnd: Bool { position >= bytes.count }
 
     /// The next byte, or 0 at the end.
     package mutating func byte() -> UInt8 {
