@@ -43,17 +43,13 @@ enum EnvelopeFuzz {
 
     /// `envelope` written in the binary format reads back as itself.
     static func requireRoundTrip(_ envelope: RedisEnvelope, _ check: FuzzCheck) throws(FuzzFailure) {
-        do {
-            let again = try RedisEnvelope.decode(envelope.encode(allocator: ByteBufferAllocator()))
-            try check.require(
-                again.headers == envelope.headers && again.body == envelope.body,
-                "headers \(envelope.headers) read back as \(again.headers), or the body changed"
-            )
-        } catch let failure as FuzzFailure {
-            throw failure
-        } catch {
-            throw check.failure("an envelope that was read cannot be written and read again: \(error)")
+        let again = try check.mustSucceed("writing and reading again an envelope that was read") {
+            try RedisEnvelope.decode(envelope.encode(allocator: ByteBufferAllocator()))
         }
+        try check.require(
+            again.headers == envelope.headers && again.body == envelope.body,
+            "headers \(envelope.headers) read back as \(again.headers), or the body changed"
+        )
     }
 
     // MARK: - Generating envelopes
@@ -77,11 +73,10 @@ enum EnvelopeFuzz {
         switch Int.random(in: 0..<3, using: &random) {
         case 0:
             expected = RedisEnvelope(headers: headers, body: ByteBuffer(bytes: body))
-            do {
-                bytes = Array(try expected.encode(allocator: ByteBufferAllocator()).readableBytesView)
-            } catch {
-                throw FuzzFailure(target: .envelope, message: "a small envelope cannot be written: \(error)", input: body)
+            let written = try FuzzCheck(target: .envelope, input: body).mustSucceed("writing a small envelope") {
+                try expected.encode(allocator: ByteBufferAllocator())
             }
+            bytes = Array(written.readableBytesView)
         case 1:
             // FastStream's legacy JSON: the body as a string, headers sorted by name when read.
             let data = random.string(Int.random(in: 0...20, using: &random), from: "ab {}\"\\\n\u{e9}")
@@ -97,17 +92,11 @@ enum EnvelopeFuzz {
             expected = RedisEnvelope(headers: [:], body: ByteBuffer(bytes: bytes))
         }
         let check = FuzzCheck(target: .envelope, input: bytes)
-        do {
-            let read = try RedisEnvelope.decode(ByteBuffer(bytes: bytes))
-            try check.require(
-                read.headers == expected.headers && read.body == expected.body,
-                "read \(read.headers) and \(read.body.readableBytes) bytes, wrote \(expected.headers) and \(expected.body.readableBytes)"
-            )
-        } catch let failure as FuzzFailure {
-            throw failure
-        } catch {
-            throw check.failure("a generated envelope is rejected: \(error)")
-        }
+        let read = try check.mustSucceed("reading a generated envelope") { try RedisEnvelope.decode(ByteBuffer(bytes: bytes)) }
+        try check.require(
+            read.headers == expected.headers && read.body == expected.body,
+            "read \(read.headers) and \(read.body.readableBytes) bytes, wrote \(expected.headers) and \(expected.body.readableBytes)"
+        )
         return bytes
     }
 

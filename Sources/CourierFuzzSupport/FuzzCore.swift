@@ -112,6 +112,18 @@ struct FuzzCheck {
     func failure(_ message: String) -> FuzzFailure {
         FuzzFailure(target: target, message: message, input: input)
     }
+
+    /// The result of `body`, which must not throw: an error of the code under test becomes a
+    /// failure that says what was being done; a failure `body` reported itself passes through.
+    func mustSucceed<T>(_ doing: @autoclosure () -> String, _ body: () throws -> T) throws(FuzzFailure) -> T {
+        do {
+            return try body()
+        } catch let failure as FuzzFailure {
+            throw failure
+        } catch {
+            throw self.failure("\(doing()) failed: \(error)")
+        }
+    }
 }
 
 /// A 64-bit FNV-1a hash: split points and other per-input choices derived from the input itself,

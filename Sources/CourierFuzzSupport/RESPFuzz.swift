@@ -90,17 +90,11 @@ enum RESPFuzz {
                 "the decoder read a value over \(start)..<\(buffer.readerIndex) where the reference reads \(expected)"
             )
             var written = ByteBuffer(bytes: encode(value))
-            do {
-                let reread = try RESPDecoder.parse(&written, limits: rereadLimits)
-                try check.require(
-                    reread.map { equivalent($0, value) } == true && written.readableBytes == 0,
-                    "\(value) written out reads back as \(String(describing: reread))"
-                )
-            } catch let failure as FuzzFailure {
-                throw failure
-            } catch {
-                throw check.failure("\(value) written out is rejected: \(error)")
-            }
+            let reread = try check.mustSucceed("reading \(value) written out") { try RESPDecoder.parse(&written, limits: rereadLimits) }
+            try check.require(
+                reread.map { equivalent($0, value) } == true && written.readableBytes == 0,
+                "\(value) written out reads back as \(String(describing: reread))"
+            )
             decoded.values.append(value)
         }
     }
@@ -300,10 +294,8 @@ enum RESPFuzz {
         let check = FuzzCheck(target: .resp, input: bytes)
         var whole = ByteBuffer(bytes: bytes)
         var read: [RESPValue] = []
-        do {
+        try check.mustSucceed("reading generated values \(values.map(\.value))") {
             while let value = try RESPDecoder.parse(&whole) { read.append(value) }
-        } catch {
-            throw check.failure("generated values \(values.map(\.value)) are rejected: \(error)")
         }
         try check.require(
             read.count == values.count && zip(read, values.map(\.value)).allSatisfy { equivalent($0, $1) },
@@ -313,18 +305,12 @@ enum RESPFuzz {
         // Every point of a short value, a few of a long one (the smoke test cuts 100 values everywhere).
         let points = first.bytes.count <= 16 ? Array(1..<first.bytes.count) : (0..<4).map { _ in Int.random(in: 1..<first.bytes.count, using: &random) }
         for point in points {
-            do {
-                var buffer = ByteBuffer(bytes: first.bytes[..<point])
-                let early = try RESPDecoder.parse(&buffer)
-                try check.require(early == nil, "the first \(point) bytes of \(first.value) already read as \(String(describing: early))")
-                buffer.writeBytes(first.bytes[point...])
-                let late = try RESPDecoder.parse(&buffer)
-                try check.require(late.map { equivalent($0, first.value) } == true, "\(first.value) split at \(point) reads as \(String(describing: late))")
-            } catch let failure as FuzzFailure {
-                throw failure
-            } catch {
-                throw check.failure("\(first.value) split at \(point) is rejected: \(error)")
-            }
+            var buffer = ByteBuffer(bytes: first.bytes[..<point])
+            let early = try check.mustSucceed("reading the first \(point) bytes of \(first.value)") { try RESPDecoder.parse(&buffer) }
+            try check.require(early == nil, "the first \(point) bytes of \(first.value) already read as \(String(describing: early))")
+            buffer.writeBytes(first.bytes[point...])
+            let late = try check.mustSucceed("reading \(first.value) split at \(point)") { try RESPDecoder.parse(&buffer) }
+            try check.require(late.map { equivalent($0, first.value) } == true, "\(first.value) split at \(point) reads as \(String(describing: late))")
         }
         return bytes
     }
