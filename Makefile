@@ -2,8 +2,11 @@
 SWIFT ?= swift
 DEMO_ARGS ?=
 BENCH_ARGS ?=
+# make fuzz: inputs per target, and extra flags for its swift build (e.g. SWIFT_BUILD_FLAGS="-j 1").
+FUZZ_RUNS ?= 1000000
+SWIFT_BUILD_FLAGS ?=
 
-.PHONY: demo test bench setup build clean
+.PHONY: demo test bench fuzz setup build clean
 
 setup:
 	./scripts/setup.sh
@@ -25,5 +28,10 @@ bench: setup
 	$(SWIFT) build -c release --product courier-bench
 	./scripts/with-servers.sh .build/release/courier-bench $(BENCH_ARGS)
 
+# libFuzzer on the parsers: builds into .build-fuzz, runs every target FUZZ_RUNS inputs within a
+# memory limit and prints a table (scripts/fuzz.sh). Needs libnats-dev, as the build does.
+fuzz:
+	SWIFT="$(SWIFT)" FUZZ_RUNS="$(FUZZ_RUNS)" SWIFT_BUILD_FLAGS="$(SWIFT_BUILD_FLAGS)" ./scripts/fuzz.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

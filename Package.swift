@@ -138,10 +138,32 @@ let package = Package(
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ]
         ),
+        // Fuzzing (`make fuzz`): the parsers' harnesses, shared by the fuzz executable and the
+        // smoke test of `make test`. Only the modules under test, so the fuzz build stays lean.
+        .target(
+            name: "CCourierFuzz",
+            dependencies: ["CNats"]
+        ),
+        .target(
+            name: "CourierFuzzSupport",
+            dependencies: [
+                "Courier", "CourierRedis", "CourierNATS", "CNats", "CCourierFuzz",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .executableTarget(
+            name: "courier-fuzz",
+            dependencies: ["CourierFuzzSupport", "CCourierFuzz"]
+        ),
         .testTarget(
             name: "CourierTests",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView", "CourierTesting",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "OTel", package: "swift-otel"),

@@ -33,7 +33,9 @@ public struct MessageContext: Sendable {
     public let orderingKey: String?
     let dispatch: PublishNext
 
-    init(
+    /// The context of one delivery, before any middleware ran: the broker makes one per delivery
+    /// (and the fuzz harness one per input, to drive the consume middlewares without a broker).
+    package init(
         delivery: InboundDelivery,
         isBatch: Bool,
         destination: SubscribedDestination,

@@ -21,9 +21,9 @@ struct HeadersExtractor: Extractor {
 }
 
 /// The W3C `traceparent` syntax: `{version}-{32 hex trace id}-{16 hex parent id}-{2 hex flags}`.
-enum TraceParent {
+package enum TraceParent {
     /// Whether `value` is a well-formed `traceparent` (any flags, future versions allowed).
-    static func isWellFormed(_ value: String) -> Bool {
+    package static func isWellFormed(_ value: String) -> Bool {
         let bytes = Array(value.utf8)
         guard bytes.count >= 55 else { return false }
         let dashes = [2, 35, 52]

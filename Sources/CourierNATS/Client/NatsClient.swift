@@ -327,7 +327,7 @@ final class NatsSubscriptionHandle: Sendable {
 
 /// What nats.c's message callback reaches: copies each message out and offers it to the
 /// subscriber's hand-off queue.
-final class NatsMessageSink: Sendable {
+package final class NatsMessageSink: Sendable {
     let subject: String
     let limits: NatsConfiguration.PendingLimits
     let logger: Logger
@@ -382,7 +382,7 @@ final class NatsMessageSink: Sendable {
     }
 
     /// Copies a nats.c message into Swift values.
-    static func copy(_ message: OpaquePointer) -> NatsRawMessage {
+    package static func copy(_ message: OpaquePointer) -> NatsRawMessage {
         let subject = String(cString: natsMsg_GetSubject(message))
         let reply = natsMsg_GetReply(message).map { String(cString: $0) }
         let length = Int(natsMsg_GetDataLength(message))
@@ -416,14 +416,19 @@ final class NatsMessageSink: Sendable {
 
 /// nats.c 3.4 reads an empty header value (`content-type: ` — FastStream writes one for raw
 /// bytes) as the whole next header line, losing that header: split such values back.
-func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
+///
+/// A swallowed line reads `name: value`, or `name:` when its value was empty too (nats.c trims
+/// the space); only such values are split. A colon followed by anything else belongs to the value
+/// (`http://host`, `urn:uuid:…`, `12:00`).
+package func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
     // Nearly every message has no colon in any value: nothing to repair, nothing to copy.
     guard headers.contains(where: { $0.value.utf8.contains(UInt8(ascii: ":")) }) else { return headers }
     var repaired = MessageHeaders()
     for (name, value) in headers {
         if let colon = value.firstIndex(of: ":"),
             case let swallowed = String(value[..<colon]),
-            !swallowed.isEmpty, !swallowed.contains(" "), headers[swallowed] == nil
+            !swallowed.isEmpty, !swallowed.contains(" "), headers[swallowed] == nil,
+            value[value.index(after: colon)...].first.map({ $0 == " " }) ?? true
         {
             repaired[name] = ""
             repaired[swallowed] = String(value[value.index(after: colon)...].drop { $0 == " " })

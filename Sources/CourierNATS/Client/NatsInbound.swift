@@ -3,15 +3,17 @@ import NIOCore
 import Synchronization
 
 /// A message as nats.c delivered it, copied out of C memory before nats.c frees it.
-struct NatsRawMessage: Sendable {
+package struct NatsRawMessage: Sendable {
     var subject: String
     var reply: String?
-    var headers: MessageHeaders
+    /// The headers, as nats.c read them and ``repairingEmptyValues(_:)`` repaired them.
+    package var headers: MessageHeaders
     /// Set when nats.c could not parse the header block.
-    var headerError: NatsError?
+    package var headerError: NatsError?
     /// The status code of a status message (`503` no responders, `404`/`408` pull end), else nil.
-    var status: Int?
-    var body: ByteBuffer
+    package var status: Int?
+    /// The payload.
+    package var body: ByteBuffer
 
     var size: Int { body.readableBytes }
 }

@@ -96,9 +96,11 @@ package struct RESPDecoder: ByteToMessageDecoder {
                 elements.append(element)
             }
             if marker == UInt8(ascii: "|") {
-                // Attributes describe the value that follows; Courier has no use for them.
+                // Attributes describe the value that follows; Courier has no use for them. That value
+                // sits one level deeper, so a chain of attributes is bounded by maxDepth like any
+                // nesting: at the same depth, each attribute of a chain was one more recursion.
                 buffer = cursor
-                return try parseValue(&buffer, limits: limits, depth: depth)
+                return try parseValue(&buffer, limits: limits, depth: depth + 1)
             }
             switch marker {
             case UInt8(ascii: "~"): value = .set(elements)
@@ -137,7 +139,10 @@ package struct RESPDecoder: ByteToMessageDecoder {
     private static func readLine(_ buffer: inout ByteBuffer, limits: Limits) throws -> ByteBuffer? {
         let view = buffer.readableBytesView
         guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            if view.count > limits.maxLineLength { throw RESPProtocolError("reply line longer than \(limits.maxLineLength) bytes") }
+            // A line may arrive without its LF but with its CR: that byte is not part of the line,
+            // or a line of exactly the limit would be refused when a read ends between CR and LF.
+            let pending = view.last == UInt8(ascii: "\r") ? view.count - 1 : view.count
+            if pending > limits.maxLineLength { throw RESPProtocolError("reply line longer than \(limits.maxLineLength) bytes") }
             return nil
         }
         let length = newline - view.startIndex
