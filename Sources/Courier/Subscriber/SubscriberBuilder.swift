@@ -176,7 +176,7 @@ extension MessageContext {
             let reply = body ?? EncodedBody(bytes: .init(), contentType: nil)
             _ = try await dispatch(
                 Publication(
-                    destination: replyTo,
+                    destination: NamedDestination(name: replyTo),
                     messages: [OutgoingMessage(reply, correlationID: correlationID)],
                     destinationIsTemporary: true,
                     serviceContext: serviceContext,

@@ -45,29 +45,6 @@ public struct Publication: Sendable {
         self.logger = logger
     }
 
-    /// A publication to a plain destination name (a reply inbox, say).
-    public init(
-        destination name: String,
-        messages: [OutgoingMessage],
-        isBatch: Bool = false,
-        destinationIsTemporary: Bool = false,
-        serviceContext: ServiceContext,
-        originContext: ServiceContext? = nil,
-        broker: BrokerDescription,
-        logger: Logger
-    ) {
-        self.init(
-            destination: NamedDestination(name: name),
-            messages: messages,
-            isBatch: isBatch,
-            destinationIsTemporary: destinationIsTemporary,
-            serviceContext: serviceContext,
-            originContext: originContext,
-            broker: broker,
-            logger: logger
-        )
-    }
-
     /// The destination's name: the queue, channel, subject or topic.
     public var destinationName: String { destination.name }
 
