@@ -164,6 +164,7 @@ let package = Package(
             name: "CourierTests",
             dependencies: [
                 "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
+                "CourierExamples",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "OTel", package: "swift-otel"),
