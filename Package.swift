@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "CourierMemory", targets: ["CourierMemory"]),
         .library(name: "CourierRedis", targets: ["CourierRedis"]),
         .library(name: "CourierNATS", targets: ["CourierNATS"]),
+        .library(name: "CourierKafka", targets: ["CourierKafka"]),
         .library(name: "CourierTraceView", targets: ["CourierTraceView"]),
         .library(name: "CourierTesting", targets: ["CourierTesting"]),
         .executable(name: "courier-demo", targets: ["courier-demo"]),
@@ -84,6 +85,21 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // librdkafka, the Kafka C client, from the system (Debian: librdkafka-dev).
+        .systemLibrary(
+            name: "CKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "CourierKafka",
+            dependencies: [
+                "Courier", "CKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
         // Test helpers for applications (TestBroker) and the transport conformance suite.
         .target(
             name: "CourierTesting",
@@ -105,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "courier-demo",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierTraceView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -114,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "courier-bench",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CNats",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CNats", "CourierKafka", "CKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -127,7 +143,7 @@ let package = Package(
         .target(
             name: "CourierExamples",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTesting",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Logging", package: "swift-log"),
@@ -163,7 +179,7 @@ let package = Package(
         .testTarget(
             name: "CourierTests",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
                 "CourierExamples",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

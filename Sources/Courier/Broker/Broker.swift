@@ -88,9 +88,17 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         to destination: String,
         headers: MessageHeaders = [:],
         correlationID: String? = nil,
-        replyTo: String? = nil
+        replyTo: String? = nil,
+        options: Transport.PublishOptions? = nil
     ) async throws -> PublishReceipt? {
-        try await publish(body, to: Transport.Destination(name: destination), headers: headers, correlationID: correlationID, replyTo: replyTo)
+        try await publish(
+            body,
+            to: Transport.Destination(name: destination),
+            headers: headers,
+            correlationID: correlationID,
+            replyTo: replyTo,
+            options: options
+        )
     }
 
     /// Publishes several messages to a destination in one batch; they share `headers` and the
@@ -131,6 +139,18 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         }
         guard !outgoing.isEmpty else { return [] }
         return try await dispatch(publication(to: destination, outgoing, isBatch: true))
+    }
+
+    /// Publishes a batch whose messages carry options of their own to the destination named
+    /// `destination`, of the broker's default kind.
+    @discardableResult
+    public func publishBatch<Body: MessageEncodable>(
+        _ messages: [(body: Body, options: Transport.PublishOptions?)],
+        to destination: String,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil
+    ) async throws -> [PublishReceipt] {
+        try await publishBatch(messages, to: Transport.Destination(name: destination), headers: headers, correlationID: correlationID)
     }
 
     /// Sends `body` to a destination of the broker's own kinds and waits for the reply its

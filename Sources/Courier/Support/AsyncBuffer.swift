@@ -211,6 +211,27 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
         }
     }
 
+    /// Up to `maxElements` elements, waiting at most `timeout` for the first; nil when none came
+    /// in time (or the buffer finished). Elements taken as the time runs out are returned, never
+    /// dropped.
+    public func next(upTo maxElements: Int = 1, timeout: Duration) async -> [Element]? {
+        if let ready = take(upTo: maxElements) { return ready }
+        return await withTaskGroup(of: [Element]?.self) { group in
+            group.addTask { await self.next(upTo: maxElements) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            // The first to finish ends the other; the waiter's answer is always collected.
+            var taken: [Element]?
+            while let result = await group.next() {
+                if let result { taken = result }
+                group.cancelAll()
+            }
+            return taken
+        }
+    }
+
     /// Up to `maxElements` elements that are ready now, without waiting; nil when none is ready
     /// (or the buffer finished, or `consumer` stopped).
     public func take(upTo maxElements: Int = 1, consumer: Int? = nil) -> [Element]? {

@@ -275,11 +275,7 @@ final class NatsClient: Sendable {
 
     /// Runs a blocking nats.c call on a thread of its own.
     static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: body()) }
-            thread.name = "courier.nats.blocking"
-            thread.start()
-        }
+        await onDedicatedThread(named: "courier.nats.blocking", body)
     }
 }
 

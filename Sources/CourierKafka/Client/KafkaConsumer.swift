@@ -1,0 +1,271 @@
+import CKafka
+import Courier
+import Logging
+import NIOCore
+import Synchronization
+
+/// A consumed record, copied out of librdkafka.
+struct KafkaRecord: Sendable {
+    var topic: String
+    var partition: Int32
+    var offset: Int64
+    var timestampMilliseconds: Int64?
+    var key: [UInt8]?
+    /// Nil for a record without a value (a tombstone).
+    var value: ByteBuffer?
+    var headers: [(name: String, value: [UInt8])]
+
+    var topicPartition: KafkaTopicPartition { KafkaTopicPartition(topic: topic, partition: partition) }
+
+    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        let pointee = message.pointee
+        topic = pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        partition = pointee.partition
+        offset = pointee.offset
+        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &type)
+        timestampMilliseconds = type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+        key = pointee.key.map { Array(UnsafeRawBufferPointer(start: $0, count: pointee.key_len)) }
+        value = pointee.payload.map { ByteBuffer(bytes: UnsafeRawBufferPointer(start: $0, count: pointee.len)) }
+        headers = []
+        var list: OpaquePointer?
+        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                headers.append((name.map { String(cString: $0) } ?? "", bytes))
+                index += 1
+            }
+        }
+    }
+}
+
+/// What changed in a consumer's assignment.
+public struct KafkaRebalance: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// The group gave this consumer these partitions.
+        case assigned
+        /// The group took these partitions away (after their processed offsets were committed).
+        case revoked
+    }
+
+    public var kind: Kind
+    public var partitions: [KafkaTopicPartition]
+}
+
+/// One librdkafka consumer: a group member, or a consumer of partitions assigned by hand.
+///
+/// A thread of its own polls it (blocking up to 100 ms per call, never spinning): records go to
+/// `onRecord`, and rebalances, errors and logs are served there too, so they are handled even
+/// while every handler is busy. Offsets are stored by the ack policy and committed in the
+/// background by librdkafka, synchronously on revoke and on close.
+final class KafkaConsumer: Sendable {
+    let handle: KafkaHandle
+    let group: String?
+    private let pollThread = KafkaPollThread(name: "courier.kafka.consumer")
+    private let closed = Atomic<Bool>(false)
+    private let paused = KafkaPauseState()
+
+    init(
+        configuration: KafkaConfiguration,
+        group: String?,
+        properties: [String: String],
+        logger: Logger,
+        onRebalance: @escaping @Sendable (KafkaRebalance) -> Void
+    ) throws {
+        self.group = group
+        var all = configuration.consumerConfiguration(group: group)
+        all.merge(properties) { $1 }
+        let paused = self.paused
+        let events = KafkaEvents(logger: logger, secrets: configuration.secrets, onRebalance: { handle, code, list in
+            KafkaConsumer.rebalance(handle, code, list, logger: logger, paused: paused, notify: onRebalance)
+        })
+        handle = try KafkaHandle(kind: RD_KAFKA_CONSUMER, properties: all, events: events) { conf in
+            if group != nil { rd_kafka_conf_set_rebalance_cb(conf, kafkaRebalanceCallback) }
+        }
+        // Errors and logs come through the consumer's queue, served by the poll loop.
+        rd_kafka_poll_set_consumer(handle.pointer.pointer)
+    }
+
+    /// Joins the group for `topics` (a name starting with `^` is a regular expression).
+    func subscribe(_ topics: [String]) throws {
+        let list = KafkaTopicPartition.list(topics.map { (KafkaTopicPartition(topic: $0, partition: courier_kafka_partition_unassigned), nil) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let status = rd_kafka_subscribe(handle.pointer.pointer, list)
+        guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(rdkafka: status, "cannot subscribe to \(topics)")
+        }
+    }
+
+    /// Consumes `partitions` from the given offsets, outside any group rebalancing.
+    func assign(_ partitions: [(KafkaTopicPartition, Int64?)]) throws {
+        let list = KafkaTopicPartition.list(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let status = rd_kafka_assign(handle.pointer.pointer, list)
+        guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(rdkafka: status, "cannot assign \(partitions.map(\.0))")
+        }
+    }
+
+    /// The partitions of `topic`, from the cluster's metadata (which may create the topic, where
+    /// the broker creates topics on demand).
+    func partitions(of topic: String, timeout: Duration) async throws -> [KafkaTopicPartition] {
+        let handle = self.handle
+        let timeoutMilliseconds = Int32(clamping: timeout.wholeMilliseconds)
+        let result: Result<Int32, KafkaError> = await onDedicatedThread(named: "courier.kafka.metadata") {
+            KafkaAdmin.partitionCount(of: topic, handle: handle, timeoutMilliseconds: timeoutMilliseconds)
+        }
+        return try (0..<result.get()).map { KafkaTopicPartition(topic: topic, partition: $0) }
+    }
+
+    /// Creates the topics that do not exist yet, with `partitions` partitions each.
+    func createTopics(_ topics: [String], partitions: Int32, timeout: Duration) async throws {
+        let handle = self.handle
+        let timeoutMilliseconds = Int32(clamping: timeout.wholeMilliseconds)
+        for topic in topics {
+            let error = await onDedicatedThread(named: "courier.kafka.admin") {
+                KafkaAdmin.createTopic(topic, partitions: partitions, handle: handle, timeoutMilliseconds: timeoutMilliseconds)
+            }
+            if let error { throw error }
+        }
+    }
+
+    /// Starts the poll loop; every record goes to `onRecord` (which must not block).
+    func start(onRecord: @escaping @Sendable (KafkaRecord) -> Void) {
+        let pointer = handle.pointer
+        let events = handle.events
+        let isGroupMember = group != nil
+        pollThread.start {
+            guard let message = rd_kafka_consumer_poll(pointer.pointer, 100) else { return }
+            defer { rd_kafka_message_destroy(message) }
+            let code = message.pointee.err
+            guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                if code != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
+                    events.error(code, text, handle: pointer.pointer)
+                }
+                return
+            }
+            onRecord(KafkaRecord(message))
+        } finally: {
+            // Leaving: commit what was processed, then leave the group (its revoke is served here).
+            if isGroupMember { _ = rd_kafka_commit(pointer.pointer, nil, 0) }
+            rd_kafka_consumer_close(pointer.pointer)
+        }
+    }
+
+    /// Marks `offset` (the next record to read) of `partition` as processed; librdkafka commits
+    /// it. False when the partition is no longer assigned to this consumer.
+    @discardableResult
+    func storeOffset(_ offset: Int64, for partition: KafkaTopicPartition) -> Bool {
+        guard group != nil else { return true }
+        let list = KafkaTopicPartition.list([(partition, offset)])
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let status = rd_kafka_offsets_store(handle.pointer.pointer, list)
+        return status == RD_KAFKA_RESP_ERR_NO_ERROR && list.pointee.elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+    }
+
+    /// Moves `partition`'s position back to `offset`, so it is fetched again.
+    func seek(_ partition: KafkaTopicPartition, to offset: Int64) {
+        let list = KafkaTopicPartition.list([(partition, offset)])
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        if let error = rd_kafka_seek_partitions(handle.pointer.pointer, list, 0) {
+            handle.events.logger.error(
+                "cannot seek back for redelivery",
+                metadata: ["courier.kafka.partition": "\(partition)", "error": "\(String(cString: rd_kafka_error_string(error)))"]
+            )
+            rd_kafka_error_destroy(error)
+        }
+    }
+
+    /// Pauses fetching of every assigned partition (a full subscriber), or resumes it.
+    func setPaused(_ pause: Bool) {
+        paused.state.withLock { paused in
+            guard paused != pause else { return }
+            paused = pause
+            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            guard rd_kafka_assignment(handle.pointer.pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if pause {
+                _ = rd_kafka_pause_partitions(handle.pointer.pointer, list)
+            } else {
+                _ = rd_kafka_resume_partitions(handle.pointer.pointer, list)
+            }
+        }
+        handle.events.logger.debug(pause ? "Kafka subscriber full: partitions paused" : "Kafka subscriber drained: partitions resumed")
+    }
+
+    /// Stops polling, commits, leaves the group and destroys the consumer.
+    func close() async {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
+        if await !pollThread.stop() {
+            // Never polled: leave the group (if joined) on a thread of our own.
+            let pointer = handle.pointer
+            await onDedicatedThread(named: "courier.kafka.close") { _ = rd_kafka_consumer_close(pointer.pointer) }
+        }
+        handle.destroy()
+    }
+
+    /// Serves a group rebalance on the poll thread.
+    private static func rebalance(
+        _ handle: OpaquePointer,
+        _ code: rd_kafka_resp_err_t,
+        _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
+        logger: Logger,
+        paused: KafkaPauseState,
+        notify: @Sendable (KafkaRebalance) -> Void
+    ) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        let partitions = KafkaTopicPartition.all(in: list)
+        switch code {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, list) { rd_kafka_error_destroy(error) }
+            } else {
+                _ = rd_kafka_assign(handle, list)
+            }
+            paused.state.withLock { paused in
+                if paused { _ = rd_kafka_pause_partitions(handle, list) }
+            }
+            logger.info("Kafka partitions assigned", metadata: ["courier.kafka.partitions": "\(partitions)"])
+            notify(KafkaRebalance(kind: .assigned, partitions: partitions))
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            // First no record of these partitions is stored any more, then what was processed is
+            // committed, then they go.
+            notify(KafkaRebalance(kind: .revoked, partitions: partitions))
+            let status = rd_kafka_commit(handle, nil, 0)
+            if status != RD_KAFKA_RESP_ERR_NO_ERROR && status != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                logger.warning("commit on revoke failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(status)))"])
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, list) { rd_kafka_error_destroy(error) }
+            } else {
+                _ = rd_kafka_assign(handle, nil)
+            }
+            logger.info("Kafka partitions revoked", metadata: ["courier.kafka.partitions": "\(partitions)"])
+        default:
+            logger.error("Kafka rebalance failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"])
+            _ = rd_kafka_assign(handle, nil)
+            notify(KafkaRebalance(kind: .revoked, partitions: partitions))
+        }
+    }
+}
+
+private func kafkaRebalanceCallback(
+    _ handle: OpaquePointer?,
+    _ code: rd_kafka_resp_err_t,
+    _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+    _ opaque: UnsafeMutableRawPointer?
+) {
+    guard let handle, let list, let events = KafkaEvents.from(opaque) else { return }
+    events.onRebalance?(handle, code, list)
+}
+
+/// Whether a consumer's partitions are paused, shared with its rebalance callback (which pauses
+/// newly assigned partitions of a full subscriber too).
+final class KafkaPauseState: Sendable {
+    let state = Mutex(false)
+}

@@ -1,0 +1,225 @@
+import CKafka
+import Courier
+import Logging
+import NIOCore
+import Synchronization
+
+/// One record to produce.
+struct KafkaOutgoingRecord: Sendable {
+    var topic: String
+    var partition: Int32?
+    var key: [UInt8]?
+    /// Nil: a record without a value (a tombstone).
+    var value: ByteBuffer?
+    var timestampMilliseconds: Int64?
+    var headers: MessageHeaders
+    /// Whether the caller waits for the broker's acknowledgement.
+    var confirmed: Bool
+}
+
+/// Where the broker stored a record.
+public struct KafkaRecordPosition: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    /// The record's timestamp in milliseconds since 1970, as the broker stored it.
+    public var timestampMilliseconds: Int64?
+
+    /// FastStream's message id for the record: `"{offset}-{timestamp}"`.
+    public var messageID: String { "\(offset)-\(timestampMilliseconds ?? 0)" }
+}
+
+/// The producer: one per broker, librdkafka behind a small surface. A thread of its own polls
+/// librdkafka (blocking up to 100 ms per call, never spinning) and serves delivery reports;
+/// ``send(_:)`` returns once every confirmed record has its report.
+final class KafkaProducer: Sendable {
+    private let handle: KafkaHandle
+    private let pollThread = KafkaPollThread(name: "courier.kafka.producer")
+    private let configuration: KafkaConfiguration
+    private let closed = Atomic<Bool>(false)
+
+    init(configuration: KafkaConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        let events = KafkaEvents(logger: logger, secrets: configuration.secrets) { message in
+            // A fire-and-forget record has no one waiting: its failure is logged, not lost silently.
+            if message.pointee._private == nil, message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+                logger.error(
+                    "unconfirmed Kafka record not delivered",
+                    metadata: ["courier.destination": "\(topic)", "error": "\(String(cString: rd_kafka_err2str(message.pointee.err)))"]
+                )
+            }
+            KafkaDelivery.report(message)
+        }
+        self.handle = try KafkaHandle(kind: RD_KAFKA_PRODUCER, properties: configuration.producerConfiguration, events: events) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReportCallback)
+        }
+        let pointer = handle.pointer
+        pollThread.start { rd_kafka_poll(pointer.pointer, 100) }
+    }
+
+    /// Produces `records`; returns each confirmed record's position (nil for unconfirmed ones)
+    /// once the broker acknowledged them all.
+    func send(_ records: [KafkaOutgoingRecord]) async throws -> [KafkaRecordPosition?] {
+        guard !closed.load(ordering: .relaxed) else { throw KafkaError(.closed, "the producer is closed") }
+        let delivery = KafkaDelivery(count: records.count)
+        for (index, record) in records.enumerated() {
+            do {
+                try produce(record, slot: record.confirmed ? KafkaDelivery.Slot(delivery: delivery, index: index) : nil)
+            } catch let error as KafkaError {
+                delivery.complete(index, with: .failure(error))
+            }
+            if !record.confirmed { delivery.complete(index, with: .success(nil)) }
+        }
+        let results = await delivery.results()
+        var positions: [KafkaRecordPosition?] = []
+        positions.reserveCapacity(results.count)
+        for result in results {
+            switch result {
+            case .success(let position): positions.append(position)
+            case .failure(var error):
+                if error.code == .timeout || error.code == .brokerUnavailable, let last = handle.events.lastBrokerError {
+                    error.message += " (last broker error: \(last))"
+                }
+                throw error
+            }
+        }
+        return positions
+    }
+
+    private func produce(_ record: KafkaOutgoingRecord, slot: KafkaDelivery.Slot?) throws {
+        let headers = rd_kafka_headers_new(record.headers.count + 1)!
+        for (name, value) in record.headers {
+            var value = value
+            value.withUTF8 { bytes in
+                _ = rd_kafka_header_add(headers, name, -1, bytes.baseAddress, bytes.count)
+            }
+        }
+        let opaque = slot.map { Unmanaged.passRetained($0).toOpaque() }
+        let key = record.key
+        let status: rd_kafka_resp_err_t = key.withOptionalBytes { keyBytes in
+            func produce(value: UnsafeMutableRawPointer?, count: Int) -> rd_kafka_resp_err_t {
+                courier_kafka_produce(
+                    handle.pointer.pointer,
+                    record.topic,
+                    record.partition ?? courier_kafka_partition_unassigned,
+                    keyBytes?.baseAddress, keyBytes?.count ?? 0,
+                    value, count,
+                    record.timestampMilliseconds ?? 0,
+                    headers,
+                    opaque
+                )
+            }
+            guard var value = record.value else { return produce(value: nil, count: 0) }
+            // RD_KAFKA_MSG_F_COPY: librdkafka copies the bytes before the call returns.
+            if value.readableBytes == 0 {
+                // An empty value needs a non-null pointer: librdkafka reads NULL as "no value".
+                var empty: UInt8 = 0
+                return withUnsafeMutableBytes(of: &empty) { produce(value: $0.baseAddress, count: 0) }
+            }
+            return value.withUnsafeMutableReadableBytes { bytes in
+                produce(value: bytes.baseAddress, count: bytes.count)
+            }
+        }
+        guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_headers_destroy(headers)
+            if let opaque { Unmanaged<KafkaDelivery.Slot>.fromOpaque(opaque).release() }
+            throw KafkaError(rdkafka: status, "cannot publish to '\(record.topic)'")
+        }
+    }
+
+    /// Sends what is queued and waits for its reports (up to the close timeout), stops polling
+    /// and destroys the producer.
+    func close() async {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
+        await pollThread.stop()
+        let handle = self.handle
+        let timeout = Int32(clamping: configuration.closeTimeout.wholeMilliseconds)
+        let remaining: Int32 = await onDedicatedThread(named: "courier.kafka.flush") {
+            _ = rd_kafka_flush(handle.pointer.pointer, timeout)
+            return rd_kafka_outq_len(handle.pointer.pointer)
+        }
+        if remaining > 0 {
+            handle.events.logger.error("Kafka producer closed with unsent records", metadata: ["courier.kafka.unsent": "\(remaining)"])
+        }
+        handle.destroy()
+    }
+
+    /// The handle, for admin calls (creating and deleting reply topics, metadata).
+    var kafkaHandle: KafkaHandle { handle }
+}
+
+/// The delivery reports of one ``KafkaProducer/send(_:)``, awaited together.
+final class KafkaDelivery: Sendable {
+    /// The per-record opaque librdkafka hands back with the report.
+    final class Slot: Sendable {
+        let delivery: KafkaDelivery
+        let index: Int
+        init(delivery: KafkaDelivery, index: Int) {
+            self.delivery = delivery
+            self.index = index
+        }
+    }
+
+    private struct State {
+        var results: [Result<KafkaRecordPosition?, KafkaError>?]
+        var remaining: Int
+    }
+
+    private let state: Mutex<State>
+    private let done = Latch()
+
+    init(count: Int) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
+    }
+
+    func complete(_ index: Int, with result: Result<KafkaRecordPosition?, KafkaError>) {
+        let finished = state.withLock { state -> Bool in
+            guard state.results[index] == nil else { return false }
+            state.results[index] = result
+            state.remaining -= 1
+            return state.remaining == 0
+        }
+        if finished { done.open() }
+    }
+
+    func results() async -> [Result<KafkaRecordPosition?, KafkaError>] {
+        // Not cancellable: the records are on their way; their reports come within `message.timeout.ms`.
+        await Task { await done.wait() }.value
+        return state.withLock { $0.results.map { $0! } }
+    }
+
+    /// Called on the producer's poll thread for every record that had a slot.
+    static func report(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        guard let opaque = message.pointee._private else { return }
+        let slot = Unmanaged<Slot>.fromOpaque(opaque).takeRetainedValue()
+        let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        guard message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            slot.delivery.complete(slot.index, with: .failure(KafkaError(rdkafka: message.pointee.err, "cannot publish to '\(topic)'")))
+            return
+        }
+        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &type)
+        let position = KafkaRecordPosition(
+            topic: topic,
+            partition: message.pointee.partition,
+            offset: message.pointee.offset,
+            timestampMilliseconds: type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+        )
+        slot.delivery.complete(slot.index, with: .success(position))
+    }
+}
+
+private func kafkaDeliveryReportCallback(_ handle: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?, _ opaque: UnsafeMutableRawPointer?) {
+    guard let message, let events = KafkaEvents.from(opaque) else { return }
+    events.onDeliveryReport?(UnsafeMutablePointer(mutating: message))
+}
+
+extension Optional where Wrapped == [UInt8] {
+    func withOptionalBytes<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        switch self {
+        case .none: body(nil)
+        case .some(let bytes): bytes.withUnsafeBytes { body($0) }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import CKafka
+import Courier
+import Logging
+import Synchronization
+
+/// Request/reply over Kafka, which FastStream leaves out on a real broker: each broker instance
+/// has a reply topic of its own, created on the first request and read by one consumer from its
+/// beginning; replies are matched to the requests in flight by their `correlation_id`.
+final class KafkaReplies: Sendable {
+    let topic: String
+    private let consumer: KafkaConsumer
+    private let replies = CorrelatedReplies<String, InboundDelivery>()
+
+    /// Creates the reply topic and starts reading it.
+    init(configuration: KafkaConfiguration, producer: KafkaProducer, logger: Logger) async throws {
+        topic = "courier-replies-" + MessageIdentifier.make()
+        let topic = self.topic
+        let handle = producer.kafkaHandle
+        let timeout = Int32(clamping: configuration.deliveryTimeout.wholeMilliseconds)
+        if let error = await onDedicatedThread(named: "courier.kafka.admin", { KafkaAdmin.createTopic(topic, partitions: 1, handle: handle, timeoutMilliseconds: timeout) }) {
+            // A broker that creates topics on demand still works: the metadata request below creates it.
+            logger.debug("cannot create the reply topic; relying on topic auto-creation", metadata: ["error": "\(error)"])
+        }
+        consumer = try KafkaConsumer(
+            configuration: configuration,
+            group: nil,
+            properties: ["allow.auto.create.topics": "true"],
+            logger: logger,
+            onRebalance: { _ in }
+        )
+        let partitions = try await consumer.partitions(of: topic, timeout: configuration.deliveryTimeout)
+        // The topic is this instance's alone and new: reading it from the beginning misses no reply.
+        try consumer.assign(partitions.map { ($0, courier_kafka_offset_beginning) })
+        let replies = self.replies
+        consumer.start { record in
+            let message = KafkaIncoming.message(record, group: nil, logger: logger)
+            guard let correlationID = message.correlationID,
+                replies.deliver(InboundDelivery(messages: [message], settlement: .none), for: correlationID)
+            else {
+                logger.debug("Kafka reply nobody waits for (late or stray)", metadata: ["courier.correlation_id": "\(message.correlationID ?? "-")"])
+                return
+            }
+        }
+    }
+
+    /// The inbox of one request: its reply, then nothing.
+    func inbox(for correlationID: String) -> ReplyInbox {
+        replies.expect(correlationID)
+        return ReplyInbox(destination: topic, subscription: KafkaReplySubscription(replies: replies, correlationID: correlationID))
+    }
+
+    /// Stops reading and deletes the reply topic.
+    func close(producer: KafkaProducer, timeout: Duration) async {
+        replies.cancelAll()
+        await consumer.close()
+        let topic = self.topic
+        let handle = producer.kafkaHandle
+        let milliseconds = Int32(clamping: timeout.wholeMilliseconds)
+        await onDedicatedThread(named: "courier.kafka.admin") { KafkaAdmin.deleteTopic(topic, handle: handle, timeoutMilliseconds: milliseconds) }
+    }
+}
+
+/// The reply of one request, as a subscription.
+private struct KafkaReplySubscription: TransportSubscription {
+    let replies: CorrelatedReplies<String, InboundDelivery>
+    let correlationID: String
+
+    func next() async throws -> InboundDelivery? {
+        await replies.wait(for: correlationID)
+    }
+
+    func stop() async {
+        replies.cancel(correlationID)
+    }
+}

@@ -1,0 +1,148 @@
+public import Courier
+public import Logging
+import Foundation
+import NIOCore
+import Synchronization
+
+/// The Kafka broker: `Broker<KafkaTransport>`.
+public typealias KafkaBroker = Broker<KafkaTransport>
+
+extension Broker where Transport == KafkaTransport {
+    /// Creates a Kafka broker for `kafka://host:port[,host:port]`.
+    public convenience init(
+        url: String = "kafka://127.0.0.1:9092",
+        middlewares: [any CourierMiddleware] = [],
+        logger: Logger = Logger(label: "courier.kafka")
+    ) throws {
+        try self.init(configuration: KafkaConfiguration(url: url), middlewares: middlewares, logger: logger)
+    }
+
+    /// Creates a Kafka broker.
+    public convenience init(
+        configuration: KafkaConfiguration,
+        middlewares: [any CourierMiddleware] = [],
+        logger: Logger = Logger(label: "courier.kafka")
+    ) {
+        self.init(transport: KafkaTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger)
+    }
+}
+
+/// Moves records through Kafka topics on librdkafka.
+///
+/// One producer per broker, created by ``connect()`` (or the first publish): a publish returns
+/// once the broker acknowledged the record (`acks=all`), with its partition and offset in the
+/// receipt. Each subscriber has a consumer of its own. The default ack policy is FastStream's,
+/// `.ackFirst`: the offset is stored before the handler runs.
+public final class KafkaTransport: BrokerTransport {
+    public typealias Source = KafkaSource
+    public typealias PublishOptions = KafkaPublishOptions
+
+    public let configuration: KafkaConfiguration
+    public let description: BrokerDescription
+    private let logger: Logger
+
+    private struct State {
+        var producer: KafkaProducer?
+        var subscriptions: [KafkaSubscription] = []
+        var replies: Task<KafkaReplies, any Error>?
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "courier.kafka")) {
+        self.configuration = configuration
+        self.logger = logger
+        let address = configuration.primaryAddress
+        self.description = BrokerDescription(messagingSystem: "kafka", serverAddress: address?.host, serverPort: address?.port)
+    }
+
+    public var defaultAckPolicy: AckPolicy { .ackFirst }
+
+    /// Checks the producer's and the consumers' properties and creates the producer: an invalid
+    /// property fails here, with librdkafka's own text.
+    public func connect() async throws {
+        _ = try producer()
+        try KafkaHandle.validate(configuration.consumerConfiguration(group: "courier-check"), secrets: configuration.secrets)
+    }
+
+    private func producer() throws -> KafkaProducer {
+        try state.withLock { state in
+            if state.closed { throw KafkaError(.closed, "the broker is closed") }
+            if let producer = state.producer { return producer }
+            let producer = try KafkaProducer(configuration: configuration, logger: logger)
+            state.producer = producer
+            return producer
+        }
+    }
+
+    public func send(_ publication: Publication) async throws -> [PublishReceipt] {
+        _ = try destination(of: publication)
+        let producer = try producer()
+        let topic = publication.destinationName
+        let records = publication.messages.map { message in
+            let options = options(of: message)
+            return KafkaOutgoingRecord(
+                topic: topic,
+                partition: options?.partition,
+                key: options?.key,
+                value: message.hasNullBody ? nil : message.body,
+                timestampMilliseconds: options?.timestamp.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
+                headers: KafkaIncoming.headers(of: message, inBatch: publication.isBatch),
+                confirmed: options?.waitsForConfirmation ?? true
+            )
+        }
+        let positions = try await producer.send(records)
+        return zip(publication.messages, positions).map { message, position in
+            PublishReceipt(messageID: position?.messageID ?? message.messageID, details: position)
+        }
+    }
+
+    public func subscribe(to source: KafkaSource, options: SubscriptionOptions) async throws -> any TransportSubscription {
+        let subscription = try KafkaSubscription(source: source, options: options, configuration: configuration, logger: logger)
+        try state.withLock { state in
+            if state.closed { throw KafkaError(.closed, "the broker is closed") }
+            state.subscriptions.append(subscription)
+        }
+        try await subscription.start(source, metadataTimeout: configuration.deliveryTimeout, newTopicPartitions: configuration.newTopicPartitions)
+        return subscription
+    }
+
+    public func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {
+        let producer = try producer()
+        let task = state.withLock { state in
+            if let task = state.replies { return task }
+            let configuration = self.configuration
+            let logger = self.logger
+            let task = Task { try await KafkaReplies(configuration: configuration, producer: producer, logger: logger) }
+            state.replies = task
+            return task
+        }
+        do {
+            return try await task.value.inbox(for: correlationID)
+        } catch {
+            // A failed start (a broker down) is tried again by the next request.
+            state.withLock { state in
+                if state.replies == task { state.replies = nil }
+            }
+            throw error
+        }
+    }
+
+    /// Graceful shutdown, after every subscriber stopped: each consumer commits what was
+    /// processed and leaves its group, then the producer sends what it holds.
+    public func close() async {
+        let (producer, subscriptions, replies) = state.withLock { state in
+            state.closed = true
+            defer { state.subscriptions = [] }
+            return (state.producer, state.subscriptions, state.replies)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for subscription in subscriptions { group.addTask { await subscription.consumer.close() } }
+        }
+        if let replies = try? await replies?.value, let producer {
+            await replies.close(producer: producer, timeout: configuration.closeTimeout)
+        }
+        await producer?.close()
+    }
+}
