@@ -181,6 +181,9 @@ final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Whether fetching is paused because the subscriber is full.
+    var isPaused: Bool { paused.state.withLock { $0 } }
+
     /// Pauses fetching of every assigned partition (a full subscriber), or resumes it.
     func setPaused(_ pause: Bool) {
         paused.state.withLock { paused in

@@ -209,6 +209,9 @@ final class KafkaSubscription: TransportSubscription {
         }
     }
 
+    /// How many records wait in the buffer now.
+    var bufferedCount: Int { buffer.count }
+
     /// Stops fetching: the partitions are paused and what is buffered is dropped (it was not
     /// committed, so the group delivers it again). Handed-out records can still be settled; the
     /// consumer commits and leaves the group when the transport closes.

@@ -129,6 +129,32 @@ public final class KafkaTransport: BrokerTransport {
         }
     }
 
+    /// The running subscriptions (for tests and diagnostics).
+    var subscriptions: [KafkaSubscription] { state.withLock { $0.subscriptions } }
+
+    // MARK: - Topics
+
+    /// Creates `topic` with `partitions` partitions (replication factor 1); an existing topic is
+    /// left as it is.
+    public func createTopic(_ topic: String, partitions: Int32 = 1) async throws {
+        let handle = try producer().kafkaHandle
+        let timeout = Int32(clamping: configuration.deliveryTimeout.wholeMilliseconds)
+        if let error = await onDedicatedThread(named: "courier.kafka.admin", {
+            KafkaAdmin.createTopic(topic, partitions: partitions, handle: handle, timeoutMilliseconds: timeout)
+        }) {
+            throw error
+        }
+    }
+
+    /// How many partitions `topic` has.
+    public func partitionCount(of topic: String) async throws -> Int {
+        let handle = try producer().kafkaHandle
+        let timeout = Int32(clamping: configuration.deliveryTimeout.wholeMilliseconds)
+        return Int(try await onDedicatedThread(named: "courier.kafka.metadata") {
+            KafkaAdmin.partitionCount(of: topic, handle: handle, timeoutMilliseconds: timeout)
+        }.get())
+    }
+
     /// Graceful shutdown, after every subscriber stopped: each consumer commits what was
     /// processed and leaves its group, then the producer sends what it holds.
     public func close() async {
