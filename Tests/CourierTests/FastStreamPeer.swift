@@ -20,11 +20,20 @@ final class FastStreamPeer: Sendable {
         var value: String
         var baggage: [String: String]
         var headers: [String: String] = [:]
+        var key: String? = nil
+    }
+
+    /// A link of one of the peer's spans (a batch consumer links to the producers' spans).
+    struct Link: Sendable {
+        var spanID: String
+        var traceID: String
+        var linkedSpanID: String
     }
 
     struct Output: Sendable {
         var received: [Received]
         var spans: [Span]
+        var links: [Link] = []
     }
 
     private let process: Process
@@ -70,7 +79,7 @@ final class FastStreamPeer: Sendable {
             waiter?.resume(returning: !data.isEmpty)
         }
         try process.run()
-        if mode == "consume" || mode == "respond" {
+        if mode.hasPrefix("consume") || mode == "respond" {
             let isReady = await withCheckedContinuation { continuation in
                 let already = ready.withLock { state -> Bool in
                     if state.seen.contains("READY") { return true }
@@ -103,7 +112,8 @@ final class FastStreamPeer: Sendable {
                 type: entry["type"] as? String ?? "",
                 value: text,
                 baggage: entry["baggage"] as? [String: String] ?? [:],
-                headers: entry["headers"] as? [String: String] ?? [:]
+                headers: entry["headers"] as? [String: String] ?? [:],
+                key: entry["key"] as? String
             )
         }
         let spans = (json["spans"] as? [[String: Any]] ?? []).map { span in
@@ -114,7 +124,14 @@ final class FastStreamPeer: Sendable {
                 parentSpanID: span["parentSpanId"] as? String
             )
         }
-        return Output(received: received, spans: spans)
+        let links = (json["links"] as? [[String: Any]] ?? []).map { link in
+            Link(
+                spanID: link["spanId"] as? String ?? "",
+                traceID: link["traceId"] as? String ?? "",
+                linkedSpanID: link["linkedSpanId"] as? String ?? ""
+            )
+        }
+        return Output(received: received, spans: spans, links: links)
     }
 }
 
