@@ -1,3 +1,4 @@
+@testable import CourierKafka
 @testable import CourierNATS
 @testable import CourierRedis
 import Courier
@@ -229,6 +230,50 @@ struct CredentialLeakTests {
 
         #expect(witness.logs.contains(.warning, "reconnecting"))
         #expect(witness.tracer.finishedSpans.contains { $0.operationName == "process \(list)" })
+        witness.expectNowhere(secrets)
+    }
+
+    @Test("Kafka: secrets in URLs and librdkafka properties stay out of everything shown")
+    func kafka() async throws {
+        let password = "kafka-Passw0rd-\(UUID().uuidString.prefix(6))"
+        let keyPassword = "kafka-K3y-\(UUID().uuidString.prefix(6))"
+        let secrets = [password, keyPassword]
+        let witness = SecretWitness()
+        let server = KafkaTestServer.url.replacingOccurrences(of: "kafka://", with: "")
+
+        await witness.expectError("malformed port") { _ = try KafkaConfiguration(url: "kafka://app:\(password)@127.0.0.1:port") }
+        await witness.expectError("wrong scheme") { _ = try KafkaConfiguration(url: "http://app:\(password)@\(server)") }
+        var invalid = try KafkaConfiguration(url: "kafka://app:\(password)@\(server)")
+        invalid.properties["sasl.mechanism"] = "NO-SUCH-MECHANISM"
+        witness.show(invalid)
+        await witness.expectError("an invalid property next to a password") { try await KafkaTransport(configuration: invalid, logger: witness.logger).connect() }
+
+        // SASL credentials the server does not ask for (tansu speaks plaintext): the client's
+        // connection errors and the failed publish are shown, never the password.
+        var sasl = try KafkaConfiguration(url: "kafka://app:\(password)@\(server)")
+        sasl.deliveryTimeout = .seconds(2)
+        witness.show(sasl)
+        let saslBroker = KafkaBroker(configuration: sasl, middlewares: [witness.telemetry], logger: witness.logger)
+        await witness.expectError("publish where SASL fails") { try await saslBroker.publish("x", to: KafkaTestServer.unique("secret")) }
+        await saslBroker.transport.close()
+
+        // A traced service with a secret property it does not use (a TLS key password).
+        var configuration = try KafkaTestServer.configuration()
+        configuration.properties["ssl.key.password"] = keyPassword
+        witness.show(configuration)
+        let broker = KafkaBroker(configuration: configuration, middlewares: [witness.telemetry], logger: witness.logger)
+        let topic = KafkaTestServer.unique("secret-topic")
+        let inbox = Inbox<String>()
+        broker.subscriber(.topics(topic, start: .beginning)) { (text: String, context: MessageContext) in
+            context.logger.info("handled", metadata: ["text": "\(text)"])
+            inbox.put(text)
+        }
+        try await withRunningApp([broker]) { () async throws in
+            await broker.waitUntilSubscribed()
+            try await broker.publish("hello", to: topic)
+            try await inbox.wait(count: 1)
+        }
+        #expect(witness.tracer.finishedSpans.contains { $0.operationName == "process \(topic)" })
         witness.expectNowhere(secrets)
     }
 }
