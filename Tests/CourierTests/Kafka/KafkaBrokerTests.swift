@@ -257,4 +257,54 @@ struct KafkaBrokerTests {
         await #expect(throws: KafkaError.self) { try await KafkaTransport(configuration: unknown).connect() }
         #expect(throws: KafkaError.self) { try KafkaConfiguration(url: "redis://127.0.0.1:6379") }
     }
+
+    @Test("FastStream conventions: the seed pipeline first → second → third has the spans FastStream 0.7 records on Kafka")
+    func fastStreamConventions() async throws {
+        let tracer = InMemoryTracer()
+        let broker = KafkaBroker(configuration: try KafkaTestServer.configuration(), middlewares: [TelemetryMiddleware(conventions: .fastStream, tracer: tracer)])
+        let base = KafkaTestServer.unique("seed")
+        let done = Inbox<String>()
+        broker.subscriber(.topics("\(base)-first", start: .beginning)).publisher("\(base)-second") { (message: String, _) in message }
+        broker.subscriber(.topics("\(base)-second", start: .beginning)).publisher("\(base)-third") { (message: String, _) in message }
+        broker.subscriber(.topics("\(base)-third", start: .beginning)) { (message: String, _) in done.put(message) }
+        try await withRunningApp([broker]) { () async throws in
+            await broker.waitUntilSubscribed()
+            try await broker.publish("message", to: "\(base)-first", options: KafkaPublishOptions(partition: 0))
+            try await done.wait(count: 1)
+        }
+        let spans = tracer.finishedSpans
+        let create = try spans.named("\(base)-first create")
+        #expect(attributeNames(create) == ["messaging.system", "messaging.destination.name", "messaging.message.conversation_id"])
+        for topic in ["first", "second", "third"] {
+            let process = try spans.named("\(base)-\(topic) process")
+            // Every process span hangs under the first create span: FastStream re-sends the origin.
+            #expect(process.parentSpanID == create.spanID)
+            var keys = attributeNames(process)
+            keys.remove("messaging.kafka.message.key")
+            #expect(keys == [
+                "messaging.system", "messaging.message.id", "messaging.message.conversation_id",
+                "messaging.message.payload_size_bytes", "messaging.kafka.destination.partition",
+                "messaging.kafka.message.offset", "messaging.destination_publish.name", "messaging.operation",
+            ])
+            #expect(process.attribute("messaging.system")?.toSpanAttribute() == "kafka")
+            #expect(process.attribute("messaging.message.payload_size_bytes")?.toSpanAttribute() == .int64(7))
+            guard case .string(let id) = process.attribute("messaging.message.id")?.toSpanAttribute() else {
+                Issue.record("no message id")
+                continue
+            }
+            #expect(id.wholeMatch(of: /\d+-\d+/) != nil, "FastStream's {offset}-{timestamp} message id, not \(id)")
+        }
+        for topic in ["first", "second", "third"] {
+            let publish = try spans.named("\(base)-\(topic) publish")
+            // The first publish names its partition, which FastStream records when given.
+            #expect(attributeNames(publish).subtracting(["messaging.kafka.destination.partition"]) == ["messaging.system", "messaging.destination.name", "messaging.message.conversation_id", "messaging.operation"])
+        }
+    }
+}
+
+/// The names of a span's attributes.
+private func attributeNames(_ span: FinishedInMemorySpan) -> Set<String> {
+    var names: Set<String> = []
+    span.attributes.forEach { name, _ in names.insert(name) }
+    return names
 }
