@@ -2,6 +2,7 @@ import ArgumentParser
 import Courier
 import CourierMemory
 import CourierNATS
+import CourierKafka
 import CourierRedis
 import CourierTraceView
 import Foundation
@@ -25,7 +26,7 @@ struct CourierDemo: AsyncParsableCommand {
     @Option(name: .customLong("spans-json"), help: "Write every finished span to this file as JSON.")
     var spansJSON: String?
 
-    @Option(name: .customLong("broker"), help: "The broker to run on: memory, redis://host:port[/db] or nats://host:port.")
+    @Option(name: .customLong("broker"), help: "The broker to run on: memory, redis://host:port[/db], nats://host:port or kafka://host:port.")
     var brokerURL = "memory"
 
     @Option(help: "Span names and attributes: opentelemetry or faststream.")
@@ -36,8 +37,8 @@ struct CourierDemo: AsyncParsableCommand {
 
     func validate() throws {
         guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
-        guard brokerURL == "memory" || brokerURL.hasPrefix("redis://") || brokerURL.hasPrefix("nats://") else {
-            throw ValidationError("unsupported broker '\(Redaction.url(brokerURL))': this build runs on 'memory', 'redis://…' and 'nats://…' (amqp:// and kafka:// arrive with their broker modules)")
+        guard brokerURL == "memory" || ["redis://", "nats://", "kafka://"].contains(where: brokerURL.hasPrefix) else {
+            throw ValidationError("unsupported broker '\(Redaction.url(brokerURL))': this build runs on 'memory', 'redis://…', 'nats://…' and 'kafka://…' (amqp:// arrives with its broker module)")
         }
     }
 
@@ -67,6 +68,9 @@ struct CourierDemo: AsyncParsableCommand {
         if brokerURL.hasPrefix("nats://") {
             failure = try await runPipeline(NatsBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
             brokerName = "NATS (\(Redaction.url(brokerURL)), core subjects)"
+        } else if brokerURL.hasPrefix("kafka://") {
+            failure = try await runPipeline(KafkaBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
+            brokerName = "Kafka (\(Redaction.url(brokerURL)), topics)"
         } else if brokerURL.hasPrefix("redis://") {
             failure = try await runPipeline(RedisBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
             brokerName = "Redis (\(Redaction.url(brokerURL)), pub/sub channels)"

@@ -36,7 +36,7 @@ enum KafkaAdmin {
         let pointer = handle.pointer.pointer
         var errorText = [CChar](repeating: 0, count: 512)
         guard let newTopic = rd_kafka_NewTopic_new(topic, partitions, 1, &errorText, errorText.count) else {
-            return KafkaError(.client, "cannot create '\(topic)': \(String(cString: errorText))")
+            return KafkaError(.client, "cannot create '\(topic)': \(cText(errorText))")
         }
         defer { rd_kafka_NewTopic_destroy(newTopic) }
         let queue = rd_kafka_queue_new(pointer)!
@@ -69,5 +69,18 @@ enum KafkaAdmin {
         var topics: [OpaquePointer?] = [deleteTopic]
         rd_kafka_DeleteTopics(pointer, &topics, 1, nil, queue)
         if let event = rd_kafka_queue_poll(queue, timeoutMilliseconds) { rd_kafka_event_destroy(event) }
+    }
+
+    /// The offset the next record of `partition` will get (its high watermark), asked of the
+    /// broker: a subscriber that starts "at the end" starts exactly there, so nothing published
+    /// after it subscribed is skipped while librdkafka would still be resolving "end".
+    static func highWatermark(of partition: KafkaTopicPartition, handle: KafkaHandle, timeoutMilliseconds: Int32) -> Result<Int64, KafkaError> {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let status = rd_kafka_query_watermark_offsets(handle.pointer.pointer, partition.topic, partition.partition, &low, &high, timeoutMilliseconds)
+        guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            return .failure(KafkaError(rdkafka: status, "cannot read the end offset of \(partition)", lastBrokerError: handle.events.lastBrokerError))
+        }
+        return .success(high)
     }
 }

@@ -121,6 +121,19 @@ final class KafkaConsumer: Sendable {
         return try (0..<result.get()).map { KafkaTopicPartition(topic: topic, partition: $0) }
     }
 
+    /// The end offset of each partition, for starting exactly there.
+    func endOffsets(of partitions: [KafkaTopicPartition], timeout: Duration) async throws -> [Int64] {
+        let handle = self.handle
+        let timeoutMilliseconds = Int32(clamping: timeout.wholeMilliseconds)
+        var offsets: [Int64] = []
+        for partition in partitions {
+            offsets.append(try await onDedicatedThread(named: "courier.kafka.metadata") {
+                KafkaAdmin.highWatermark(of: partition, handle: handle, timeoutMilliseconds: timeoutMilliseconds)
+            }.get())
+        }
+        return offsets
+    }
+
     /// Creates the topics that do not exist yet, with `partitions` partitions each.
     func createTopics(_ topics: [String], partitions: Int32, timeout: Duration) async throws {
         let handle = self.handle

@@ -32,7 +32,7 @@ final class KafkaHandle: Sendable {
         guard let handle = rd_kafka_new(kind, conf, &errorText, errorText.count) else {
             rd_kafka_conf_destroy(conf)
             retained.release()
-            throw KafkaError(.invalidConfiguration, events.secrets.scrub(String(cString: errorText)))
+            throw KafkaError(.invalidConfiguration, events.secrets.scrub(cText(errorText)))
         }
         self.pointer = KafkaPointer(handle)
         self.events = events
@@ -56,7 +56,7 @@ final class KafkaHandle: Sendable {
         for (name, value) in properties.sorted(by: { $0.key < $1.key }) {
             guard rd_kafka_conf_set(conf, name, value, &errorText, errorText.count) == RD_KAFKA_CONF_OK else {
                 rd_kafka_conf_destroy(conf)
-                throw KafkaError(.invalidConfiguration, secrets.scrub(String(cString: errorText)))
+                throw KafkaError(.invalidConfiguration, secrets.scrub(cText(errorText)))
             }
         }
         return conf
@@ -110,7 +110,7 @@ final class KafkaEvents: Sendable {
             let fatal = rd_kafka_fatal_error(handle, &fatalText, fatalText.count)
             logger.critical(
                 "fatal librdkafka error",
-                metadata: ["courier.kafka.error": "\(String(cString: rd_kafka_err2name(fatal)))", "reason": "\(secrets.scrub(String(cString: fatalText)))"]
+                metadata: ["courier.kafka.error": "\(String(cString: rd_kafka_err2name(fatal)))", "reason": "\(secrets.scrub(cText(fatalText)))"]
             )
         } else {
             // librdkafka retries these itself (reconnects, re-fetches): worth a warning, not more.
@@ -192,4 +192,9 @@ extension KafkaError {
         }
         self.init(kind, message, rdkafkaCode: Int(code.rawValue))
     }
+}
+
+/// The text librdkafka wrote into an error buffer.
+func cText(_ buffer: [CChar]) -> String {
+    buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }

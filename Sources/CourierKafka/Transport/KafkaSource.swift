@@ -1,4 +1,3 @@
-import CKafka
 public import Courier
 
 /// Where a Kafka subscriber starts reading when it has no committed offset.
@@ -106,15 +105,6 @@ public struct KafkaSource: SubscriptionSource {
         switch start {
         case .beginning, .offset: "earliest"
         case .end: "latest"
-        }
-    }
-
-    /// librdkafka's logical offset for this start position.
-    var startOffset: Int64 {
-        switch start {
-        case .beginning: courier_kafka_offset_beginning
-        case .end: courier_kafka_offset_end
-        case .offset(let offset): offset
         }
     }
 }

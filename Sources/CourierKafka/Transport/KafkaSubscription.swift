@@ -1,3 +1,4 @@
+import CKafka
 import Courier
 import Logging
 import Synchronization
@@ -95,10 +96,10 @@ final class KafkaSubscription: TransportSubscription {
         case .topics(let topics):
             var all: [KafkaTopicPartition] = []
             for topic in topics { all += try await consumer.partitions(of: topic, timeout: metadataTimeout) }
-            try consumer.assign(all.map { ($0, source.startOffset) })
+            try await assign(all, from: source.start, timeout: metadataTimeout)
             source.onRebalance?(KafkaRebalance(kind: .assigned, partitions: all))
         case .partitions(let partitions):
-            try consumer.assign(partitions.map { ($0, source.startOffset) })
+            try await assign(partitions, from: source.start, timeout: metadataTimeout)
             source.onRebalance?(KafkaRebalance(kind: .assigned, partitions: partitions))
         }
         let buffer = self.buffer
@@ -107,6 +108,25 @@ final class KafkaSubscription: TransportSubscription {
             let generation = states.withLock { $0[record.topicPartition]?.generation ?? 0 }
             // Past the capacity the consumer pauses; what was already fetched still goes in.
             buffer.append(Buffered(record: record, generation: generation))
+        }
+    }
+
+    /// Takes `partitions` by hand. "The end" is resolved to each partition's end offset now, so
+    /// once subscribing returned, every later record is read.
+    private func assign(_ partitions: [KafkaTopicPartition], from start: KafkaStartPosition, timeout: Duration) async throws {
+        guard case .end = start else {
+            try consumer.assign(partitions.map { ($0, start == .beginning ? courier_kafka_offset_beginning : Self.offset(of: start)) })
+            return
+        }
+        let ends = try await consumer.endOffsets(of: partitions, timeout: timeout)
+        try consumer.assign(zip(partitions, ends).map { ($0, $1) })
+    }
+
+    private static func offset(of start: KafkaStartPosition) -> Int64 {
+        switch start {
+        case .beginning: courier_kafka_offset_beginning
+        case .end: courier_kafka_offset_end
+        case .offset(let offset): offset
         }
     }
 
