@@ -91,23 +91,36 @@ final class KafkaConsumer: Sendable {
     }
 
     /// Joins the group for `topics` (a name starting with `^` is a regular expression).
-    func subscribe(_ topics: [String]) throws {
-        let list = KafkaTopicPartition.list(topics.map { (KafkaTopicPartition(topic: $0, partition: courier_kafka_partition_unassigned), nil) })
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        let status = rd_kafka_subscribe(handle.pointer.pointer, list)
+    func subscribe(_ topics: [String]) async throws {
+        let handle = self.handle
+        // librdkafka waits for its group thread to take the subscription: not on Swift's pool.
+        let status = await onDedicatedThread(named: "courier.kafka.subscribe") {
+            let list = KafkaTopicPartition.list(topics.map { (KafkaTopicPartition(topic: $0, partition: courier_kafka_partition_unassigned), nil) })
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            return rd_kafka_subscribe(handle.pointer.pointer, list)
+        }
         guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(rdkafka: status, "cannot subscribe to \(topics)")
         }
     }
 
     /// Consumes `partitions` from the given offsets, outside any group rebalancing.
-    func assign(_ partitions: [(KafkaTopicPartition, Int64?)]) throws {
-        let list = KafkaTopicPartition.list(partitions)
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        let status = rd_kafka_assign(handle.pointer.pointer, list)
+    func assign(_ partitions: [(KafkaTopicPartition, Int64?)]) async throws {
+        let handle = self.handle
+        let request = partitions.map { Assignment(partition: $0.0, offset: $0.1) }
+        let status = await onDedicatedThread(named: "courier.kafka.assign") {
+            let list = KafkaTopicPartition.list(request.map { ($0.partition, $0.offset) })
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            return rd_kafka_assign(handle.pointer.pointer, list)
+        }
         guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(rdkafka: status, "cannot assign \(partitions.map(\.0))")
         }
+    }
+
+    private struct Assignment: Sendable {
+        var partition: KafkaTopicPartition
+        var offset: Int64?
     }
 
     /// The partitions of `topic`, from the cluster's metadata (which may create the topic, where
@@ -151,7 +164,9 @@ final class KafkaConsumer: Sendable {
         let pointer = handle.pointer
         let events = handle.events
         let isGroupMember = group != nil
+        let paused = self.paused
         pollThread.start {
+            Self.applyPause(pointer.pointer, paused, logger: events.logger)
             guard let message = rd_kafka_consumer_poll(pointer.pointer, 100) else { return }
             defer { rd_kafka_message_destroy(message) }
             let code = message.pointee.err
@@ -194,35 +209,46 @@ final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Whether fetching is paused because the subscriber is full.
-    var isPaused: Bool { paused.state.withLock { $0 } }
+    /// Whether fetching is paused (the subscriber is full, or stopped).
+    var isPaused: Bool { paused.state.withLock { $0.applied } }
 
-    /// Pauses fetching of every assigned partition (a full subscriber), or resumes it.
+    /// Asks for fetching of every assigned partition to pause (a full subscriber) or resume. The
+    /// poll thread carries it out before its next poll: librdkafka's assignment is asked of its
+    /// group thread, which must not hold up a Swift task.
     func setPaused(_ pause: Bool) {
-        paused.state.withLock { paused in
-            guard paused != pause else { return }
-            paused = pause
-            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-            guard rd_kafka_assignment(handle.pointer.pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            if pause {
-                _ = rd_kafka_pause_partitions(handle.pointer.pointer, list)
-            } else {
-                _ = rd_kafka_resume_partitions(handle.pointer.pointer, list)
-            }
+        paused.state.withLock { $0.requested = pause }
+    }
+
+    /// On the poll thread: pauses or resumes the assignment when that was asked for.
+    private static func applyPause(_ handle: OpaquePointer, _ paused: KafkaPauseState, logger: Logger) {
+        let change = paused.state.withLock { state -> Bool? in
+            guard state.requested != state.applied else { return nil }
+            state.applied = state.requested
+            return state.applied
         }
-        handle.events.logger.debug(pause ? "Kafka subscriber full: partitions paused" : "Kafka subscriber drained: partitions resumed")
+        guard let pause = change else { return }
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        if pause {
+            _ = rd_kafka_pause_partitions(handle, list)
+        } else {
+            _ = rd_kafka_resume_partitions(handle, list)
+        }
+        logger.debug(pause ? "Kafka subscriber full: partitions paused" : "Kafka subscriber drained: partitions resumed")
     }
 
     /// Stops polling, commits, leaves the group and destroys the consumer.
     func close() async {
         guard !closed.exchange(true, ordering: .relaxed) else { return }
-        if await !pollThread.stop() {
-            // Never polled: leave the group (if joined) on a thread of our own.
-            let pointer = handle.pointer
-            await onDedicatedThread(named: "courier.kafka.close") { _ = rd_kafka_consumer_close(pointer.pointer) }
+        let polled = await pollThread.stop()
+        let handle = self.handle
+        // Leaving the group and destroying the handle block: never on Swift's pool.
+        await onDedicatedThread(named: "courier.kafka.close") {
+            // A consumer that never polled still leaves its group here.
+            if !polled { _ = rd_kafka_consumer_close(handle.pointer.pointer) }
+            handle.destroy()
         }
-        handle.destroy()
     }
 
     /// Serves a group rebalance on the poll thread.
@@ -243,9 +269,7 @@ final class KafkaConsumer: Sendable {
             } else {
                 _ = rd_kafka_assign(handle, list)
             }
-            paused.state.withLock { paused in
-                if paused { _ = rd_kafka_pause_partitions(handle, list) }
-            }
+            if paused.state.withLock({ $0.applied }) { _ = rd_kafka_pause_partitions(handle, list) }
             logger.info("Kafka partitions assigned", metadata: ["courier.kafka.partitions": "\(partitions)"])
             notify(KafkaRebalance(kind: .assigned, partitions: partitions))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
@@ -283,5 +307,10 @@ private func kafkaRebalanceCallback(
 /// Whether a consumer's partitions are paused, shared with its rebalance callback (which pauses
 /// newly assigned partitions of a full subscriber too).
 final class KafkaPauseState: Sendable {
-    let state = Mutex(false)
+    struct State {
+        var requested = false
+        var applied = false
+    }
+
+    let state = Mutex(State())
 }

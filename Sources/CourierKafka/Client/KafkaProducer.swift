@@ -135,14 +135,16 @@ final class KafkaProducer: Sendable {
         await pollThread.stop()
         let handle = self.handle
         let timeout = Int32(clamping: configuration.closeTimeout.wholeMilliseconds)
-        let remaining: Int32 = await onDedicatedThread(named: "courier.kafka.flush") {
+        // Flushing and destroying block (librdkafka joins its threads): never on Swift's pool.
+        let remaining: Int32 = await onDedicatedThread(named: "courier.kafka.close") {
             _ = rd_kafka_flush(handle.pointer.pointer, timeout)
-            return rd_kafka_outq_len(handle.pointer.pointer)
+            let remaining = rd_kafka_outq_len(handle.pointer.pointer)
+            handle.destroy()
+            return remaining
         }
         if remaining > 0 {
             handle.events.logger.error("Kafka producer closed with unsent records", metadata: ["courier.kafka.unsent": "\(remaining)"])
         }
-        handle.destroy()
     }
 
     /// The handle, for admin calls (creating and deleting reply topics, metadata).

@@ -30,7 +30,7 @@ final class KafkaReplies: Sendable {
         )
         let partitions = try await consumer.partitions(of: topic, timeout: configuration.deliveryTimeout)
         // The topic is this instance's alone and new: reading it from the beginning misses no reply.
-        try consumer.assign(partitions.map { ($0, courier_kafka_offset_beginning) })
+        try await consumer.assign(partitions.map { ($0, courier_kafka_offset_beginning) })
         let replies = self.replies
         consumer.start { record in
             let message = KafkaIncoming.message(record, group: nil, logger: logger)

@@ -90,9 +90,9 @@ final class KafkaSubscription: TransportSubscription {
         }
         switch source.kind {
         case .topics(let topics) where group != nil:
-            try consumer.subscribe(topics)
+            try await consumer.subscribe(topics)
         case .pattern(let regex):
-            try consumer.subscribe([regex])
+            try await consumer.subscribe([regex])
         case .topics(let topics):
             var all: [KafkaTopicPartition] = []
             for topic in topics { all += try await consumer.partitions(of: topic, timeout: metadataTimeout) }
@@ -115,11 +115,11 @@ final class KafkaSubscription: TransportSubscription {
     /// once subscribing returned, every later record is read.
     private func assign(_ partitions: [KafkaTopicPartition], from start: KafkaStartPosition, timeout: Duration) async throws {
         guard case .end = start else {
-            try consumer.assign(partitions.map { ($0, start == .beginning ? courier_kafka_offset_beginning : Self.offset(of: start)) })
+            try await consumer.assign(partitions.map { ($0, start == .beginning ? courier_kafka_offset_beginning : Self.offset(of: start)) })
             return
         }
         let ends = try await consumer.endOffsets(of: partitions, timeout: timeout)
-        try consumer.assign(zip(partitions, ends).map { ($0, $1) })
+        try await consumer.assign(zip(partitions, ends).map { ($0, $1) })
     }
 
     private static func offset(of start: KafkaStartPosition) -> Int64 {

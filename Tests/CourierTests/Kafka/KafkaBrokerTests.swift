@@ -215,7 +215,7 @@ struct KafkaBrokerTests {
         broker.subscriber(.topics(topic, start: .beginning)) { (body: String, _) in handled.put(body) }
         try await withRunningApp([broker]) { () async throws in
             await broker.waitUntilSubscribed()
-            try produceRawRecord(url: KafkaTestServer.url, topic: topic, value: "bad", headers: [("x-bad", [0xFF, 0xFE])])
+            try await produceRawRecord(url: KafkaTestServer.url, topic: topic, value: "bad", headers: [("x-bad", [0xFF, 0xFE])])
             try await broker.publish("good", to: topic)
             #expect(try await handled.wait(count: 1) == ["good"])
         }

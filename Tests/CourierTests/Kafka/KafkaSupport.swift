@@ -130,7 +130,7 @@ final class OwnedKafkaServer: Sendable {
 
 /// Produces one record with raw header bytes through the FastStream peer's confluent_kafka:
 /// what a foreign producer may send (a header value that is not UTF-8).
-func produceRawRecord(url: String, topic: String, value: String, headers: [(String, [UInt8])]) throws {
+func produceRawRecord(url: String, topic: String, value: String, headers: [(String, [UInt8])]) async throws {
     let bootstrap = url.replacingOccurrences(of: "kafka://", with: "")
     let headerList = headers.map { "(\"\($0.0)\", bytes(\($0.1)))" }.joined(separator: ", ")
     let script = """
@@ -142,7 +142,9 @@ func produceRawRecord(url: String, topic: String, value: String, headers: [(Stri
     let process = Process()
     process.executableURL = URL(fileURLWithPath: FastStreamPeer.python)
     process.arguments = ["-c", script]
+    let exited = Latch()
+    process.terminationHandler = { _ in exited.open() }
     try process.run()
-    process.waitUntilExit()
+    await exited.wait()
     try #require(process.terminationStatus == 0, "the raw producer failed")
 }
