@@ -128,4 +128,33 @@ struct AsyncBufferTests {
         #expect(Duration.milliseconds(1500).wholeMilliseconds == 1500)
         #expect(Duration.seconds(Int64.max).wholeNanoseconds == .max)
     }
+
+    @Test("next(upTo:timeout:) returns what is ready, waits for the first element up to the timeout, and never drops one")
+    func nextWithTimeout() async throws {
+        let buffer = AsyncBuffer<Int>()
+        let started = ContinuousClock.now
+        #expect(await buffer.next(upTo: 3, timeout: .milliseconds(50)) == nil)
+        #expect(ContinuousClock.now - started >= .milliseconds(50))
+        buffer.append(1)
+        buffer.append(2)
+        #expect(await buffer.next(upTo: 5, timeout: .seconds(5)) == [1, 2])
+        Task {
+            try await Task.sleep(for: .milliseconds(20))
+            buffer.append(3)
+        }
+        #expect(await buffer.next(upTo: 1, timeout: .seconds(5)) == [3])
+        // Many short waits racing appends: every element comes out exactly once, in order.
+        let producer = Task {
+            for value in 0..<500 {
+                buffer.append(value)
+                if value % 50 == 0 { try await Task.sleep(for: .milliseconds(1)) }
+            }
+        }
+        var seen: [Int] = []
+        while seen.count < 500 {
+            seen += await buffer.next(upTo: 7, timeout: .microseconds(200)) ?? []
+        }
+        try await producer.value
+        #expect(seen == Array(0..<500))
+    }
 }
