@@ -163,7 +163,7 @@ let package = Package(
         .target(
             name: "CourierFuzzSupport",
             dependencies: [
-                "Courier", "CourierRedis", "CourierNATS", "CNats", "CCourierFuzz",
+                "Courier", "CourierRedis", "CourierNATS", "CNats", "CCourierFuzz", "CourierKafka",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

@@ -15,6 +15,8 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     case propagation
     /// nats.c's header-block reader as Courier copies its result, and `repairingEmptyValues`.
     case natsHeaders = "nats-headers"
+    /// A Kafka record's parts (headers' bytes, key, value or none) as Courier reads them.
+    case kafkaRecord = "kafka-record"
 
     /// The longest input worth trying: past it a target only repeats itself more slowly.
     package var maximumInputLength: Int {
@@ -26,6 +28,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .baggage: 9000
         case .propagation: 4096
         case .natsHeaders: 4096
+        case .kafkaRecord: 2048
         }
     }
 
@@ -62,6 +65,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .traceparent: try TraceParentFuzz.run(input, check)
         case .baggage: try BaggageFuzz.run(input, check)
         case .natsHeaders: try NatsHeaderFuzz.run(input, check)
+        case .kafkaRecord: try KafkaRecordFuzz.run(input, check)
         case .propagation: preconditionFailure("asynchronous target")
         }
     }
@@ -76,6 +80,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .baggage: return BaggageFuzz.seeds(&random)
         case .propagation: return PropagationFuzz.seeds(&random)
         case .natsHeaders: return NatsHeaderFuzz.seeds(&random)
+        case .kafkaRecord: return KafkaRecordFuzz.seeds(&random)
         }
     }
 
@@ -89,6 +94,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .baggage: try BaggageFuzz.generate(&random)
         case .propagation: PropagationFuzz.generate(&random)
         case .natsHeaders: try NatsHeaderFuzz.generate(&random)
+        case .kafkaRecord: KafkaRecordFuzz.generate(&random)
         }
     }
 }

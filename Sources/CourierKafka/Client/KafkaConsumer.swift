@@ -5,7 +5,7 @@ import NIOCore
 import Synchronization
 
 /// A consumed record, copied out of librdkafka.
-struct KafkaRecord: Sendable {
+package struct KafkaRecord: Sendable {
     var topic: String
     var partition: Int32
     var offset: Int64
@@ -16,6 +16,25 @@ struct KafkaRecord: Sendable {
     var headers: [(name: String, value: [UInt8])]
 
     var topicPartition: KafkaTopicPartition { KafkaTopicPartition(topic: topic, partition: partition) }
+
+    /// A record from its parts (the fuzz target builds them from arbitrary bytes).
+    package init(
+        topic: String,
+        partition: Int32,
+        offset: Int64,
+        timestampMilliseconds: Int64?,
+        key: [UInt8]?,
+        value: ByteBuffer?,
+        headers: [(name: String, value: [UInt8])]
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestampMilliseconds = timestampMilliseconds
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
 
     init(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
         let pointee = message.pointee

@@ -5,11 +5,11 @@ import NIOCore
 /// Reads records the way FastStream writes them, and writes records the way it reads them:
 /// record headers `content-type` (empty for raw bytes), `correlation_id`, `reply_to`, then the
 /// rest (`traceparent`, `tracestate`, `baggage`…), every value UTF-8.
-enum KafkaIncoming {
+package enum KafkaIncoming {
     /// The message for `record`. A header value that is not UTF-8 becomes the message's
     /// envelope error: logged, traced as an error and settled by the ack policy, like any
     /// message its handler cannot read.
-    static func message(_ record: KafkaRecord, group: String?, logger: Logger) -> IncomingMessage {
+    package static func message(_ record: KafkaRecord, group: String?, logger: Logger) -> IncomingMessage {
         var headers = MessageHeaders()
         var malformed: [String] = []
         for (name, value) in record.headers {
