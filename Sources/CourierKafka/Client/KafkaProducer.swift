@@ -71,7 +71,8 @@ final class KafkaProducer: Sendable {
             }
             if !record.confirmed { delivery.complete(index, with: .success(nil)) }
         }
-        let results = await delivery.results()
+        // librdkafka's own timeout is `deliveryTimeout`; two seconds more for its timer to fire.
+        let results = await delivery.results(deadline: configuration.deliveryTimeout + .seconds(2))
         var positions: [KafkaRecordPosition?] = []
         positions.reserveCapacity(results.count)
         for result in results {
@@ -185,10 +186,37 @@ final class KafkaDelivery: Sendable {
         if finished { done.open() }
     }
 
-    func results() async -> [Result<KafkaRecordPosition?, KafkaError>] {
-        // Not cancellable: the records are on their way; their reports come within `message.timeout.ms`.
-        await Task { await done.wait() }.value
+    /// Every record's result, once each has its report. librdkafka reports every record within
+    /// `message.timeout.ms`; should a report still not have come `deadline` later, the record's
+    /// fate is unknown and its publish fails with a timeout rather than wait on. Not cancellable:
+    /// the records are on their way.
+    func results(deadline: Duration) async -> [Result<KafkaRecordPosition?, KafkaError>] {
+        let done = self.done
+        await Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await done.wait() }
+                group.addTask { try? await Task.sleep(for: deadline) }
+                await group.next()
+                group.cancelAll()
+            }
+        }.value
+        expire(after: deadline)
         return state.withLock { $0.results.map { $0! } }
+    }
+
+    /// Fails the records still without a report; a late report is ignored.
+    private func expire(after deadline: Duration) {
+        let finished = state.withLock { state -> Bool in
+            guard state.remaining > 0 else { return false }
+            for index in state.results.indices where state.results[index] == nil {
+                state.results[index] = .failure(
+                    KafkaError(.timeout, "no delivery report within \(deadline): the record may or may not have been stored")
+                )
+            }
+            state.remaining = 0
+            return true
+        }
+        if finished { done.open() }
     }
 
     /// Called on the producer's poll thread for every record that had a slot.

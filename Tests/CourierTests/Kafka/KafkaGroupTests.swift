@@ -42,6 +42,41 @@ struct KafkaGroupTests {
         #expect(all == Set((0..<40).map { "a\($0)" } + (0..<40).map { "b\($0)" }))
     }
 
+    @Test("rebalances are served while every handler of a member is busy")
+    func rebalanceWhileBusy() async throws {
+        let topic = KafkaTestServer.unique("busy")
+        let group = KafkaTestServer.group("busy")
+        let busy = KafkaBroker(configuration: try KafkaTestServer.configuration())
+        let joiner = KafkaBroker(configuration: try KafkaTestServer.configuration())
+        let busyWatch = AssignmentWatch()
+        let joinerWatch = AssignmentWatch()
+        let gate = Latch()
+        let started = Inbox<String>()
+        let handled = Inbox<String>()
+        busy.subscriber(.topics(topic, group: group, start: .beginning, onRebalance: busyWatch.listener), options: SubscriberOptions(ackPolicy: .ack, maxConcurrency: 2)) {
+            (body: String, _) in
+            started.put(body)
+            await gate.wait()
+            handled.put(body)
+        }
+        joiner.subscriber(.topics(topic, group: group, start: .beginning, onRebalance: joinerWatch.listener), options: SubscriberOptions(ackPolicy: .ack)) {
+            (body: String, _) in handled.put(body)
+        }
+        try await withRunningApp([busy]) { () async throws in
+            try await busyWatch.waitAssigned(4)
+            for index in 0..<8 { try await busy.publish("m\(index)", to: topic, options: KafkaPublishOptions(key: "key-\(index)")) }
+            try await started.wait(count: 2)
+            // Both handlers of the busy member wait; a second member joins all the same.
+            try await withRunningApp([joiner]) { () async throws in
+                try await joinerWatch.waitAssigned(1, timeout: .seconds(30))
+                #expect(busyWatch.revokedCount >= 1)
+                gate.open()
+                try await waitUntil { Set(handled.values).count == 8 }
+            }
+        }
+        #expect(Set(handled.values) == Set((0..<8).map { "m\($0)" }))
+    }
+
     @Test("a member that goes away mid-stream without committing: the survivor gets its unprocessed records")
     func memberLeavesWithoutCommitting() async throws {
         let topic = KafkaTestServer.unique("abandon")
