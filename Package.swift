@@ -100,6 +100,15 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
+        // RabbitMQ: an AMQP 0-9-1 client of our own on SwiftNIO.
+        .target(
+            name: "CourierRabbit",
+            dependencies: [
+                "Courier",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Test helpers for applications (TestBroker) and the transport conformance suite.
         .target(
             name: "CourierTesting",
@@ -163,7 +172,7 @@ let package = Package(
         .target(
             name: "CourierFuzzSupport",
             dependencies: [
-                "Courier", "CourierRedis", "CourierNATS", "CNats", "CCourierFuzz", "CourierKafka",
+                "Courier", "CourierRedis", "CourierNATS", "CNats", "CCourierFuzz", "CourierKafka", "CourierRabbit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -179,7 +188,7 @@ let package = Package(
         .testTarget(
             name: "CourierTests",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
                 "CourierExamples",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

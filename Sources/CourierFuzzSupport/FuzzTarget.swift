@@ -17,6 +17,8 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     case natsHeaders = "nats-headers"
     /// A Kafka record's parts (headers' bytes, key, value or none) as Courier reads them.
     case kafkaRecord = "kafka-record"
+    /// AMQP 0-9-1 frames (methods, content headers, field tables) through the frame decoder.
+    case amqpFrames = "amqp-frames"
 
     /// The longest input worth trying: past it a target only repeats itself more slowly.
     package var maximumInputLength: Int {
@@ -29,6 +31,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .propagation: 4096
         case .natsHeaders: 4096
         case .kafkaRecord: 2048
+        case .amqpFrames: 8192
         }
     }
 
@@ -66,6 +69,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .baggage: try BaggageFuzz.run(input, check)
         case .natsHeaders: try NatsHeaderFuzz.run(input, check)
         case .kafkaRecord: try KafkaRecordFuzz.run(input, check)
+        case .amqpFrames: try AMQPFrameFuzz.run(input, check)
         case .propagation: preconditionFailure("asynchronous target")
         }
     }
@@ -81,6 +85,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .propagation: return PropagationFuzz.seeds(&random)
         case .natsHeaders: return NatsHeaderFuzz.seeds(&random)
         case .kafkaRecord: return KafkaRecordFuzz.seeds(&random)
+        case .amqpFrames: return AMQPFrameFuzz.seeds(&random)
         }
     }
 
@@ -95,6 +100,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .propagation: PropagationFuzz.generate(&random)
         case .natsHeaders: try NatsHeaderFuzz.generate(&random)
         case .kafkaRecord: KafkaRecordFuzz.generate(&random)
+        case .amqpFrames: try AMQPFrameFuzz.generate(&random)
         }
     }
 }
