@@ -107,6 +107,7 @@ let package = Package(
                 "Courier",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Test helpers for applications (TestBroker) and the transport conformance suite.

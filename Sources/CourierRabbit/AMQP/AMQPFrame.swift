@@ -97,12 +97,22 @@ public struct AMQPFrame: Sendable, Hashable {
 struct AMQPFrameDecoder: NIOSingleStepByteToMessageDecoder {
     typealias InboundOut = AMQPFrame
 
-    /// Before tuning: the specification's minimum frame-max is 4096, and a server's
-    /// `connection.start` with its properties fits in RabbitMQ's default of 128 KiB.
-    var maximumFrameSize = 131_072
+    /// The largest frame accepted, shared with the connection handler, which lowers it to the
+    /// negotiated frame-max (both live on the channel's event loop).
+    final class Limit {
+        /// Before tuning: a server's `connection.start` with its properties fits in RabbitMQ's
+        /// default frame-max of 128 KiB.
+        var maximumFrameSize = 131_072
+    }
+
+    let limit: Limit
+
+    init(limit: Limit = Limit()) {
+        self.limit = limit
+    }
 
     mutating func decode(buffer: inout ByteBuffer) throws -> AMQPFrame? {
-        try AMQPFrame.decode(from: &buffer, maximumSize: maximumFrameSize)
+        try AMQPFrame.decode(from: &buffer, maximumSize: limit.maximumFrameSize)
     }
 
     mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> AMQPFrame? {
