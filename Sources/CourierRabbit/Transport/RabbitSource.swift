@@ -1,0 +1,150 @@
+public import Courier
+public import Tracing
+
+/// A queue, as a subscriber declares and consumes it. FastStream 0.7 declares queues durable, and
+/// so does Courier, so the two declare the same queue compatibly.
+public struct RabbitQueue: Sendable, Hashable {
+    public var name: String
+    public var durable: Bool
+    public var exclusive: Bool
+    public var autoDelete: Bool
+    /// `x-dead-letter-exchange`, `x-message-ttl`, `x-max-length`, `x-queue-type`…
+    public var arguments: AMQPFieldTable
+    /// Whether the subscriber declares it (false: it must exist).
+    public var declare: Bool
+
+    public init(_ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false, arguments: AMQPFieldTable = [:], declare: Bool = true) {
+        self.name = name
+        self.durable = durable
+        self.exclusive = exclusive
+        self.autoDelete = autoDelete
+        self.arguments = arguments
+        self.declare = declare
+    }
+}
+
+/// An exchange.
+public struct RabbitExchange: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable {
+        case direct, fanout, topic, headers
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var durable: Bool
+    public var autoDelete: Bool
+    public var arguments: AMQPFieldTable
+    public var declare: Bool
+
+    public init(_ name: String, kind: Kind = .direct, durable: Bool = true, autoDelete: Bool = false, arguments: AMQPFieldTable = [:], declare: Bool = true) {
+        self.name = name
+        self.kind = kind
+        self.durable = durable
+        self.autoDelete = autoDelete
+        self.arguments = arguments
+        self.declare = declare
+    }
+}
+
+/// What a RabbitMQ subscriber consumes: a queue, bound to an exchange when one is given.
+public struct RabbitSource: SubscriptionSource {
+    public var queue: RabbitQueue
+    public var exchange: RabbitExchange?
+    /// The binding's routing key (a pattern on a topic exchange); the queue's name by default.
+    public var routingKey: String?
+    /// The binding's arguments (header matches on a headers exchange).
+    public var bindingArguments: AMQPFieldTable
+
+    public init(queue: RabbitQueue, exchange: RabbitExchange? = nil, routingKey: String? = nil, bindingArguments: AMQPFieldTable = [:]) {
+        self.queue = queue
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.bindingArguments = bindingArguments
+    }
+
+    /// A plain destination is a durable queue on the default exchange, as in FastStream.
+    public init(destination: String) {
+        self.init(queue: RabbitQueue(destination))
+    }
+
+    /// A queue (declared durable unless told otherwise).
+    public static func queue(_ queue: RabbitQueue) -> Self { Self(queue: queue) }
+
+    /// A queue bound to `exchange` with `routingKey`.
+    public static func queue(_ queue: RabbitQueue, exchange: RabbitExchange, routingKey: String? = nil, arguments: AMQPFieldTable = [:]) -> Self {
+        Self(queue: queue, exchange: exchange, routingKey: routingKey, bindingArguments: arguments)
+    }
+
+    public var subscribedDestination: SubscribedDestination {
+        SubscribedDestination(name: queue.name, subscriptionName: exchange?.name, isTemporary: queue.exclusive)
+    }
+}
+
+/// Where a RabbitMQ publish goes: an exchange (the default one, `""`, by default) and a routing key.
+public struct RabbitDestination: BrokerDestination, Hashable, MessagingSpanAttributes {
+    public var exchange: String
+    public var routingKey: String
+
+    /// A plain name is a queue, reached through the default exchange.
+    public init(name: String) {
+        self.init(exchange: "", routingKey: name)
+    }
+
+    public init(exchange: String, routingKey: String) {
+        self.exchange = exchange
+        self.routingKey = routingKey
+    }
+
+    /// A queue, through the default exchange.
+    public static func queue(_ name: String) -> Self { Self(exchange: "", routingKey: name) }
+
+    /// An exchange with a routing key.
+    public static func exchange(_ name: String, routingKey: String = "") -> Self { Self(exchange: name, routingKey: routingKey) }
+
+    /// The exchange, or for the default exchange the queue the routing key names.
+    public var name: String { exchange.isEmpty ? routingKey : exchange }
+
+    public func addSpanAttributes(to attributes: inout SpanAttributes, conventions: TelemetryConventions) {
+        if !routingKey.isEmpty { attributes.set("messaging.rabbitmq.destination.routing_key", value: .string(routingKey)) }
+    }
+}
+
+/// Per-message options of a RabbitMQ publish.
+public struct RabbitPublishOptions: Sendable, Hashable {
+    /// Delivery mode 2: the message survives a broker restart in a durable queue.
+    public var persistent: Bool
+    public var priority: UInt8?
+    /// How long the message may wait in a queue.
+    public var expiration: Duration?
+    /// The message's `type` property.
+    public var type: String?
+    /// Whether an unroutable message is an error (returned) rather than dropped.
+    public var mandatory: Bool
+
+    public init(persistent: Bool = false, priority: UInt8? = nil, expiration: Duration? = nil, type: String? = nil, mandatory: Bool = true) {
+        self.persistent = persistent
+        self.priority = priority
+        self.expiration = expiration
+        self.type = type
+        self.mandatory = mandatory
+    }
+}
+
+/// What RabbitMQ adds to a delivered message, in `IncomingMessage.raw`.
+public struct RabbitMessageInfo: Sendable, MessagingSpanAttributes {
+    public var exchange: String
+    public var routingKey: String
+    public var deliveryTag: UInt64
+    public var redelivered: Bool
+    public var properties: AMQPBasicProperties
+
+    public func addSpanAttributes(to attributes: inout SpanAttributes, conventions: TelemetryConventions) {
+        if !routingKey.isEmpty { attributes.set("messaging.rabbitmq.destination.routing_key", value: .string(routingKey)) }
+        attributes.set("messaging.rabbitmq.message.delivery_tag", value: .int64(Int64(bitPattern: deliveryTag)))
+    }
+}
+
+extension IncomingMessage {
+    /// What RabbitMQ adds to the message (exchange, routing key, delivery tag, properties).
+    public var rabbit: RabbitMessageInfo? { raw as? RabbitMessageInfo }
+}
