@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CourierRedis", targets: ["CourierRedis"]),
         .library(name: "CourierNATS", targets: ["CourierNATS"]),
         .library(name: "CourierKafka", targets: ["CourierKafka"]),
+        .library(name: "CourierRabbit", targets: ["CourierRabbit"]),
         .library(name: "CourierTraceView", targets: ["CourierTraceView"]),
         .library(name: "CourierTesting", targets: ["CourierTesting"]),
         .executable(name: "courier-demo", targets: ["courier-demo"]),
@@ -131,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "courier-demo",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierTraceView",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTraceView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,7 +154,7 @@ let package = Package(
         .target(
             name: "CourierExamples",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierTesting",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,7 @@ import Courier
 import CourierMemory
 import CourierNATS
 import CourierKafka
+import CourierRabbit
 import CourierRedis
 import CourierTraceView
 import Foundation
@@ -26,7 +27,7 @@ struct CourierDemo: AsyncParsableCommand {
     @Option(name: .customLong("spans-json"), help: "Write every finished span to this file as JSON.")
     var spansJSON: String?
 
-    @Option(name: .customLong("broker"), help: "The broker to run on: memory, redis://host:port[/db], nats://host:port or kafka://host:port.")
+    @Option(name: .customLong("broker"), help: "The broker to run on: memory, redis://host:port[/db], nats://host:port, kafka://host:port or amqp://user:password@host:port/.")
     var brokerURL = "memory"
 
     @Option(help: "Span names and attributes: opentelemetry or faststream.")
@@ -37,8 +38,8 @@ struct CourierDemo: AsyncParsableCommand {
 
     func validate() throws {
         guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
-        guard brokerURL == "memory" || ["redis://", "nats://", "kafka://"].contains(where: brokerURL.hasPrefix) else {
-            throw ValidationError("unsupported broker '\(Redaction.url(brokerURL))': this build runs on 'memory', 'redis://…', 'nats://…' and 'kafka://…' (amqp:// arrives with its broker module)")
+        guard brokerURL == "memory" || ["redis://", "nats://", "kafka://", "amqp://"].contains(where: brokerURL.hasPrefix) else {
+            throw ValidationError("unsupported broker '\(Redaction.url(brokerURL))': this build runs on 'memory', 'redis://…', 'nats://…', 'kafka://…' and 'amqp://…'")
         }
     }
 
@@ -68,6 +69,9 @@ struct CourierDemo: AsyncParsableCommand {
         if brokerURL.hasPrefix("nats://") {
             failure = try await runPipeline(NatsBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
             brokerName = "NATS (\(Redaction.url(brokerURL)), core subjects)"
+        } else if brokerURL.hasPrefix("amqp://") {
+            failure = try await runPipeline(RabbitBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
+            brokerName = "RabbitMQ (\(Redaction.url(brokerURL, loneUserInfo: .username)), durable queues)"
         } else if brokerURL.hasPrefix("kafka://") {
             failure = try await runPipeline(KafkaBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
             brokerName = "Kafka (\(Redaction.url(brokerURL)), topics)"
