@@ -1,4 +1,5 @@
 @testable import CourierKafka
+@testable import CourierRabbit
 @testable import CourierNATS
 @testable import CourierRedis
 import Courier
@@ -275,5 +276,39 @@ struct CredentialLeakTests {
         }
         #expect(witness.tracer.finishedSpans.contains { $0.operationName == "process \(topic)" })
         witness.expectNowhere(secrets)
+    }
+
+    @Test("RabbitMQ: the password in the URL stays out of everything shown")
+    func rabbit() async throws {
+        let wrongPassword = "rabbit-Wr0ng-\(UUID().uuidString.prefix(6))"
+        let witness = SecretWitness()
+        let server = RabbitConformanceTests.url
+        let authority = server.split(separator: "@").last.map(String.init) ?? "127.0.0.1:5672/"
+
+        await witness.expectError("wrong scheme") { _ = try RabbitConfiguration(url: "http://guest:\(wrongPassword)@\(authority)") }
+        let wrong = try RabbitConfiguration(url: "amqp://guest:\(wrongPassword)@\(authority)")
+        witness.show(wrong)
+        let broker = RabbitBroker(transport: RabbitTransport(configuration: wrong, logger: witness.logger), middlewares: [witness.telemetry], logger: witness.logger)
+        await witness.expectError("publish with a wrong password") { try await broker.publish("x", to: "nowhere") }
+        await broker.transport.close()
+
+        // A traced service with the right password (guest's, which is no secret here).
+        let right = try RabbitConfiguration(url: server)
+        witness.show(right)
+        let service = RabbitBroker(transport: RabbitTransport(configuration: right, logger: witness.logger), middlewares: [witness.telemetry], logger: witness.logger)
+        let queue = "courier-test-secret-\(UUID().uuidString.prefix(8).lowercased())"
+        let inbox = Inbox<String>()
+        service.subscriber(.queue(RabbitQueue(queue, durable: false, autoDelete: true))) { (text: String, context: MessageContext) in
+            context.logger.info("handled", metadata: ["text": "\(text)"])
+            inbox.put(text)
+        }
+        try await withRunningApp([service]) { () async throws in
+            await service.waitUntilSubscribed()
+            try await service.publish("hello", to: queue)
+            try await inbox.wait(count: 1)
+        }
+        #expect(witness.tracer.finishedSpans.contains { $0.operationName == "process \(queue)" })
+        #expect("\(right)".contains("***"))
+        witness.expectNowhere([wrongPassword])
     }
 }
