@@ -223,6 +223,28 @@ struct KafkaBrokerTests {
         #expect(failed.count == 1)
     }
 
+    @Test("fire and forget returns without a position and still delivers; a record too large is refused with its own code")
+    func fireAndForgetAndTooLarge() async throws {
+        var configuration = try KafkaTestServer.configuration()
+        configuration.producerProperties["message.max.bytes"] = "2000"
+        let broker = KafkaBroker(configuration: configuration)
+        let topic = KafkaTestServer.unique("forget")
+        let received = Inbox<String>()
+        broker.subscriber(.topics(topic, start: .beginning)) { (body: String, _) in received.put(body) }
+        try await withRunningApp([broker]) { () async throws in
+            await broker.waitUntilSubscribed()
+            let receipt = try await broker.publish("quick", to: topic, options: KafkaPublishOptions(waitsForConfirmation: false))
+            #expect(receipt?.kafka == nil)
+            #expect(try await received.wait(count: 1) == ["quick"])
+            do {
+                try await broker.publish(String(repeating: "x", count: 5000), to: topic)
+                Issue.record("a record past message.max.bytes was published")
+            } catch let error as KafkaError {
+                #expect(error.code == .messageTooLarge)
+            }
+        }
+    }
+
     @Test("a producer pointed at an unreachable server fails clearly within its delivery timeout")
     func unreachableServer() async throws {
         var configuration = try KafkaConfiguration(url: "kafka://127.0.0.1:1")
