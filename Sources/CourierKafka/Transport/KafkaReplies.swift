@@ -45,8 +45,7 @@ final class KafkaReplies: Sendable {
 
     /// The inbox of one request: its reply, then nothing.
     func inbox(for correlationID: String) -> ReplyInbox {
-        replies.expect(correlationID)
-        return ReplyInbox(destination: topic, subscription: KafkaReplySubscription(replies: replies, correlationID: correlationID))
+        ReplyInbox(destination: topic, subscription: CorrelatedReplySubscription(replies: replies, correlationID: correlationID))
     }
 
     /// Stops reading and deletes the reply topic.
@@ -57,19 +56,5 @@ final class KafkaReplies: Sendable {
         let handle = producer.kafkaHandle
         let milliseconds = Int32(clamping: timeout.wholeMilliseconds)
         await onDedicatedThread(named: "courier.kafka.admin") { KafkaAdmin.deleteTopic(topic, handle: handle, timeoutMilliseconds: milliseconds) }
-    }
-}
-
-/// The reply of one request, as a subscription.
-private struct KafkaReplySubscription: TransportSubscription {
-    let replies: CorrelatedReplies<String, InboundDelivery>
-    let correlationID: String
-
-    func next() async throws -> InboundDelivery? {
-        await replies.wait(for: correlationID)
-    }
-
-    func stop() async {
-        replies.cancel(correlationID)
     }
 }

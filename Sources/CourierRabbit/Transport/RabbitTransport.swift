@@ -151,8 +151,7 @@ public final class RabbitTransport: BrokerTransport {
             return created
         }
         try await task.value
-        replies.expect(correlationID)
-        return ReplyInbox(destination: "amq.rabbitmq.reply-to", subscription: RabbitReplySubscription(replies: replies, correlationID: correlationID))
+        return ReplyInbox(destination: "amq.rabbitmq.reply-to", subscription: CorrelatedReplySubscription(replies: replies, correlationID: correlationID))
     }
 
     // MARK: - Topology
@@ -244,19 +243,5 @@ final class RabbitSubscription: TransportSubscription {
     func stop() async {
         _ = try? await channel.call(.basicCancel(consumerTag: tag, noWait: false))
         deliveries.finish()
-    }
-}
-
-/// The reply of one request, as a subscription.
-private struct RabbitReplySubscription: TransportSubscription {
-    let replies: CorrelatedReplies<String, InboundDelivery>
-    let correlationID: String
-
-    func next() async throws -> InboundDelivery? {
-        await replies.wait(for: correlationID)
-    }
-
-    func stop() async {
-        replies.cancel(correlationID)
     }
 }
