@@ -98,6 +98,9 @@ public struct KafkaConfiguration: Sendable, Hashable, CustomStringConvertible, C
     var producerConfiguration: [String: String] {
         var result = base
         result["acks"] = "all"
+        // Send at once, as FastStream's clients do: librdkafka's default of 5 ms would add that
+        // to every confirmed publish (a throughput-minded service sets it back, with batching).
+        result["linger.ms"] = "0"
         result["message.timeout.ms"] = String(max(1, deliveryTimeout.wholeMilliseconds))
         result.merge(properties) { $1 }
         result.merge(producerProperties) { $1 }
