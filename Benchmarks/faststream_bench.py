@@ -1,9 +1,12 @@
 """FastStream's side of `make bench`: the same workloads as courier-bench's broker rows.
 
-Publishes --messages 64-byte messages one after another to a Redis list, a core NATS subject or a
-JetStream subject (each publish waiting for its PubAck), which a subscriber in the same process
-consumes (a handler that does nothing); then sends --latency-messages one at a time, each waiting
-for the handler. Prints one JSON line: throughput, p50 and p99 latency in µs.
+Publishes --messages 64-byte messages one after another to a Redis list, a core NATS subject, a
+JetStream subject (each publish waiting for its PubAck) or a Kafka topic (each publish waiting for
+the broker's acknowledgement), which a subscriber in the same process consumes (a handler that
+does nothing); then sends --latency-messages one at a time, each waiting for the handler. With
+--warmup, that many messages go first, untimed, and all of them arrive before the clock starts (on
+Kafka, that is also the wait for the subscriber's partitions). Prints one JSON line: throughput,
+p50 and p99 latency in µs.
 """
 import argparse
 import asyncio
@@ -34,6 +37,35 @@ def make_broker(args, provider):
         broker = RedisBroker(args.url, middlewares=middlewares, logger=None)
         return broker, {"list": args.name}, {"list": args.name}
 
+    if args.broker == "kafka":
+        # aiokafka without a group (every partition at once, FastStream's default), from the
+        # beginning of the fresh topic, which FastStream creates with one partition.
+        from faststream.kafka import KafkaBroker
+        from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+
+        middlewares = (KafkaTelemetryMiddleware(tracer_provider=provider),) if provider else ()
+        broker = KafkaBroker(args.url, middlewares=middlewares, logger=None)
+        subscribe = {"topics": [args.name], "auto_offset_reset": "earliest", "fetch_max_wait_ms": args.fetch_wait_ms}
+        return broker, subscribe, {"topic": args.name}
+
+    if args.broker == "confluent":
+        # librdkafka, always in a group: a fresh one per run, with the short session tansu needs
+        # for a quick join (it holds a join for half the session timeout).
+        from faststream.confluent import KafkaBroker
+        from faststream.confluent.opentelemetry import KafkaTelemetryMiddleware
+
+        middlewares = (KafkaTelemetryMiddleware(tracer_provider=provider),) if provider else ()
+        broker = KafkaBroker(args.url, middlewares=middlewares, logger=None)
+        subscribe = {
+            "topics": [args.name],
+            "group_id": args.group,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": 1000,
+            "heartbeat_interval_ms": 250,
+            "fetch_max_wait_ms": args.fetch_wait_ms,
+        }
+        return broker, subscribe, {"topic": args.name}
+
     from faststream.nats import JStream, NatsBroker, PullSub
     from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 
@@ -48,11 +80,15 @@ def make_broker(args, provider):
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--broker", choices=["redis", "nats"], required=True)
-    parser.add_argument("--kind", choices=["list", "core", "jetstream"], required=True)
+    parser.add_argument("--broker", choices=["redis", "nats", "kafka", "confluent"], required=True)
+    parser.add_argument("--kind", choices=["list", "core", "jetstream", "topic"], required=True)
     parser.add_argument("--url", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--stream")
+    parser.add_argument("--group")
+    parser.add_argument("--warmup", type=int, default=0)
+    # Kafka: how long a fetch may wait for records (tansu answers a waiting fetch only after half of it).
+    parser.add_argument("--fetch-wait-ms", type=int, default=500)
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--latency-messages", type=int, default=1000)
     parser.add_argument("--tracing", action="store_true")
@@ -64,18 +100,30 @@ async def main():
         provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
     broker, subscribe, publish = make_broker(args, provider)
 
-    state = {"count": 0, "target": args.messages, "arrival": None}
+    state = {"count": 0, "target": args.warmup, "arrival": None}
     done = asyncio.Event()
 
-    @broker.subscriber(**subscribe)
+    # Kafka topics are positional.
+    topics = subscribe.pop("topics", ())
+
+    @broker.subscriber(*topics, **subscribe)
     async def handle(body: bytes):
         state["count"] += 1
+        state["total"] = state.get("total", 0) + 1
         state["arrival"] = time.perf_counter()
         if state["count"] >= state["target"]:
             done.set()
 
     await broker.start()
     payload = b"x" * 64
+
+    if args.warmup > 0:
+        for _ in range(args.warmup):
+            await broker.publish(payload, **publish)
+        await asyncio.wait_for(done.wait(), timeout=180)
+    done.clear()
+    state["count"] = 0
+    state["target"] = args.messages
 
     start = time.perf_counter()
     for _ in range(args.messages):
@@ -98,6 +146,7 @@ async def main():
     if provider:
         provider.shutdown()
     print(json.dumps({
+        "received": float(state.get("total", 0)),
         "throughput": throughput,
         "p50_us": latencies[len(latencies) // 2],
         "p99_us": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],

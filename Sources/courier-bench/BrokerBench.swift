@@ -18,6 +18,7 @@ final class ArrivalProbe: Sendable {
     let arrivals: AsyncStream<ContinuousClock.Instant>
     private let continuation: AsyncStream<ContinuousClock.Instant>.Continuation
     private let measuringLatency = Atomic<Bool>(false)
+    private let arrivalCount = Atomic<Int>(0)
 
     init(messages: Int, warmup: Int) {
         counter = ArrivalCounter(expected: warmup + messages, warmup: warmup)
@@ -25,10 +26,14 @@ final class ArrivalProbe: Sendable {
     }
 
     func arrived() {
+        arrivalCount.add(1, ordering: .relaxed)
         if measuringLatency.load(ordering: .relaxed) { continuation.yield(.now) } else { counter.arrived() }
     }
 
     func startMeasuringLatency() { measuringLatency.store(true, ordering: .relaxed) }
+
+    /// Every arrival so far, warm-up and latency messages included.
+    var total: Int { arrivalCount.load(ordering: .relaxed) }
 }
 
 /// The workload every broker row runs: `warmup + messages` publishes one after another (the
@@ -59,6 +64,11 @@ struct BrokerWorkload {
             try await publish()
             guard let received = await iterator.next() else { break }
             latencies.append(received - sent)
+        }
+        // Every row moves exactly what it published: none lost, none twice.
+        let expected = warmup + messages + latencyMessages
+        guard probe.total == expected else {
+            throw BenchError("\(name): the subscriber received \(probe.total) messages, not \(expected)")
         }
         return BrokerRow(name: name, throughput: Double(messages) / elapsed.seconds, p50: latencies.percentile(0.5), p99: latencies.percentile(0.99))
     }
@@ -98,15 +108,17 @@ struct BrokerWorkload {
         }
     }
 
-    /// Runs Benchmarks/faststream_bench.py with the same workload.
-    func runFastStream(_ name: String, python: String, arguments: [String], tracing: Bool) throws -> BrokerRow {
+    /// Runs Benchmarks/faststream_bench.py with the same workload; with `warmsUp`, its warm-up
+    /// messages arrive before its clock starts, as they do here.
+    func runFastStream(_ name: String, python: String, arguments: [String], tracing: Bool, warmsUp: Bool = false) throws -> BrokerRow {
+        FileHandle.standardError.write(Data("courier-bench: \(name)\n".utf8))
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Benchmarks/faststream_bench.py").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [script, "--messages", String(messages), "--latency-messages", String(latencyMessages)]
-            + arguments + (tracing ? ["--tracing"] : [])
+            + (warmsUp ? ["--warmup", String(warmup)] : []) + arguments + (tracing ? ["--tracing"] : [])
         let output = Pipe()
         process.standardOutput = output
         // Kept in a file rather than a pipe, which nobody would read while the run goes on.
@@ -133,14 +145,21 @@ struct BrokerWorkload {
                 )
             )
         }
+        let expected = (warmsUp ? warmup : 0) + messages + latencyMessages
+        if let received = result["received"], Int(received) != expected {
+            throw BenchError("\(name): the FastStream subscriber received \(Int(received)) messages, not \(expected)")
+        }
         return BrokerRow(name: name, throughput: throughput, p50: p50, p99: p99)
     }
 
-    /// A broker table: every row against the raw client (the first row) and FastStream traced.
-    static func table(_ title: String, _ rows: [BrokerRow]) -> String {
+    /// A broker table: every row against the raw client (the first row) and FastStream traced
+    /// (the first traced FastStream row whose name contains `peer`).
+    static func table(_ title: String, _ rows: [BrokerRow], peer: String = "", peerColumn: String = "vs FastStream traced") -> String {
         let raw = rows[0]
-        let fastStreamTraced = rows.first { $0.name.hasPrefix("FastStream") && $0.name.contains("tracing (") }
-        var lines = [["scenario", "msg/s", "vs raw", "vs FastStream traced", "p50 µs", "p99 µs"]]
+        let fastStreamTraced = rows.first {
+            $0.name.hasPrefix("FastStream") && $0.name.contains("tracing (") && (peer.isEmpty || $0.name.contains(peer))
+        }
+        var lines = [["scenario", "msg/s", "vs raw", peerColumn, "p50 µs", "p99 µs"]]
         for row in rows {
             lines.append([
                 row.name,

@@ -15,7 +15,7 @@ import Tracing
 struct CourierBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "courier-bench",
-        abstract: "Measures throughput and latency with and without TelemetryMiddleware: in memory, and on Redis and NATS against the raw clients and FastStream."
+        abstract: "Measures throughput and latency with and without TelemetryMiddleware: in memory, and on Redis, NATS and Kafka against the raw clients and FastStream."
     )
 
     @Option(help: "Messages per throughput run (64-byte bodies).")
@@ -45,7 +45,13 @@ struct CourierBench: AsyncParsableCommand {
     @Option(help: "Messages per NATS run (core and JetStream).")
     var natsMessages = 20_000
 
-    @Option(help: "Runs of each Swift row of the Redis and NATS tables, interleaved; the median is reported (FastStream runs once).")
+    @Option(help: "A Kafka-compatible server for the Kafka rows (default: $COURIER_KAFKA_URL; none: no Kafka rows).")
+    var kafka: String?
+
+    @Option(help: "Messages per Kafka run (each publish waits for the broker's acknowledgement).")
+    var kafkaMessages = 3_000
+
+    @Option(help: "Runs of each Swift row of the Redis, NATS and Kafka tables, interleaved; the median is reported (FastStream runs once).")
     var brokerRounds = 3
 
     @Option(help: "The Python with FastStream for its rows (default: $COURIER_PEER_PYTHON).")
@@ -127,6 +133,30 @@ struct CourierBench: AsyncParsableCommand {
 
                         """,
                         jetStream
+                    )
+                )
+            }
+            if let kafka = kafka ?? environment["COURIER_KAFKA_URL"], kafka != "none" {
+                let workload = BrokerWorkload(
+                    messages: kafkaMessages,
+                    warmup: min(warmup, kafkaMessages / 10),
+                    // A Kafka round trip takes milliseconds here (see KafkaBench.fetchWaitMilliseconds).
+                    latencyMessages: min(latencyMessages, 500)
+                )
+                let rows = try await KafkaBench(url: kafka, python: peer, workload: workload, tracer: backend.factory).run(rounds: brokerRounds)
+                tables.append(
+                    BrokerWorkload.table(
+                        """
+                        Kafka: \(kafkaMessages) publishes of 64 bytes one after another to a fresh topic of one partition, each
+                        waiting for the broker's acknowledgement (raw and FastStream: linger.ms=0; Courier: its own settings); one
+                        subscriber in the same process (no consumer group; faststream.confluent: a fresh group, joined during warm-up)
+                        with a handler that does nothing, every consumer at fetch.wait.max.ms=\(KafkaBench.fetchWaitMilliseconds) (tansu answers a waiting
+                        fetch after half of it, which dominates latency); latency: publish call to handler start, one at a time.
+
+                        """,
+                        rows,
+                        peer: "confluent",
+                        peerColumn: "vs FastStream confluent traced"
                     )
                 )
             }

@@ -1,0 +1,238 @@
+import CKafka
+import Courier
+import CourierKafka
+import Foundation
+import NIOCore
+import Synchronization
+import Tracing
+
+/// The Kafka rows of `make bench`: N publishes to a fresh one-partition topic one after another,
+/// each waiting for the broker's acknowledgement, consumed by a subscriber in the same process
+/// with a handler that does nothing; for librdkafka alone, Courier and FastStream (aiokafka and
+/// librdkafka), tracing off and on, against the same server.
+///
+/// Every consumer reads without a group where it can (librdkafka alone, Courier and
+/// `faststream.kafka` take the topic's partitions at once); `faststream.confluent` always joins a
+/// group, a fresh one with a one-second session (tansu holds a join for half the session timeout).
+/// Each row's warm-up has arrived before its clock starts, so the join is never timed.
+struct KafkaBench {
+    var url: String
+    var python: String?
+    var workload: BrokerWorkload
+    var tracer: any Tracer
+
+    /// `fetch.wait.max.ms` of every consumer in these rows. tansu does not answer a waiting fetch
+    /// when a record arrives but after half its maximum wait, so with librdkafka's and
+    /// FastStream's default of 500 ms every one-at-a-time round trip takes some 250 ms: tansu's
+    /// timer, not the clients. A real Kafka answers at once.
+    static let fetchWaitMilliseconds = 10
+
+    func run(rounds: Int) async throws -> [BrokerRow] {
+        var rows = try await BrokerWorkload.interleaved(rounds: rounds, [
+            { try await raw() },
+            { try await courier("Courier, no tracing", middlewares: []) },
+            { try await courier("Courier, TelemetryMiddleware with the no-op tracer", middlewares: [TelemetryMiddleware(tracer: NoOpTracer())]) },
+            { try await courier("Courier, tracing (swift-otel, always on, batch)", middlewares: [TelemetryMiddleware(tracer: tracer)]) },
+        ])
+        if let python {
+            let servers = try KafkaConfiguration(url: url).bootstrapServers.joined(separator: ",")
+            for (client, label) in [("kafka", "kafka (aiokafka)"), ("confluent", "confluent (librdkafka)")] {
+                for tracing in [false, true] {
+                    let id = UUID().uuidString.prefix(8)
+                    var arguments = [
+                        "--broker", client, "--kind", "topic", "--url", servers, "--name", "faststream.bench.\(id)",
+                        "--fetch-wait-ms", String(Self.fetchWaitMilliseconds),
+                    ]
+                    if client == "confluent" { arguments += ["--group", "faststream-bench-\(id)"] }
+                    rows.append(
+                        try workload.runFastStream(
+                            "FastStream 0.7 \(label), " + (tracing ? "tracing (SDK, batch)" : "no tracing"),
+                            python: python,
+                            arguments: arguments,
+                            tracing: tracing,
+                            warmsUp: true
+                        )
+                    )
+                }
+            }
+        }
+        return rows
+    }
+
+    private static func topic(_ prefix: String) -> String {
+        "\(prefix).bench.\(UUID().uuidString.prefix(8))"
+    }
+
+    // MARK: - Courier
+
+    /// A fresh topic (Courier creates it with one partition), read from the beginning without a
+    /// group; the producer as Courier configures it.
+    private func courier(_ name: String, middlewares: [any CourierMiddleware]) async throws -> BrokerRow {
+        let topic = Self.topic("courier")
+        var configuration = try KafkaConfiguration(url: url)
+        configuration.consumerProperties["fetch.wait.max.ms"] = String(Self.fetchWaitMilliseconds)
+        let broker = KafkaBroker(configuration: configuration, middlewares: middlewares)
+        return try await workload.runCourier(name, broker: broker, source: .topics(topic, start: .beginning)) { payload in
+            try await broker.publish(payload, to: topic)
+        }
+    }
+
+    // MARK: - librdkafka alone
+
+    /// librdkafka's C API and nothing else: the bare 64 bytes produced with `acks=all` and
+    /// `linger.ms=0` (as FastStream's producers send: at once), each publish polling the producer
+    /// until its delivery report came; a consumer assigned the topic's partition from the
+    /// beginning, polled on a thread of its own: the ceiling.
+    private func raw() async throws -> BrokerRow {
+        let topic = Self.topic("raw")
+        let servers = try KafkaConfiguration(url: url).bootstrapServers.joined(separator: ",")
+        let producer = try RawKafka.handle(
+            RD_KAFKA_PRODUCER,
+            ["bootstrap.servers": servers, "acks": "all", "linger.ms": "0"]
+        ) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+                guard let message, let slot = message.pointee._private else { return }
+                slot.assumingMemoryBound(to: RawKafka.Delivery.self).pointee = .reported(message.pointee.err)
+            }
+        }
+        defer { rd_kafka_destroy(producer.pointer) }
+        try RawKafka.createTopic(topic, handle: producer.pointer)
+
+        let consumer = try RawKafka.handle(
+            RD_KAFKA_CONSUMER,
+            [
+                "bootstrap.servers": servers,
+                // librdkafka wants a group id for a consumer even when it joins no group.
+                "group.id": "raw-bench-\(UUID().uuidString.prefix(8))",
+                "enable.auto.commit": "false",
+                "enable.partition.eof": "false",
+                "fetch.wait.max.ms": String(Self.fetchWaitMilliseconds),
+            ]
+        )
+        rd_kafka_poll_set_consumer(consumer.pointer)
+        let partitions = rd_kafka_topic_partition_list_new(1)!
+        rd_kafka_topic_partition_list_add(partitions, topic, 0)!.pointee.offset = courier_kafka_offset_beginning
+        let assigned = rd_kafka_assign(consumer.pointer, partitions)
+        rd_kafka_topic_partition_list_destroy(partitions)
+        guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(consumer.pointer)
+            throw BenchError("librdkafka assign: \(String(cString: rd_kafka_err2str(assigned)))")
+        }
+
+        let probe = workload.makeProbe()
+        let total = workload.warmup + workload.messages + workload.latencyMessages
+        let consumed = Latch()
+        let stop = StopFlag()
+        let thread = Thread {
+            var received = 0
+            while received < total && !stop.isSet {
+                guard let message = rd_kafka_consumer_poll(consumer.pointer, 100) else { continue }
+                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    received += 1
+                    probe.arrived()
+                }
+                rd_kafka_message_destroy(message)
+            }
+            rd_kafka_consumer_close(consumer.pointer)
+            rd_kafka_destroy(consumer.pointer)
+            consumed.open()
+        }
+        thread.start()
+
+        var payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
+        let delivery = UnsafeMutablePointer<RawKafka.Delivery>.allocate(capacity: 1)
+        defer { delivery.deallocate() }
+        do {
+            // Each publish blocks its thread in rd_kafka_poll until the report (a millisecond or
+            // so): tolerable for the ceiling's publisher; the consumer has a thread of its own.
+            let row = try await workload.run("raw librdkafka (produce + delivery report, consumer poll thread)", probe: probe) {
+                delivery.pointee = .pending
+                let status = payload.withUnsafeMutableBytes { bytes in
+                    courier_kafka_produce(
+                        producer.pointer, topic, courier_kafka_partition_unassigned, nil, 0,
+                        bytes.baseAddress, bytes.count, 0, nil, UnsafeMutableRawPointer(delivery)
+                    )
+                }
+                guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw BenchError("librdkafka produce: \(String(cString: rd_kafka_err2str(status)))")
+                }
+                while case .pending = delivery.pointee { rd_kafka_poll(producer.pointer, 100) }
+                if case .reported(let error) = delivery.pointee, error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    throw BenchError("librdkafka delivery: \(String(cString: rd_kafka_err2str(error)))")
+                }
+            }
+            await consumed.wait()
+            return row
+        } catch {
+            stop.set()
+            await consumed.wait()
+            throw error
+        }
+    }
+}
+
+/// Tells the raw consumer's thread to give up (the publisher failed).
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
+
+enum RawKafka {
+    /// A record's delivery report, written by the producer's callback on the publishing thread.
+    enum Delivery {
+        case pending
+        case reported(rd_kafka_resp_err_t)
+    }
+
+    /// The text librdkafka wrote into an error buffer.
+    static func text(_ buffer: [CChar]) -> String {
+        buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    static func handle(
+        _ kind: rd_kafka_type_t,
+        _ properties: [String: String],
+        configure: (OpaquePointer) -> Void = { _ in }
+    ) throws -> RawPointer {
+        let conf = rd_kafka_conf_new()!
+        var errorText = [CChar](repeating: 0, count: 512)
+        for (name, value) in properties {
+            guard rd_kafka_conf_set(conf, name, value, &errorText, errorText.count) == RD_KAFKA_CONF_OK else {
+                rd_kafka_conf_destroy(conf)
+                throw BenchError("librdkafka \(name): \(RawKafka.text(errorText))")
+            }
+        }
+        configure(conf)
+        guard let handle = rd_kafka_new(kind, conf, &errorText, errorText.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw BenchError("librdkafka: \(RawKafka.text(errorText))")
+        }
+        return RawPointer(handle)
+    }
+
+    /// Creates `topic` with one partition, as Courier and FastStream create theirs.
+    static func createTopic(_ topic: String, handle: OpaquePointer) throws {
+        var errorText = [CChar](repeating: 0, count: 512)
+        guard let newTopic = rd_kafka_NewTopic_new(topic, 1, 1, &errorText, errorText.count) else {
+            throw BenchError("librdkafka new topic: \(RawKafka.text(errorText))")
+        }
+        defer { rd_kafka_NewTopic_destroy(newTopic) }
+        let queue = rd_kafka_queue_new(handle)!
+        defer { rd_kafka_queue_destroy(queue) }
+        var topics: [OpaquePointer?] = [newTopic]
+        rd_kafka_CreateTopics(handle, &topics, 1, nil, queue)
+        guard let event = rd_kafka_queue_poll(queue, 10_000) else { throw BenchError("librdkafka: creating \(topic) timed out") }
+        defer { rd_kafka_event_destroy(event) }
+        var status = rd_kafka_event_error(event)
+        var count = 0
+        if status == RD_KAFKA_RESP_ERR_NO_ERROR, let result = rd_kafka_event_CreateTopics_result(event),
+            let results = rd_kafka_CreateTopics_result_topics(result, &count), count > 0, let first = results[0]
+        {
+            status = rd_kafka_topic_result_error(first)
+        }
+        guard status == RD_KAFKA_RESP_ERR_NO_ERROR || status == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
+            throw BenchError("librdkafka: cannot create \(topic): \(String(cString: rd_kafka_err2str(status)))")
+        }
+    }
+}
