@@ -20,24 +20,11 @@ import json
 import uuid
 
 from faststream.opentelemetry import Baggage, CurrentBaggage
-from peer_common import make_provider, spans, value
+from peer_common import links, make_provider, spans, value
 
 # tansu holds a JoinGroup for about session.timeout.ms / 2 (measured: about 1 s with these settings).
 GROUP_OPTIONS = {"session_timeout_ms": 1000, "heartbeat_interval_ms": 300}
 TIMEOUT = 30
-
-
-def links(exporter):
-    """The links of the finished spans (a batch consumer links its span to the producers' spans)."""
-    result = []
-    for span in exporter.get_finished_spans():
-        for link in span.links:
-            result.append({
-                "spanId": format(span.get_span_context().span_id, "016x"),
-                "traceId": format(link.context.trace_id, "032x"),
-                "linkedSpanId": format(link.context.span_id, "016x"),
-            })
-    return result
 
 
 def field(raw, name):

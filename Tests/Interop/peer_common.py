@@ -24,6 +24,19 @@ def spans(exporter):
     return result
 
 
+def links(exporter):
+    """The links of the finished spans (a batch consumer links its span to the producers' spans)."""
+    result = []
+    for span in exporter.get_finished_spans():
+        for link in span.links:
+            result.append({
+                "spanId": format(span.get_span_context().span_id, "016x"),
+                "traceId": format(link.context.trace_id, "032x"),
+                "linkedSpanId": format(link.context.span_id, "016x"),
+            })
+    return result
+
+
 def value(body):
     if isinstance(body, bytes):
         return {"type": "bytes", "value": body.hex()}

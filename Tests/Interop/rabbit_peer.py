@@ -29,22 +29,9 @@ from faststream.opentelemetry import Baggage, CurrentBaggage
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
-from peer_common import make_provider, spans, value
+from peer_common import links, make_provider, spans, value
 
 TIMEOUT = 30
-
-
-def links(exporter):
-    """The links of the finished spans (none expected on RabbitMQ: there is no batch consumer)."""
-    result = []
-    for span in exporter.get_finished_spans():
-        for link in span.links:
-            result.append({
-                "spanId": format(span.get_span_context().span_id, "016x"),
-                "traceId": format(link.context.trace_id, "032x"),
-                "linkedSpanId": format(link.context.span_id, "016x"),
-            })
-    return result
 
 
 def text(header):
