@@ -1,4 +1,4 @@
-public import Courier
+import Courier
 import Foundation
 
 /// Where and how to connect to Kafka.

@@ -81,7 +81,7 @@ struct KafkaInteropTests {
         // Courier's batch → FastStream's batch subscriber.
         let toPython = KafkaTestServer.unique("batch-to-python-\(client)")
         let consumer = try await Self.peer("consume-batch", client: client, topic: toPython)
-        try await Baggage.withValue(["tenant": "acme"]) {
+        _ = try await Baggage.withValue(["tenant": "acme"]) {
             try await broker.publishBatch([("one", KafkaPublishOptions(key: "k1")), ("two", KafkaPublishOptions(key: "k2")), ("three", KafkaPublishOptions(key: "k3"))], to: toPython)
         }
         let consumed = try await consumer.result()
