@@ -2,10 +2,14 @@
 # Starts and stops a RabbitMQ node of its own on 127.0.0.1, everything it has under one folder: the
 # suite's node (with-servers.sh) and the extra nodes of the restart tests.
 #
-#   scripts/rabbitmq.sh start DIR PORT   starts a node on 127.0.0.1:PORT and returns once it accepts
+#   scripts/rabbitmq.sh start DIR PORT [TLS_PORT]
+#                                        starts a node on 127.0.0.1:PORT and returns once it accepts
 #                                        AMQP connections; prints nothing on success. A DIR that held a
 #                                        node before keeps its data: durable queues and persistent
-#                                        messages are there again (transient messages are not).
+#                                        messages are there again (transient messages are not). With
+#                                        TLS_PORT it also takes amqps:// there, with the certificate
+#                                        DIR/tls/server.crt (key server.key, CA ca.crt), and no client
+#                                        certificate asked for.
 #   scripts/rabbitmq.sh stop DIR         stops the node of DIR cleanly (SIGTERM to the Erlang VM, which
 #                                        writes the queues' state out), then its epmd; quiet, and fine
 #                                        when nothing runs (any more).
@@ -22,7 +26,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 start DIR PORT | stop DIR | ctl DIR ARGS..." >&2
+    echo "usage: $0 start DIR PORT [TLS_PORT] | stop DIR | ctl DIR ARGS..." >&2
     exit 2
 }
 
@@ -31,7 +35,7 @@ command=$1
 dir=$2
 shift 2
 case "$command" in
-    start) [ $# -eq 1 ] || usage; port=$1 ;;
+    start) [ $# -eq 1 ] || [ $# -eq 2 ] || usage; port=$1; tls_port=${2:-} ;;
     stop) [ $# -eq 0 ] || usage; [ -d "$dir" ] || exit 0; port=$(cat "$dir/port" 2>/dev/null || true) ;;
     ctl) port=$(cat "$dir/port" 2>/dev/null || true)
         [ -n "$port" ] || { echo "rabbitmq: $dir holds no node" >&2; exit 1; } ;;
@@ -45,6 +49,14 @@ if [ "$port" -lt 1 ] || [ "$port" -gt 35000 ]; then
     exit 2
 fi
 dir=$(cd "$dir" 2>/dev/null && pwd || { mkdir -p "$dir" && cd "$dir" && pwd; })
+
+# What our caller left open beyond the standard streams is closed: Foundation's Process on Linux gives
+# its child a socket and learns that the child ended when the socket closes, so the epmd and node we
+# start in the background must not inherit it (a test would wait for us for ever). 255 is bash's own.
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 
 node="courier-$port@localhost"
 epmd_port=$((port + 10000))
@@ -101,7 +113,7 @@ stop() {
     end_process "$dir/node.pid" beam.smp 30
     # The launcher ends with the VM; if the VM had not written its pid file yet, TERM to the launcher
     # (RabbitMQ's rabbitmq-server script) stops the VM.
-    end_process "$dir/launcher.pid" "rabbitmq-server|setpriv" 30
+    end_process "$dir/launcher.pid" "rabbitmq-server|setpriv|env" 30
     end_process "$dir/epmd.pid" epmd 5
     rm -f "$dir/node.pid" "$dir/epmd.pid" "$dir/launcher.pid"
 }
@@ -135,7 +147,21 @@ mkdir -p "$dir/mnesia" "$dir/log"
 echo "$port" >"$dir/port"
 echo "[]." >"$dir/enabled_plugins"
 # No rabbitmq.conf (RABBITMQ_CONFIG_FILE names one that does not exist): the defaults, and no time spent
-# translating a configuration file.
+# translating a configuration file; only a TLS listener needs one.
+rm -f "$dir/rabbitmq.conf"
+if [ -n "${tls_port:-}" ]; then
+    for file in ca.crt server.crt server.key; do
+        [ -r "$dir/tls/$file" ] || { echo "rabbitmq: TLS needs $dir/tls/$file" >&2; exit 1; }
+    done
+    cat >"$dir/rabbitmq.conf" <<EOF
+listeners.ssl.1 = 127.0.0.1:$tls_port
+ssl_options.cacertfile = $dir/tls/ca.crt
+ssl_options.certfile = $dir/tls/server.crt
+ssl_options.keyfile = $dir/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+EOF
+fi
 if [ "$(id -u)" -eq 0 ]; then
     chown -R rabbitmq:rabbitmq "$dir"
     "${as_node_user[@]}" test -w "$dir" || {
@@ -153,18 +179,20 @@ failed() {
 
 # Its own epmd, so that we know its pid. No process keeps our standard streams: a caller reading our
 # output sees its end when we return. (Until they exec, our children are still "bash".)
-epmd -port "$epmd_port" -address 127.0.0.1 </dev/null >"$dir/log/epmd.log" 2>&1 &
+# `env --default-signal`: a caller that ignores SIGTERM (a Swift service handling it through a dispatch
+# source) passes that on to what it starts, and our stop would wait 30 s for a node deaf to it.
+env --default-signal epmd -port "$epmd_port" -address 127.0.0.1 </dev/null >"$dir/log/epmd.log" 2>&1 &
 echo $! >"$dir/epmd.pid"
 for _ in $(seq 1 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$epmd_port") 2>/dev/null && break
-    alive "$dir/epmd.pid" "epmd|bash" || failed "epmd exited ($(cat "$dir/log/epmd.log"))"
+    alive "$dir/epmd.pid" "epmd|env|bash" || failed "epmd exited ($(cat "$dir/log/epmd.log"))"
     sleep 0.1
 done
 (exec 3<>"/dev/tcp/127.0.0.1/$epmd_port") 2>/dev/null || failed "epmd does not listen on port $epmd_port"
 
 RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT=$((port + 20000)) \
 RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$local_only" \
-    "${as_node_user[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >"$dir/log/startup.log" 2>&1 &
+    "${as_node_user[@]}" env --default-signal /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >"$dir/log/startup.log" 2>&1 &
 echo $! >"$dir/launcher.pid"
 
 # Ready when the AMQP port answers a protocol header with a frame (Connection.Start, type 1).
@@ -178,6 +206,6 @@ for _ in $(seq 1 600); do
         alive "$dir/node.pid" beam.smp || failed "port $port answers, but not from this node"
         exit 0
     fi
-    alive "$dir/launcher.pid" "rabbitmq-server|setpriv|bash" || failed "rabbitmq-server exited"
+    alive "$dir/launcher.pid" "rabbitmq-server|setpriv|env|bash" || failed "rabbitmq-server exited"
 done
 failed "not ready after 60 s"

@@ -232,6 +232,21 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
         }
     }
 
+    /// A batch: waits for the first element, then up to `maxWait` (from then) for more, until
+    /// `maxElements`; without `maxWait`, what is ready with the first. Nil once the buffer is
+    /// finished and drained, or when the waiting task is cancelled.
+    public func nextBatch(upTo maxElements: Int, maxWait: Duration?) async -> [Element]? {
+        guard var batch = await next(upTo: maxElements) else { return nil }
+        guard let maxWait, batch.count < maxElements else { return batch }
+        let deadline = ContinuousClock.now + maxWait
+        while batch.count < maxElements {
+            let remaining = deadline - .now
+            guard remaining > .zero, let more = await next(upTo: maxElements - batch.count, timeout: remaining) else { break }
+            batch += more
+        }
+        return batch
+    }
+
     /// Up to `maxElements` elements that are ready now, without waiting; nil when none is ready
     /// (or the buffer finished, or `consumer` stopped).
     public func take(upTo maxElements: Int = 1, consumer: Int? = nil) -> [Element]? {

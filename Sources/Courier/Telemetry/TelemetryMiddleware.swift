@@ -80,7 +80,10 @@ public struct TelemetryMiddleware: CourierMiddleware {
         _ next: ConsumeNext
     ) async throws {
         let destination = context.destination
-        let spanDestination = destination.isTemporary ? nil : (destination.template ?? destination.name)
+        // A single delivery may name its destination more precisely than the subscription.
+        let named = context.isBatch ? nil : (context.message.raw as? any MessagingSpanAttributes)?.messagingDestination(conventions: .openTelemetry)
+        let destinationName = named?.attribute ?? destination.name
+        let spanDestination = destination.isTemporary ? nil : (destination.template ?? named?.span ?? destination.name)
         var parent = ServiceContext.current ?? .topLevel
         var links: [ServiceContext] = []
         if context.isBatch {
@@ -103,7 +106,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
         )
         // A span that records nothing (the no-op tracer, an unsampled trace) needs no attributes.
         if span.isRecording {
-            var attributes = commonAttributes(context.broker, destination.name, temporary: destination.isTemporary)
+            var attributes = commonAttributes(context.broker, destinationName, temporary: destination.isTemporary)
             attributes.set(MessagingAttribute.operationName, value: "process")
             attributes.set(MessagingAttribute.operationType, value: "process")
             if let template = destination.template { attributes.set(MessagingAttribute.destinationTemplate, value: .string(template)) }
@@ -123,7 +126,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
         for link in links { span.addLink(SpanLink(context: link, attributes: [:])) }
 
         let record = metrics.operation(counting: context.messages.count, in: MessagingMetric.consumedMessages, timing: MessagingMetric.processDuration) {
-            var dimensions = metricDimensions(context.broker, spanDestination ?? destination.name, operation: "process")
+            var dimensions = metricDimensions(context.broker, spanDestination ?? destinationName, operation: "process")
             if let group = destination.consumerGroup { dimensions.append(MetricDimension(MessagingAttribute.consumerGroup, group)) }
             return dimensions
         }
@@ -137,14 +140,15 @@ public struct TelemetryMiddleware: CourierMiddleware {
         _ tracer: any Tracer,
         _ next: ConsumeNext
     ) async throws {
-        let destination = context.destination.name
+        let named = context.isBatch ? nil : (context.message.raw as? any MessagingSpanAttributes)?.messagingDestination(conventions: .fastStream)
+        let destination = named?.span ?? context.destination.name
         var attributes: SpanAttributes = [MessagingAttribute.system: .string(context.broker.messagingSystem)]
         let message = context.message
         attributes.set(MessagingAttribute.messageID, value: .string(message.messageID ?? message.correlationID ?? MessageIdentifier.make()))
         if let id = message.correlationID { attributes.set(MessagingAttribute.conversationID, value: .string(id)) }
         let payloadSize = context.messages.reduce(0) { $0 + $1.body.readableBytes }
         attributes.set(MessagingAttribute.FastStream.payloadSize, value: .int64(Int64(payloadSize)))
-        attributes.set(MessagingAttribute.FastStream.destinationPublishName, value: .string(destination))
+        attributes.set(MessagingAttribute.FastStream.destinationPublishName, value: .string(named?.attribute ?? destination))
         if context.isBatch {
             attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(context.messages.count)))
         }
@@ -264,11 +268,13 @@ public struct TelemetryMiddleware: CourierMiddleware {
 
     private func publishWithOpenTelemetry(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws -> [PublishReceipt] {
         var publication = publication
-        let spanDestination = publication.destinationIsTemporary ? nil : publication.destinationName
+        let named = (publication.destination as? any MessagingSpanAttributes)?.messagingDestination(conventions: .openTelemetry)
+        let destinationName = named?.attribute ?? publication.destinationName
+        let spanDestination = publication.destinationIsTemporary ? nil : (named?.span ?? publication.destinationName)
         let baggage = publication.serviceContext.baggage
         let span: any Span
         if publication.isBatch {
-            var common = commonAttributes(publication.broker, publication.destinationName, temporary: publication.destinationIsTemporary)
+            var common = commonAttributes(publication.broker, destinationName, temporary: publication.destinationIsTemporary)
             (publication.destination as? any MessagingSpanAttributes)?.addSpanAttributes(to: &common, conventions: conventions)
             var links: [SpanLink] = []
             links.reserveCapacity(publication.messages.count)
@@ -318,7 +324,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 line: #line
             )
             if span.isRecording {
-                var attributes = commonAttributes(publication.broker, publication.destinationName, temporary: publication.destinationIsTemporary)
+                var attributes = commonAttributes(publication.broker, destinationName, temporary: publication.destinationIsTemporary)
                 attributes.set(MessagingAttribute.operationName, value: "send")
                 attributes.set(MessagingAttribute.operationType, value: "send")
                 (publication.destination as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
@@ -337,7 +343,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
             counting: publication.messages.count,
             in: MessagingMetric.sentMessages,
             timing: MessagingMetric.clientOperationDuration,
-            { metricDimensions(publication.broker, spanDestination ?? publication.destinationName, operation: "send") },
+            { metricDimensions(publication.broker, spanDestination ?? destinationName, operation: "send") },
             extraTimerDimensions: [MetricDimension(MessagingAttribute.operationType, "send")]
         )
         return try await runSend(publication, span: span, next: next, record: record)
@@ -345,10 +351,11 @@ public struct TelemetryMiddleware: CourierMiddleware {
 
     private func publishWithFastStream(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws -> [PublishReceipt] {
         var publication = publication
-        let destination = publication.destinationName
+        let named = (publication.destination as? any MessagingSpanAttributes)?.messagingDestination(conventions: .fastStream)
+        let destination = named?.span ?? publication.destinationName
         var attributes: SpanAttributes = [
             MessagingAttribute.system: .string(publication.broker.messagingSystem),
-            MessagingAttribute.destinationName: .string(destination),
+            MessagingAttribute.destinationName: .string(named?.attribute ?? destination),
         ]
         if let first = publication.messages.first {
             attributes.set(MessagingAttribute.conversationID, value: .string(first.correlationID))

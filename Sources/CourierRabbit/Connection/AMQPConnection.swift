@@ -1,6 +1,7 @@
 import Courier
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One AMQP 0-9-1 connection on SwiftNIO: the handshake, channels, heartbeats and a clean close.
 /// The wire is ``AMQPFrame``'s, the lifecycle ``AMQPConnectionStateMachine``'s; this type is the
@@ -16,31 +17,57 @@ final class AMQPConnection: Sendable {
         self.tuning = tuning
     }
 
-    /// Connects to `host:port` and runs the handshake.
+    /// Connects to `host:port` (over TLS with `tls`) and runs the handshake.
     static func connect(
         host: String,
         port: Int,
         configuration: AMQPConnectionStateMachine.Configuration,
+        tls: TLSConfiguration? = nil,
         connectTimeout: Duration = .seconds(10),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> AMQPConnection {
-        let limit = AMQPFrameDecoder.Limit()
-        let bootstrap = ClientBootstrap(group: group)
+        let sslContext: NIOSSLContext?
+        do {
+            sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
+        } catch {
+            throw RabbitError(.connectionClosed, "invalid TLS configuration: \(error)", underlying: error)
+        }
+        let eventLoop = group.next()
+        // The handler of each channel the bootstrap tries (happy eyeballs may try several), kept
+        // here: a failed attempt removes its handlers before the winner is handed over.
+        let handlers = NIOLoopBoundBox.makeBoxSendingValue(
+            [ObjectIdentifier: AMQPConnectionHandler](),
+            as: [ObjectIdentifier: AMQPConnectionHandler].self,
+            eventLoop: eventLoop
+        )
+        let serverHostname = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(connectTimeout.wholeMilliseconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
+                    }
+                    let limit = AMQPFrameDecoder.Limit()
+                    let handler = AMQPConnectionHandler(configuration: configuration, eventLoop: channel.eventLoop) { limit.maximumFrameSize = $0 }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(limit: limit)))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    handlers.value[ObjectIdentifier(channel)] = handler
+                }
+            }
         let channel: any Channel
         do {
             channel = try await bootstrap.connect(host: host, port: port).get()
         } catch {
             throw RabbitError(.connectionClosed, "cannot connect to \(host):\(port): \(error)", underlying: error)
         }
-        let handler = try await channel.eventLoop.submit {
-            let handler = AMQPConnectionHandler(configuration: configuration, eventLoop: channel.eventLoop) { limit.maximumFrameSize = $0 }
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(limit: limit)))
-            try channel.pipeline.syncOperations.addHandler(handler)
-            return NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        let handler = try await eventLoop.submit {
+            let handler = handlers.value[ObjectIdentifier(channel)]!
+            handlers.value = [:]
+            return NIOLoopBound(handler, eventLoop: eventLoop)
         }.get()
-        let tuning = try await channel.eventLoop.flatSubmit { handler.value.connected.futureResult }.get()
+        let tuning = try await eventLoop.flatSubmit { handler.value.connected.futureResult }.get()
         return AMQPConnection(channel: channel, handler: handler, tuning: tuning)
     }
 
@@ -68,9 +95,9 @@ final class AMQPConnection: Sendable {
         channel.eventLoop.execute { handler.value.settle(method, on: id) }
     }
 
-    func addConsumer(tag: String, buffer: AsyncBuffer<AMQPDelivery>, on id: UInt16) async throws {
+    func addConsumer(tag: String, buffer: AsyncBuffer<AMQPDelivery>, outlivesConnection: Bool, on id: UInt16) async throws {
         let handler = self.handler
-        try await channel.eventLoop.submit { handler.value.addConsumer(tag: tag, buffer: buffer, on: id) }.get()
+        try await channel.eventLoop.submit { handler.value.addConsumer(tag: tag, buffer: buffer, outlivesConnection: outlivesConnection, on: id) }.get()
     }
 
     /// Closes cleanly: `connection.close`, `close-ok`, the socket.
@@ -81,6 +108,16 @@ final class AMQPConnection: Sendable {
 
     /// Completes when the connection is gone, for whatever reason.
     var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    /// Why the connection closed: the server's `connection.close`, a missed heartbeat, a
+    /// protocol error, the socket; nil while it is open.
+    func closeReason() async -> RabbitError? {
+        let handler = self.handler
+        return try? await channel.eventLoop.submit { handler.value.closeError }.get()
+    }
+
+    /// Whether the socket is still open (false once the connection is lost or closed).
+    var isOpen: Bool { channel.isActive }
 }
 
 /// One channel of a connection: declares, consumes, publishes and settles.
@@ -102,12 +139,20 @@ struct AMQPChannel: Sendable {
         try await connection.publish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body, on: id)
     }
 
-    /// Starts a consumer of `queue`; its deliveries arrive in the returned buffer.
+    /// Starts a consumer of `queue`; its deliveries arrive in the returned buffer, which ends
+    /// with the channel.
     func consume(queue: String, tag: String, noAck: Bool = false, arguments: AMQPFieldTable = [:]) async throws -> AsyncBuffer<AMQPDelivery> {
         let buffer = AsyncBuffer<AMQPDelivery>()
-        try await connection.addConsumer(tag: tag, buffer: buffer, on: id)
-        try await call(.basicConsume(queue: queue, consumerTag: tag, noLocal: false, noAck: noAck, exclusive: false, noWait: false, arguments: arguments))
+        try await consume(queue: queue, tag: tag, into: buffer, outlivesConnection: false, noAck: noAck, arguments: arguments)
         return buffer
+    }
+
+    /// Starts a consumer of `queue` whose deliveries go to `buffer`. With `outlivesConnection`,
+    /// a lost connection leaves the buffer open, for a consumer resumed on the next connection
+    /// to fill.
+    func consume(queue: String, tag: String, into buffer: AsyncBuffer<AMQPDelivery>, outlivesConnection: Bool, noAck: Bool = false, arguments: AMQPFieldTable = [:]) async throws {
+        try await connection.addConsumer(tag: tag, buffer: buffer, outlivesConnection: outlivesConnection, on: id)
+        try await call(.basicConsume(queue: queue, consumerTag: tag, noLocal: false, noAck: noAck, exclusive: false, noWait: false, arguments: arguments))
     }
 
     func ack(_ deliveryTag: UInt64) { connection.settle(.basicAck(deliveryTag: deliveryTag, multiple: false), on: id) }

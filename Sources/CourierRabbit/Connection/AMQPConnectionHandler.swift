@@ -15,12 +15,20 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         /// Synchronous methods: the first is in flight, the others wait their turn.
         var calls: [(method: AMQPMethod, promise: EventLoopPromise<AMQPMethod>)] = []
         var assembly: AMQPContentAssembly?
-        var consumers: [String: AsyncBuffer<AMQPDelivery>] = [:]
+        var consumers: [String: Consumer] = [:]
         /// Publisher confirms, once selected: the next sequence number and who waits for which.
         var confirmsSelected = false
         var nextPublishSequence: UInt64 = 1
         var unconfirmed: [UInt64: (promise: EventLoopPromise<Void>, exchange: String, routingKey: String, messageID: String?)] = [:]
         var returned: [UInt64: String] = [:]
+    }
+
+    /// Where a consumer's deliveries go. A buffer that outlives its connection (a subscription
+    /// the transport resumes on the next one) is left open when the connection is lost; the
+    /// server's `basic.cancel` or a closed channel still finish it.
+    struct Consumer {
+        var buffer: AsyncBuffer<AMQPDelivery>
+        var outlivesConnection: Bool
     }
 
     private var machine: AMQPConnectionStateMachine
@@ -31,7 +39,8 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
     private(set) var tuning: AMQPConnectionStateMachine.Tuning?
     let connected: EventLoopPromise<AMQPConnectionStateMachine.Tuning>
     let closed: EventLoopPromise<Void>
-    private var closeError: RabbitError?
+    /// Why the connection closed (or is closing), once it does.
+    private(set) var closeError: RabbitError?
     private let onFrameMax: (Int) -> Void
 
     init(configuration: AMQPConnectionStateMachine.Configuration, eventLoop: any EventLoop, onFrameMax: @escaping (Int) -> Void) {
@@ -67,11 +76,14 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let error = machine.socketClosed() ?? closeError ?? RabbitError(.connectionClosed, "the connection closed")
+        // What made it close (an error caught, a frame the machine refused) says more than the
+        // machine's view of the socket going.
+        let socketError = machine.socketClosed()
+        let error = closeError ?? socketError ?? RabbitError(.connectionClosed, "the connection closed")
         closeError = error
         heartbeatTask?.cancel()
         connected.fail(error)
-        for (_, state) in channels { Self.fail(state, error) }
+        for (_, state) in channels { Self.fail(state, error, connectionLost: true) }
         channels = [:]
         closed.succeed(())
         context.fireChannelInactive()
@@ -92,9 +104,10 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
             onFrameMax(Int(tuning.frameMax))
             if tuning.heartbeat > 0 {
                 let interval = TimeAmount.milliseconds(Int64(tuning.heartbeat) * 500)
-                heartbeatTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
-                    guard let self, let context = self.context else { return }
-                    self.run(self.machine.heartbeatTick(), context: context)
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                heartbeatTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                    guard let context = handler.value.context else { return }
+                    handler.value.run(handler.value.machine.heartbeatTick(), context: context)
                 }
             }
             connected.succeed(tuning)
@@ -108,7 +121,8 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
             if frames.isEmpty {
                 context.close(promise: nil)
             } else {
-                write(frames, context: context).whenComplete { _ in context.close(promise: nil) }
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                write(frames, context: context).whenComplete { _ in bound.value.close(promise: nil) }
             }
         }
     }
@@ -159,12 +173,8 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
 
     /// Registers a consumer's buffer before its `basic.consume` goes out, so no delivery can
     /// come before there is somewhere to put it.
-    func addConsumer(tag: String, buffer: AsyncBuffer<AMQPDelivery>, on channel: UInt16) {
-        channels[channel]?.consumers[tag] = buffer
-    }
-
-    func removeConsumer(tag: String, on channel: UInt16) {
-        channels[channel]?.consumers.removeValue(forKey: tag)?.finish()
+    func addConsumer(tag: String, buffer: AsyncBuffer<AMQPDelivery>, outlivesConnection: Bool, on channel: UInt16) {
+        channels[channel]?.consumers[tag] = Consumer(buffer: buffer, outlivesConnection: outlivesConnection)
     }
 
     /// Publishes a message; with confirms selected on the channel, the future completes when the
@@ -227,11 +237,11 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
                 confirm(tag, multiple: multiple, ok: false, state: &state)
             case .basicCancel(let tag, _):
                 // The server cancelled the consumer (its queue was deleted): its deliveries end.
-                state.consumers.removeValue(forKey: tag)?.finish()
+                state.consumers.removeValue(forKey: tag)?.buffer.finish()
             case .channelClose(let code, let text, let classID, let methodID):
                 let error = AMQPConnectionStateMachine.serverError(code: code, text: text, classID: classID, methodID: methodID, duringHandshake: false)
                 write([AMQPFrame(channel: id, payload: .method(.channelCloseOk))], context: context)
-                Self.fail(state, error)
+                Self.fail(state, error, connectionLost: false)
                 channels[id] = nil
             case .channelFlow(let active):
                 write([AMQPFrame(channel: id, payload: .method(.channelFlowOk(active: active)))], context: context)
@@ -252,7 +262,7 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         case .delivery(let tag, _, _, _, _):
             // A consumer's buffer is unbounded here: the server sends no more than the qos
             // prefetch allows before acks, which bounds it.
-            state.consumers[tag]?.append(message)
+            state.consumers[tag]?.buffer.append(message)
         case .returned(let code, let text, let exchange, let routingKey):
             // The oldest unconfirmed publish of this message is the one returned; its ack follows.
             let match = state.unconfirmed.filter { $0.value.exchange == exchange && $0.value.routingKey == routingKey && $0.value.messageID == message.properties.messageID }
@@ -274,9 +284,9 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private static func fail(_ state: ChannelState, _ error: RabbitError) {
+    private static func fail(_ state: ChannelState, _ error: RabbitError, connectionLost: Bool) {
         for call in state.calls { call.promise.fail(error) }
         for (_, waiting) in state.unconfirmed { waiting.promise.fail(error) }
-        for (_, buffer) in state.consumers { buffer.finish() }
+        for (_, consumer) in state.consumers where !(connectionLost && consumer.outlivesConnection) { consumer.buffer.finish() }
     }
 }

@@ -1,16 +1,25 @@
 public import Courier
 import Foundation
+public import NIOSSL
 
-/// Where and how to connect to RabbitMQ: `amqp://user:password@host:port/vhost`.
+/// Where and how to connect to RabbitMQ: `amqp://user:password@host:port/vhost`, or `amqps://…`
+/// for TLS.
 public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var host: String
     public var port: Int
     public var username: String
     public var password: String
     public var virtualHost: String
+    /// TLS for the connection; nil for plain TCP. `amqps://` URLs set the default client
+    /// configuration (system trust roots, full verification); set trust roots or a client
+    /// certificate here.
+    public var tls: TLSConfiguration?
     /// The heartbeat interval asked for; the server's proposal wins when lower.
     public var heartbeat: Duration = .seconds(60)
     public var connectTimeout: Duration = .seconds(10)
+    /// Getting the connection back after losing it, with the topology and the consumers; nil
+    /// makes a lost connection stop the broker.
+    public var reconnect: RabbitReconnect? = .default
 
     public init(host: String = "127.0.0.1", port: Int = 5672, username: String = "guest", password: String = "guest", virtualHost: String = "/") {
         self.host = host
@@ -20,13 +29,16 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
         self.virtualHost = virtualHost
     }
 
-    /// Parses `amqp://[user[:password]@]host[:port][/vhost]`; an empty path is the vhost `/`,
-    /// `/%2f` too, and `/orders` is `orders`.
+    /// Parses `amqp://[user[:password]@]host[:port][/vhost]` (port 5672), or `amqps://…` (TLS,
+    /// port 5671); an empty path is the vhost `/`, `/%2f` too, and `/orders` is `orders`.
     public init(url: String) throws {
-        guard let components = URLComponents(string: url), components.scheme?.lowercased() == "amqp", let host = components.host, !host.isEmpty else {
-            throw RabbitError(.invalidURL, "'\(Redaction.url(url, loneUserInfo: .username))' is not an amqp://host URL")
+        let scheme = URLComponents(string: url)?.scheme?.lowercased()
+        guard let components = URLComponents(string: url), scheme == "amqp" || scheme == "amqps", let host = components.host, !host.isEmpty else {
+            throw RabbitError(.invalidURL, "'\(Redaction.url(url, loneUserInfo: .username))' is not an amqp://host or amqps://host URL")
         }
-        self.init(host: host, port: components.port ?? 5672)
+        let secure = scheme == "amqps"
+        self.init(host: host, port: components.port ?? (secure ? 5671 : 5672))
+        if secure { tls = .makeClientConfiguration() }
         if let user = components.user { username = user.removingPercentEncoding ?? user }
         if let password = components.password { self.password = password.removingPercentEncoding ?? password }
         let path = components.percentEncodedPath
@@ -37,15 +49,30 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
         }
     }
 
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
+            && lhs.virtualHost == rhs.virtualHost && lhs.heartbeat == rhs.heartbeat && lhs.connectTimeout == rhs.connectTimeout
+            && lhs.reconnect == rhs.reconnect
+            && (lhs.tls == nil) == (rhs.tls == nil) && (lhs.tls.map { rhs.tls?.bestEffortEquals($0) ?? false } ?? true)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(host)
+        hasher.combine(port)
+        hasher.combine(username)
+        hasher.combine(virtualHost)
+        tls?.bestEffortHash(into: &hasher)
+    }
+
     var secrets: SecretScrubber { SecretScrubber([password]) }
 
     public var description: String {
-        "RabbitConfiguration(amqp://\(username):\(Redaction.mask)@\(host):\(port), vhost: \(virtualHost))"
+        "RabbitConfiguration(\(tls == nil ? "amqp" : "amqps")://\(username):\(Redaction.mask)@\(host):\(port), vhost: \(virtualHost))"
     }
 
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
-        Mirror(self, children: ["host": host, "port": port, "username": username, "virtualHost": virtualHost])
+        Mirror(self, children: ["host": host, "port": port, "username": username, "virtualHost": virtualHost, "tls": tls == nil ? "off" : "on"])
     }
 }

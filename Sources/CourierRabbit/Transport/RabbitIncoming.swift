@@ -16,6 +16,7 @@ enum RabbitIncoming {
         let info = RabbitMessageInfo(
             exchange: delivery.exchange,
             routingKey: delivery.routingKey,
+            queue: queue,
             deliveryTag: delivery.deliveryTag,
             redelivered: delivery.redelivered,
             properties: properties

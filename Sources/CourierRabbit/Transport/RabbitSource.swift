@@ -33,14 +33,19 @@ public struct RabbitExchange: Sendable, Hashable {
     public var kind: Kind
     public var durable: Bool
     public var autoDelete: Bool
+    /// An internal exchange takes messages only from other exchanges bound to it, never from a publisher.
+    public var `internal`: Bool
+    /// `alternate-exchange`…
     public var arguments: AMQPFieldTable
+    /// Whether it is declared (false: a passive declaration, it must exist).
     public var declare: Bool
 
-    public init(_ name: String, kind: Kind = .direct, durable: Bool = true, autoDelete: Bool = false, arguments: AMQPFieldTable = [:], declare: Bool = true) {
+    public init(_ name: String, kind: Kind = .direct, durable: Bool = true, autoDelete: Bool = false, internal: Bool = false, arguments: AMQPFieldTable = [:], declare: Bool = true) {
         self.name = name
         self.kind = kind
         self.durable = durable
         self.autoDelete = autoDelete
+        self.internal = `internal`
         self.arguments = arguments
         self.declare = declare
     }
@@ -107,6 +112,20 @@ public struct RabbitDestination: BrokerDestination, Hashable, MessagingSpanAttri
     public func addSpanAttributes(to attributes: inout SpanAttributes, conventions: TelemetryConventions) {
         if !routingKey.isEmpty { attributes.set("messaging.rabbitmq.destination.routing_key", value: .string(routingKey)) }
     }
+
+    /// The semantic conventions' producer-side name, `{exchange}:{routing key}` (the one that is
+    /// not empty alone; `amq.default` for the default exchange without a routing key); FastStream's
+    /// `{exchange}.{routing key}` in span names (`default` for the default exchange) with the
+    /// exchange as `messaging.destination.name`.
+    public func messagingDestination(conventions: TelemetryConventions) -> MessagingDestinationName? {
+        switch conventions {
+        case .openTelemetry:
+            let parts = [exchange, routingKey].filter { !$0.isEmpty }
+            return MessagingDestinationName(parts.isEmpty ? "amq.default" : parts.joined(separator: ":"))
+        case .fastStream:
+            return MessagingDestinationName(span: "\(exchange.isEmpty ? "default" : exchange).\(routingKey)", attribute: exchange)
+        }
+    }
 }
 
 /// Per-message options of a RabbitMQ publish.
@@ -132,8 +151,11 @@ public struct RabbitPublishOptions: Sendable, Hashable {
 
 /// What RabbitMQ adds to a delivered message, in `IncomingMessage.raw`.
 public struct RabbitMessageInfo: Sendable, MessagingSpanAttributes {
+    /// The exchange the message was published to (empty: the default exchange).
     public var exchange: String
     public var routingKey: String
+    /// The queue it was consumed from.
+    public var queue: String
     public var deliveryTag: UInt64
     public var redelivered: Bool
     public var properties: AMQPBasicProperties
@@ -141,6 +163,20 @@ public struct RabbitMessageInfo: Sendable, MessagingSpanAttributes {
     public func addSpanAttributes(to attributes: inout SpanAttributes, conventions: TelemetryConventions) {
         if !routingKey.isEmpty { attributes.set("messaging.rabbitmq.destination.routing_key", value: .string(routingKey)) }
         attributes.set("messaging.rabbitmq.message.delivery_tag", value: .int64(Int64(bitPattern: deliveryTag)))
+    }
+
+    /// The semantic conventions' consumer-side name, `{exchange}:{routing key}:{queue}` without
+    /// the empty parts, and the queue once when the routing key names it; FastStream's
+    /// `{exchange}.{routing key}` in span names (`default` for the default exchange) with the
+    /// exchange as `messaging.destination_publish.name`.
+    public func messagingDestination(conventions: TelemetryConventions) -> MessagingDestinationName? {
+        switch conventions {
+        case .openTelemetry:
+            let parts = [exchange, routingKey, routingKey == queue ? "" : queue].filter { !$0.isEmpty }
+            return MessagingDestinationName(parts.isEmpty ? queue : parts.joined(separator: ":"))
+        case .fastStream:
+            return MessagingDestinationName(span: "\(exchange.isEmpty ? "default" : exchange).\(routingKey)", attribute: exchange)
+        }
     }
 }
 

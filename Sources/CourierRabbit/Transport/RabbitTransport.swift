@@ -13,7 +13,16 @@ extension Broker where Transport == RabbitTransport {
         middlewares: [any CourierMiddleware] = [],
         logger: Logger = Logger(label: "courier.rabbitmq")
     ) throws {
-        self.init(transport: RabbitTransport(configuration: try RabbitConfiguration(url: url), logger: logger), middlewares: middlewares, logger: logger)
+        self.init(configuration: try RabbitConfiguration(url: url), middlewares: middlewares, logger: logger)
+    }
+
+    /// Creates a RabbitMQ broker from a configuration (TLS settings, heartbeat, reconnecting).
+    public convenience init(
+        configuration: RabbitConfiguration,
+        middlewares: [any CourierMiddleware] = [],
+        logger: Logger = Logger(label: "courier.rabbitmq")
+    ) {
+        self.init(transport: RabbitTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger)
     }
 }
 
@@ -24,6 +33,13 @@ extension Broker where Transport == RabbitTransport {
 /// channel per subscriber with a `basic.qos` prefetch of its concurrency. Ack is `basic.ack`,
 /// nack `basic.nack` (requeued unless told otherwise), reject `basic.reject` (dead-lettered where
 /// the queue has a dead-letter exchange). Requests use direct reply-to.
+///
+/// A lost connection comes back (``RabbitConfiguration/reconnect``): ``run()`` notices the loss
+/// and reconnects with backoff; the new connection gets every exchange, queue and binding
+/// declared again, every subscriber's consumer and the reply consumer resumed, and publishes
+/// that were waiting for their confirm are sent again. Deliveries the old connection left
+/// unsettled are the server's again (it redelivers them, flagged `redelivered`); they are not
+/// handed to handlers twice from the old connection.
 public final class RabbitTransport: BrokerTransport {
     public typealias Source = RabbitSource
     public typealias Destination = RabbitDestination
@@ -32,57 +48,97 @@ public final class RabbitTransport: BrokerTransport {
     public let configuration: RabbitConfiguration
     public let description: BrokerDescription
     private let logger: Logger
-    private let connection = Mutex<Task<(AMQPConnection, AMQPChannel), any Error>?>(nil)
+    private let session: RabbitSession
+    private let recoverable = Recoverable()
     private let replies = CorrelatedReplies<String, InboundDelivery>()
-    private let replyConsumer = Mutex<Task<Void, any Error>?>(nil)
+
+    /// What a new connection gets back after a reconnect, shared with the session's recovery.
+    private final class Recoverable: Sendable {
+        let topology = Mutex(RabbitTopology())
+        let subscriptions = Mutex<[ObjectIdentifier: RabbitSubscription]>([:])
+        let replyConsumer = Mutex<ReplyConsumer>(.none)
+    }
+
+    /// The direct reply-to consumer. Its deliveries, from whichever publishing channel is
+    /// current, go to one buffer per run of the transport, which a task of its own hands to the
+    /// requests waiting for them until ``close()`` finishes it.
+    private enum ReplyConsumer {
+        case none
+        case starting(Task<Void, any Error>, AsyncBuffer<AMQPDelivery>)
+        case running(publisher: UInt16, generation: Int, AsyncBuffer<AMQPDelivery>)
+    }
 
     public init(configuration: RabbitConfiguration, logger: Logger = Logger(label: "courier.rabbitmq")) {
         self.configuration = configuration
         self.logger = logger
         self.description = BrokerDescription(messagingSystem: "rabbitmq", serverAddress: configuration.host, serverPort: configuration.port)
+        let recoverable = self.recoverable
+        self.session = RabbitSession(
+            configuration: configuration,
+            logger: logger,
+            recover: { live in
+                try await Self.declare(recoverable.topology.withLock { $0.declarations }, on: live.connection, logger: logger)
+                for subscription in recoverable.subscriptions.withLock({ Array($0.values) }) {
+                    try await subscription.start(on: live)
+                }
+            },
+            publisherOpened: { live in
+                let buffer = recoverable.replyConsumer.withLock { state -> AsyncBuffer<AMQPDelivery>? in
+                    if case .running(_, _, let buffer) = state { buffer } else { nil }
+                }
+                guard let buffer else { return }
+                try await live.publisher.consume(queue: "amq.rabbitmq.reply-to", tag: "courier-replies", into: buffer, outlivesConnection: true, noAck: true)
+                recoverable.replyConsumer.withLock { $0 = .running(publisher: live.publisher.id, generation: live.generation, buffer) }
+            }
+        )
     }
 
     public var defaultAckPolicy: AckPolicy { .rejectOnError }
 
     public func connect() async throws {
-        _ = try await publishing()
+        _ = try await session.live()
     }
 
-    /// The connection and its publishing channel, connecting on first use.
-    private func publishing() async throws -> (AMQPConnection, AMQPChannel) {
-        let configuration = self.configuration
-        let task = connection.withLock { task in
-            if let task { return task }
-            let created = Task {
-                let connection = try await AMQPConnection.connect(
-                    host: configuration.host,
-                    port: configuration.port,
-                    configuration: .init(
-                        username: configuration.username,
-                        password: configuration.password,
-                        virtualHost: configuration.virtualHost,
-                        heartbeat: UInt16(clamping: configuration.heartbeat.components.seconds)
-                    ),
-                    connectTimeout: configuration.connectTimeout
-                )
-                let channel = try await connection.openChannel()
-                try await channel.selectConfirms()
-                return (connection, channel)
+    /// Keeps the connection: waits for it to be lost and reconnects (with recovery), until the
+    /// transport closes. Throws when reconnecting is off or gave up, which stops the broker.
+    public func run() async throws {
+        try await keepConnected()
+    }
+
+    private func keepConnected() async throws {
+        let epoch = session.epoch
+        while !Task.isCancelled {
+            let live: RabbitSession.Live
+            do {
+                live = try await session.live()
+            } catch {
+                if session.epoch != epoch { return }
+                throw error
             }
-            task = created
-            return created
-        }
-        do {
-            return try await task.value
-        } catch {
-            connection.withLock { if $0 == task { $0 = nil } }
-            throw error
+            try? await live.connection.closeFuture.get()
+            if session.epoch != epoch { return }
+            let reason = await live.connection.closeReason()
+            logger.warning("RabbitMQ connection lost; reconnecting", metadata: ["courier.rabbitmq.reason": "\(reason.map { "\($0)" } ?? "socket closed")"])
         }
     }
+
+    /// Hands direct reply-to replies to the requests waiting for them, until ``close()``.
+    private func handReplies(from buffer: AsyncBuffer<AMQPDelivery>) async {
+        while let deliveries = await buffer.next(upTo: 64) {
+            for delivery in deliveries {
+                let message = RabbitIncoming.message(delivery, queue: "amq.rabbitmq.reply-to")
+                guard let id = message.correlationID, replies.deliver(InboundDelivery(messages: [message], settlement: .none), for: id) else {
+                    logger.debug("RabbitMQ reply nobody waits for (late or stray)", metadata: ["courier.correlation_id": "\(message.correlationID ?? "-")"])
+                    continue
+                }
+            }
+        }
+    }
+
+    // MARK: - Publishing
 
     public func send(_ publication: Publication) async throws -> [PublishReceipt] {
         let destination = try destination(of: publication)
-        let (_, channel) = try await publishing()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for message in publication.messages {
                 let options = options(of: message)
@@ -91,7 +147,7 @@ public final class RabbitTransport: BrokerTransport {
                 let mandatory = (options?.mandatory ?? true) && !destination.routingKey.hasPrefix("amq.rabbitmq.reply-to")
                 let properties = RabbitIncoming.properties(of: message, options: options)
                 group.addTask {
-                    try await channel.publish(exchange: destination.exchange, routingKey: destination.routingKey, mandatory: mandatory, properties: properties, body: message.body)
+                    try await self.publish(exchange: destination.exchange, routingKey: destination.routingKey, mandatory: mandatory, properties: properties, body: message.body)
                 }
             }
             try await group.waitForAll()
@@ -99,88 +155,119 @@ public final class RabbitTransport: BrokerTransport {
         return publication.plainReceipts
     }
 
+    /// Publishes and waits for the confirm; a publish the connection lost before its confirm
+    /// goes again on the next connection (``RabbitReconnect/publishRetries``), and a publishing
+    /// channel the server closed (a missing exchange: 404) is replaced for the next publish.
+    private func publish(exchange: String, routingKey: String, mandatory: Bool, properties: AMQPBasicProperties, body: ByteBuffer) async throws {
+        var retries = 0
+        let epoch = session.epoch
+        while true {
+            let live = try await session.live()
+            do {
+                try await live.publisher.publish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body)
+                return
+            } catch let error as RabbitError {
+                if !live.connection.isOpen, let policy = configuration.reconnect, retries < policy.publishRetries, session.epoch == epoch {
+                    retries += 1
+                    logger.debug("RabbitMQ publish lost with the connection; sending it again", metadata: ["courier.message_id": "\(properties.messageID ?? "-")"])
+                    continue
+                }
+                if error.code == .closedByServer, live.connection.isOpen {
+                    try? await session.replacePublisher(of: live)
+                }
+                throw error
+            }
+        }
+    }
+
+    // MARK: - Consuming
+
     public func subscribe(to source: RabbitSource, options: SubscriptionOptions) async throws -> any TransportSubscription {
-        let (connection, _) = try await publishing()
-        let channel = try await connection.openChannel()
-        if let exchange = source.exchange, exchange.declare {
-            try await channel.call(.exchangeDeclare(
-                exchange: exchange.name, type: exchange.kind.rawValue, passive: false, durable: exchange.durable,
-                autoDelete: exchange.autoDelete, internal: false, noWait: false, arguments: exchange.arguments
-            ))
+        let live = try await session.live()
+        try await Self.declare(source.declarations, on: live.connection, logger: nil)
+        recoverable.topology.withLock { topology in
+            for declaration in source.declarations { topology.record(declaration) }
         }
-        let queue = source.queue
-        if queue.declare {
-            try await channel.call(.queueDeclare(
-                queue: queue.name, passive: false, durable: queue.durable, exclusive: queue.exclusive,
-                autoDelete: queue.autoDelete, noWait: false, arguments: queue.arguments
-            ))
+        let subscription = RabbitSubscription(source: source, options: options, logger: logger) { [recoverable] subscription in
+            recoverable.subscriptions.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(subscription)) }
         }
-        if let exchange = source.exchange {
-            try await channel.call(.queueBind(
-                queue: queue.name, exchange: exchange.name, routingKey: source.routingKey ?? queue.name, noWait: false, arguments: source.bindingArguments
-            ))
+        // Registered first: a recovery from here on resumes it too (a start is once per connection).
+        recoverable.subscriptions.withLock { $0[ObjectIdentifier(subscription)] = subscription }
+        do {
+            try await subscription.start(on: live)
+        } catch {
+            recoverable.subscriptions.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(subscription)) }
+            throw error
         }
-        try await channel.call(.basicQos(prefetchSize: 0, prefetchCount: UInt16(clamping: options.prefetch), global: false))
-        let tag = "courier-" + MessageIdentifier.make()
-        let deliveries = try await channel.consume(queue: queue.name, tag: tag)
-        return RabbitSubscription(channel: channel, tag: tag, queue: queue.name, deliveries: deliveries, batch: options.batch)
+        return subscription
     }
 
     public func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {
-        let (_, channel) = try await publishing()
-        let replies = self.replies
-        let logger = self.logger
-        let task = replyConsumer.withLock { task in
-            if let task { return task }
-            // Direct reply-to: a no-ack consumer of the pseudo-queue on the channel that publishes the requests.
-            let created = Task {
-                let buffer = try await channel.consume(queue: "amq.rabbitmq.reply-to", tag: "courier-replies", noAck: true)
-                Task {
-                    while let deliveries = await buffer.next() {
-                        for delivery in deliveries {
-                            let message = RabbitIncoming.message(delivery, queue: "amq.rabbitmq.reply-to")
-                            guard let id = message.correlationID, replies.deliver(InboundDelivery(messages: [message], settlement: .none), for: id) else {
-                                logger.debug("RabbitMQ reply nobody waits for (late or stray)", metadata: ["courier.correlation_id": "\(message.correlationID ?? "-")"])
-                                continue
-                            }
-                        }
-                    }
-                }
+        let live = try await session.live()
+        let task = recoverable.replyConsumer.withLock { state -> Task<Void, any Error>? in
+            let buffer: AsyncBuffer<AMQPDelivery>
+            switch state {
+            case .running(let publisher, let generation, _) where publisher == live.publisher.id && generation == live.generation:
+                return nil
+            case .starting(let task, _):
+                return task
+            case .running(_, _, let current):
+                buffer = current
+            case .none:
+                // Requests work without ``run()`` (a broker used only to publish and ask): the
+                // replies have a task of their own, from the first request to close().
+                buffer = AsyncBuffer()
+                Task { await self.handReplies(from: buffer) }
             }
-            task = created
-            return created
+            // Direct reply-to: a no-ack consumer of the pseudo-queue on the channel that
+            // publishes the requests (a new connection or publishing channel starts it again).
+            let task = Task {
+                try await live.publisher.consume(queue: "amq.rabbitmq.reply-to", tag: "courier-replies", into: buffer, outlivesConnection: true, noAck: true)
+            }
+            state = .starting(task, buffer)
+            return task
         }
-        try await task.value
+        if let task {
+            do {
+                try await task.value
+                recoverable.replyConsumer.withLock {
+                    if case .starting(let current, let buffer) = $0, current == task { $0 = .running(publisher: live.publisher.id, generation: live.generation, buffer) }
+                }
+            } catch {
+                let abandoned = recoverable.replyConsumer.withLock { state -> AsyncBuffer<AMQPDelivery>? in
+                    guard case .starting(let current, let buffer) = state, current == task else { return nil }
+                    state = .none
+                    return buffer
+                }
+                abandoned?.finish()
+                throw error
+            }
+        }
         return ReplyInbox(destination: "amq.rabbitmq.reply-to", subscription: CorrelatedReplySubscription(replies: replies, correlationID: correlationID))
     }
 
     // MARK: - Topology
 
-    /// Declares `queue` (on a channel of its own: a refused declaration closes only that channel).
+    /// Declares `queue` (on a channel of its own: a refused declaration closes only that
+    /// channel); declared again after a reconnect.
     public func declareQueue(_ queue: RabbitQueue) async throws {
-        try await withAdminChannel { channel in
-            try await channel.call(.queueDeclare(
-                queue: queue.name, passive: !queue.declare, durable: queue.durable, exclusive: queue.exclusive,
-                autoDelete: queue.autoDelete, noWait: false, arguments: queue.arguments
-            ))
-        }
+        try await declare(.queue(queue))
     }
 
-    /// Declares `exchange`.
+    /// Declares `exchange`; declared again after a reconnect.
     public func declareExchange(_ exchange: RabbitExchange) async throws {
-        try await withAdminChannel { channel in
-            try await channel.call(.exchangeDeclare(
-                exchange: exchange.name, type: exchange.kind.rawValue, passive: !exchange.declare, durable: exchange.durable,
-                autoDelete: exchange.autoDelete, internal: false, noWait: false, arguments: exchange.arguments
-            ))
-        }
+        try await declare(.exchange(exchange))
     }
 
     /// Binds `queue` to `exchange` with `routingKey` (and header matches in `arguments`).
     public func bind(queue: String, to exchange: String, routingKey: String, arguments: AMQPFieldTable = [:]) async throws {
-        try await withAdminChannel { channel in
-            try await channel.call(.queueBind(queue: queue, exchange: exchange, routingKey: routingKey, noWait: false, arguments: arguments))
-        }
+        try await declare(.queueBinding(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
+    }
+
+    /// Binds exchange `destination` to exchange `source`: what `source` routes with
+    /// `routingKey` (or header matches in `arguments`) goes on to `destination`.
+    public func bind(exchange destination: String, to source: String, routingKey: String, arguments: AMQPFieldTable = [:]) async throws {
+        try await declare(.exchangeBinding(destination: destination, source: source, routingKey: routingKey, arguments: arguments))
     }
 
     /// Deletes `queue` and what it holds.
@@ -188,60 +275,59 @@ public final class RabbitTransport: BrokerTransport {
         try await withAdminChannel { channel in
             try await channel.call(.queueDelete(queue: queue, ifUnused: false, ifEmpty: false, noWait: false))
         }
+        recoverable.topology.withLock { $0.forgetQueue(queue) }
+    }
+
+    /// Deletes `exchange` and its bindings.
+    public func deleteExchange(_ exchange: String) async throws {
+        try await withAdminChannel { channel in
+            try await channel.call(.exchangeDelete(exchange: exchange, ifUnused: false, noWait: false))
+        }
+        recoverable.topology.withLock { $0.forgetExchange(exchange) }
+    }
+
+    private func declare(_ declaration: RabbitTopology.Declaration) async throws {
+        try await withAdminChannel { channel in
+            try await channel.call(declaration.method)
+        }
+        recoverable.topology.withLock { $0.record(declaration) }
     }
 
     private func withAdminChannel(_ body: (AMQPChannel) async throws -> Void) async throws {
-        let (connection, _) = try await publishing()
-        let channel = try await connection.openChannel()
+        let live = try await session.live()
+        let channel = try await live.connection.openChannel()
         try await body(channel)
+        try? await channel.close()
+    }
+
+    /// Declares `declarations` in order on one channel. With a logger (a recovery), a refused
+    /// declaration is logged and the rest still declared (on a new channel: the refusal closed
+    /// the old one); without, it throws.
+    private static func declare(_ declarations: [RabbitTopology.Declaration], on connection: AMQPConnection, logger: Logger?) async throws {
+        guard !declarations.isEmpty else { return }
+        var channel = try await connection.openChannel()
+        for declaration in declarations {
+            do {
+                try await channel.call(declaration.method)
+            } catch let error as RabbitError where error.code == .closedByServer && connection.isOpen {
+                guard let logger else { throw error }
+                logger.error("RabbitMQ refused to declare \(declaration.description) again after reconnecting", metadata: ["error": "\(error)"])
+                channel = try await connection.openChannel()
+            }
+        }
         try? await channel.close()
     }
 
     public func close() async {
         replies.cancelAll()
-        let task = connection.withLock { $0 }
-        if let (connection, _) = try? await task?.value {
-            await connection.close()
-        }
-    }
-}
-
-/// A subscriber's consumer on a channel of its own.
-final class RabbitSubscription: TransportSubscription {
-    private let channel: AMQPChannel
-    private let tag: String
-    private let queue: String
-    private let deliveries: AsyncBuffer<AMQPDelivery>
-    private let batch: BatchOptions?
-
-    init(channel: AMQPChannel, tag: String, queue: String, deliveries: AsyncBuffer<AMQPDelivery>, batch: BatchOptions?) {
-        self.channel = channel
-        self.tag = tag
-        self.queue = queue
-        self.deliveries = deliveries
-        self.batch = batch
-    }
-
-    func next() async throws -> InboundDelivery? {
-        guard let taken = await deliveries.next(upTo: batch?.maxMessages ?? 1) else { return nil }
-        let channel = self.channel
-        let messages = taken.map { RabbitIncoming.message($0, queue: queue) }
-        let tags = taken.map(\.deliveryTag)
-        let settlement = Settlement { request in
-            for tag in tags {
-                switch request.outcome {
-                case .ack: channel.ack(tag)
-                case .nack: channel.nack(tag, requeue: request.requeue ?? true)
-                case .reject: channel.reject(tag, requeue: request.requeue ?? false)
-                }
+        await session.close()
+        let replyBuffer = recoverable.replyConsumer.withLock { state -> AsyncBuffer<AMQPDelivery>? in
+            defer { state = .none }
+            switch state {
+            case .none: return nil
+            case .starting(_, let buffer), .running(_, _, let buffer): return buffer
             }
         }
-        return InboundDelivery(messages: messages, settlement: settlement)
-    }
-
-    /// Cancels the consumer: the server sends no more; what was delivered can still be settled.
-    func stop() async {
-        _ = try? await channel.call(.basicCancel(consumerTag: tag, noWait: false))
-        deliveries.finish()
+        replyBuffer?.finish()
     }
 }

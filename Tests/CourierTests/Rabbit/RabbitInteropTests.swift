@@ -35,9 +35,15 @@ struct RabbitInteropTests {
         #expect(output.received.map(\.value) == ["hello", #"{"id":1,"item":"tea"}"#, "ff00"])
         #expect(output.received.allSatisfy { $0.baggage == ["tenant": "acme"] })
         #expect(output.received.last?.headers["x-courier"] == "yes")
-        let sends = tracer.finishedSpans.filter { $0.name == "send \(destination.name)" }
+        // The semantic conventions' producer-side name: `{exchange}:{routing key}`, or the queue
+        // alone through the default exchange.
+        let name = kind == "topic" ? "\(exchange):orders.created" : queue
+        let sends = tracer.finishedSpans.filter { $0.name == "send \(name)" }
         let processes = output.spans.filter { $0.name.hasSuffix(" process") }
         try #require(sends.count == 3 && processes.count == 3)
+        #expect(sends.allSatisfy { $0.attributes["messaging.destination.name"] == .string(name) })
+        // FastStream names them `{exchange}.{routing key}` (`default` for the default exchange).
+        #expect(Set(processes.map(\.name)) == [kind == "topic" ? "\(exchange).orders.created process" : "default.\(queue) process"])
         for process in processes {
             let send = try #require(sends.first { $0.traceID == process.traceID }, "FastStream's process span is in no Courier trace")
             #expect(process.parentSpanID == send.spanID)
@@ -65,8 +71,13 @@ struct RabbitInteropTests {
             FastStreamPeer.expectPublishedBodies(try await inbox.wait(count: 3))
             return output
         }
-        let processes = tracer.finishedSpans.filter { $0.name == "process \(queue)" }
+        // The consumer-side name: `{exchange}:{routing key}:{queue}`, the queue once when the
+        // routing key names it.
+        let name = kind == "topic" ? "\(exchange):orders.created:\(queue)" : queue
+        let processes = tracer.finishedSpans.filter { $0.name == "process \(name)" }
         try #require(processes.count == 3)
+        #expect(processes.allSatisfy { $0.attributes["messaging.destination.name"] == .string(name) })
+        #expect(processes.allSatisfy { $0.attributes["messaging.rabbitmq.message.delivery_tag"] != nil })
         try FastStreamPeer.expectConnected(processes, to: output)
     }
 

@@ -57,7 +57,7 @@ final class OwnedRedisServer: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var arguments = arguments
         if tls {
-            try Self.makeCertificates(in: directory)
+            try TestCertificates.make(in: directory)
             arguments += [
                 "--tls-port", String(port + 1),
                 "--tls-cert-file", directory.appendingPathComponent("server.crt").path,
@@ -71,23 +71,6 @@ final class OwnedRedisServer: Sendable {
 
     var tlsPort: Int { port + 1 }
     var caCertificate: String { directory.appendingPathComponent("ca.crt").path }
-
-    private static func makeCertificates(in directory: URL) throws {
-        let script = """
-            set -e
-            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj "/CN=Courier Test CA" 2>/dev/null
-            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
-            printf "subjectAltName=DNS:localhost,IP:127.0.0.1" > san.ext
-            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile san.ext 2>/dev/null
-            """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script]
-        process.currentDirectoryURL = directory
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw RedisError(.connectionClosed, "openssl could not make the test certificates") }
-    }
 
     var url: String { "redis://\(credentials)127.0.0.1:\(port)" }
 

@@ -1,0 +1,60 @@
+import Courier
+import Foundation
+import Testing
+
+/// A RabbitMQ node of the test's own (`scripts/rabbitmq.sh`, from `COURIER_RABBITMQ_SCRIPT`), on
+/// its own ports and folder, for tests that stop and restart the server or need a TLS listener.
+/// A restart keeps the folder, so durable queues and persistent messages survive it.
+final class OwnedRabbitServer: Sendable {
+    let port: Int
+    let directory: URL
+    let tls: Bool
+
+    init(tls: Bool = false) throws {
+        // The node also takes PORT+10000 to PORT+30010: ports below 5000 keep clear of the suite's.
+        port = Int.random(in: 1100...4900)
+        self.tls = tls
+        directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("courier-rabbit-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if tls { try TestCertificates.make(in: directory.appendingPathComponent("tls")) }
+    }
+
+    var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
+    var tlsPort: Int { port + 1 }
+    var caCertificate: String { directory.appendingPathComponent("tls/ca.crt").path }
+
+    static var script: String {
+        ProcessInfo.processInfo.environment["COURIER_RABBITMQ_SCRIPT"] ?? "scripts/rabbitmq.sh"
+    }
+
+    /// Starts the node; returns once it takes AMQP connections (about 5 s).
+    func start() async throws {
+        try await Self.run(["start", directory.path, String(port)] + (tls ? [String(tlsPort)] : []))
+    }
+
+    /// Stops the node cleanly (as a restart or a shutdown would): clients get `connection.close`
+    /// 320 CONNECTION_FORCED, durable queues are written out.
+    func stop() async throws {
+        try await Self.run(["stop", directory.path])
+    }
+
+    private static func run(_ arguments: [String]) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script] + arguments
+        let exited = Latch()
+        process.terminationHandler = { _ in exited.open() }
+        try process.run()
+        await exited.wait()
+        try #require(process.terminationStatus == 0, "scripts/rabbitmq.sh \(arguments.joined(separator: " ")) failed")
+    }
+
+    deinit {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [Self.script, "stop", directory.path]
+        try? process.run()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+
+/// Throw-away TLS material for the servers the TLS tests start: a CA (`ca.crt`) and a server
+/// certificate it signed (`server.crt`, key `server.key`) for `localhost` and 127.0.0.1.
+enum TestCertificates {
+    struct Failed: Error, CustomStringConvertible {
+        var description: String { "openssl could not make the test certificates" }
+    }
+
+    static func make(in directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let script = """
+            set -e
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj "/CN=Courier Test CA" 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+            printf "subjectAltName=DNS:localhost,IP:127.0.0.1" > san.ext
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile san.ext 2>/dev/null
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script]
+        process.currentDirectoryURL = directory
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw Failed() }
+    }
+}
