@@ -36,6 +36,11 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
     private var channels: [UInt16: ChannelState] = [:]
     private var nextChannelID: UInt16 = 1
     private var heartbeatTask: RepeatedTask?
+    /// While the server has blocked the connection (`connection.blocked`: it is low on memory or
+    /// disk and stops reading from publishers), publishes wait here, in order, instead of
+    /// filling the socket; `connection.unblocked` sends them.
+    private var blockedReason: String?
+    private var heldPublishes: [[AMQPFrame]] = []
     private(set) var tuning: AMQPConnectionStateMachine.Tuning?
     let connected: EventLoopPromise<AMQPConnectionStateMachine.Tuning>
     let closed: EventLoopPromise<Void>
@@ -113,9 +118,13 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
             connected.succeed(tuning)
         case .forward(let frame):
             channelFrame(frame, context: context)
-        case .blocked, .unblocked:
-            // Publishes wait on their confirms meanwhile; nothing more to do here.
-            break
+        case .blocked(let reason):
+            blockedReason = reason
+        case .unblocked:
+            blockedReason = nil
+            let held = heldPublishes
+            heldPublishes = []
+            for frames in held { write(frames, context: context) }
         case .closeSocket(let frames, let error):
             closeError = error
             if frames.isEmpty {
@@ -190,7 +199,14 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         let chunk = max(1, Int(tuning.frameMax == 0 ? 131_072 : tuning.frameMax) - AMQPFrame.overhead)
         var rest = body
         while rest.readableBytes > 0 { frames.append(AMQPFrame(channel: channel, payload: .body(rest.readSlice(length: min(chunk, rest.readableBytes))!))) }
-        let written = write(frames, context: context)
+        let written: EventLoopFuture<Void>
+        if blockedReason != nil {
+            // Sequence numbers still count in publish order: held publishes go out in that order.
+            heldPublishes.append(frames)
+            written = context.eventLoop.makeSucceededVoidFuture()
+        } else {
+            written = write(frames, context: context)
+        }
         guard channels[channel]!.confirmsSelected else { return written }
         let promise = context.eventLoop.makePromise(of: Void.self)
         let sequence = channels[channel]!.nextPublishSequence

@@ -118,6 +118,10 @@ public final class RabbitTransport: BrokerTransport {
             try? await live.connection.closeFuture.get()
             if session.epoch != epoch { return }
             let reason = await live.connection.closeReason()
+            guard configuration.reconnect != nil else {
+                logger.error("RabbitMQ connection lost; reconnecting is off", metadata: ["courier.rabbitmq.reason": "\(reason.map { "\($0)" } ?? "socket closed")"])
+                throw reason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost")
+            }
             logger.warning("RabbitMQ connection lost; reconnecting", metadata: ["courier.rabbitmq.reason": "\(reason.map { "\($0)" } ?? "socket closed")"])
         }
     }
@@ -138,7 +142,7 @@ public final class RabbitTransport: BrokerTransport {
     // MARK: - Publishing
 
     public func send(_ publication: Publication) async throws -> [PublishReceipt] {
-        let destination = try destination(of: publication)
+        let destination = Self.replyRouting(try destination(of: publication), isReply: publication.destinationIsTemporary)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for message in publication.messages {
                 let options = options(of: message)
@@ -153,6 +157,14 @@ public final class RabbitTransport: BrokerTransport {
             try await group.waitForAll()
         }
         return publication.plainReceipts
+    }
+
+    /// A reply to FastStream's `reply_to="queue|exchange"` goes through that exchange, with the
+    /// queue as routing key.
+    static func replyRouting(_ destination: RabbitDestination, isReply: Bool) -> RabbitDestination {
+        guard isReply, destination.exchange.isEmpty, let bar = destination.routingKey.firstIndex(of: "|") else { return destination }
+        let key = destination.routingKey
+        return RabbitDestination(exchange: String(key[key.index(after: bar)...]), routingKey: String(key[..<bar]))
     }
 
     /// Publishes and waits for the confirm; a publish the connection lost before its confirm

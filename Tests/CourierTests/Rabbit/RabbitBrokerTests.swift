@@ -157,6 +157,28 @@ struct RabbitBrokerTests {
         }
     }
 
+    @Test("a reply to FastStream's reply_to form `queue|exchange` goes through that exchange with the queue as routing key")
+    func replyThroughExchange() async throws {
+        let broker = try RabbitBroker(url: Self.url)
+        let requests = Self.unique("asks")
+        let replies = RabbitExchange(Self.unique("replies"), kind: .direct, autoDelete: true)
+        let replyQueue = RabbitQueue(Self.unique("answers"), autoDelete: true)
+        let answers = Inbox<IncomingMessage>()
+        broker.subscriber(requests) { (text: String, _: MessageContext) -> String in text.uppercased() }
+        broker.subscriber(.queue(replyQueue, exchange: replies, routingKey: replyQueue.name)) { (_: String, context: MessageContext) in
+            answers.put(context.message)
+        }
+        try await withRunningApp([broker]) { () async throws in
+            await broker.waitUntilSubscribed()
+            try await broker.publish("ping", to: .queue(requests), correlationID: "ask-1", replyTo: "\(replyQueue.name)|\(replies.name)")
+            let answer = try #require(try await answers.wait(count: 1).first)
+            #expect(String(buffer: answer.body) == "PING")
+            #expect(answer.correlationID == "ask-1")
+            #expect(answer.rabbit?.exchange == replies.name)
+        }
+        try await broker.transport.deleteQueue(requests)
+    }
+
     @Test("quorum and stream queues declare; durable, exclusive and auto-delete queues; passive declarations of what is missing are 404")
     func queueKinds() async throws {
         let broker = try RabbitBroker(url: Self.url)
