@@ -66,26 +66,17 @@ public struct NatsSource: SubscriptionSource, Hashable {
 
     /// Whether the subject has wildcards or captures (then span names use it as a template).
     var isPattern: Bool {
-        subject.split(separator: ".").contains { $0 == "*" || $0 == ">" || ($0.first == "{" && $0.last == "}") }
+        TokenPattern(subject).hasCaptures || subject.split(separator: ".").contains { $0 == "*" || $0 == ">" }
     }
 
     /// The subject as the server takes it: every `{name}` token becomes `*`.
     var natsSubject: String {
-        subject.split(separator: ".", omittingEmptySubsequences: false)
-            .map { $0.first == "{" && $0.last == "}" ? "*" : $0 }
-            .joined(separator: ".")
+        TokenPattern(subject).replacingCaptures(with: "*")
     }
 
     /// The `{name}` captures of a delivered subject.
     func captures(in delivered: String) -> [String: String] {
-        guard subject.contains("{") else { return [:] }
-        let pattern = subject.split(separator: ".", omittingEmptySubsequences: false)
-        let tokens = delivered.split(separator: ".", omittingEmptySubsequences: false)
-        var captures: [String: String] = [:]
-        for (index, token) in pattern.enumerated() where index < tokens.count && token.first == "{" && token.last == "}" {
-            captures[String(token.dropFirst().dropLast())] = String(tokens[index])
-        }
-        return captures
+        TokenPattern(subject).captures(in: delivered)
     }
 }
 

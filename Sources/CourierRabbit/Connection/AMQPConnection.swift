@@ -2,6 +2,7 @@ import Courier
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// One AMQP 0-9-1 connection on SwiftNIO: the handshake, channels, heartbeats and a clean close.
 /// The wire is ``AMQPFrame``'s, the lifecycle ``AMQPConnectionStateMachine``'s; this type is the
@@ -11,10 +12,18 @@ final class AMQPConnection: Sendable {
     private let handler: NIOLoopBound<AMQPConnectionHandler>
     let tuning: AMQPConnectionStateMachine.Tuning
 
+    /// Why it closed, once it has.
+    private let closedBecause = Mutex<RabbitError?>(nil)
+
     private init(channel: any Channel, handler: NIOLoopBound<AMQPConnectionHandler>, tuning: AMQPConnectionStateMachine.Tuning) {
         self.channel = channel
         self.handler = handler
         self.tuning = tuning
+        // Kept where anyone can read it at once: the handler's, on its event loop, as it closed.
+        channel.closeFuture.whenComplete { [weak self] _ in
+            let reason = handler.value.closeError
+            self?.closedBecause.withLock { $0 = reason }
+        }
     }
 
     /// Connects to `host:port` (over TLS with `tls`) and runs the handshake.
@@ -111,9 +120,8 @@ final class AMQPConnection: Sendable {
 
     /// Why the connection closed: the server's `connection.close`, a missed heartbeat, a
     /// protocol error, the socket; nil while it is open.
-    func closeReason() async -> RabbitError? {
-        let handler = self.handler
-        return try? await channel.eventLoop.submit { handler.value.closeError }.get()
+    var closeReason: RabbitError? {
+        closedBecause.withLock { $0 }
     }
 
     /// Whether the socket is still open (false once the connection is lost or closed).

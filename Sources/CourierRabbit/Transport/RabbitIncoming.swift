@@ -7,13 +7,13 @@ import NIOCore
 /// properties; user headers and `traceparent`/`tracestate`/`baggage` in the headers table, as
 /// long strings.
 enum RabbitIncoming {
-    static func message(_ delivery: AMQPDelivery, queue: String) -> IncomingMessage {
+    static func message(_ delivery: AMQPDelivery, queue: String, routingPattern: TokenPattern? = nil) -> IncomingMessage {
         var headers = MessageHeaders()
         for (name, value) in delivery.properties.headers?.entries ?? [] {
             headers[name] = value.text ?? Self.text(of: value)
         }
         let properties = delivery.properties
-        let info = RabbitMessageInfo(
+        var info = RabbitMessageInfo(
             exchange: delivery.exchange,
             routingKey: delivery.routingKey,
             queue: queue,
@@ -21,6 +21,7 @@ enum RabbitIncoming {
             redelivered: delivery.redelivered,
             properties: properties
         )
+        if let routingPattern { info.path = routingPattern.captures(in: delivery.routingKey) }
         var deliveryCount = delivery.redelivered ? 2 : 1
         if case .int64(let count) = properties.headers?["x-delivery-count"] { deliveryCount = Int(count) + 1 }
         return IncomingMessage(

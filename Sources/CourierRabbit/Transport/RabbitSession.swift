@@ -74,7 +74,7 @@ final class RabbitSession: Sendable {
                 return .ready(live)
             case .live(let lost):
                 guard configuration.reconnect != nil else {
-                    throw RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
+                    throw lost.connection.closeReason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
                 }
                 let task = makeConnectTask(generation: lost.generation + 1)
                 state.phase = .connecting(task, generation: lost.generation + 1)

@@ -56,6 +56,9 @@ public struct RabbitSource: SubscriptionSource {
     public var queue: RabbitQueue
     public var exchange: RabbitExchange?
     /// The binding's routing key (a pattern on a topic exchange); the queue's name by default.
+    /// `{name}` tokens capture a word each, like FastStream's path parameters:
+    /// `orders.{region}.created` binds `orders.*.created` and a delivery of
+    /// `orders.eu.created` has `context.message.rabbit?.path["region"] == "eu"`.
     public var routingKey: String?
     /// The binding's arguments (header matches on a headers exchange).
     public var bindingArguments: AMQPFieldTable
@@ -156,6 +159,8 @@ public struct RabbitMessageInfo: Sendable, MessagingSpanAttributes {
     public var routingKey: String
     /// The queue it was consumed from.
     public var queue: String
+    /// The values of the subscription routing key's `{name}` captures.
+    public var path: [String: String] = [:]
     public var deliveryTag: UInt64
     public var redelivered: Bool
     public var properties: AMQPBasicProperties

@@ -29,10 +29,14 @@ final class RabbitSubscription: TransportSubscription {
     private let deliveries = AsyncBuffer<AMQPDelivery>()
     private let state = Mutex<State?>(nil)
     private let starts = Atomic(0)
+    /// The binding's routing key when it has `{name}` captures.
+    private let routingPattern: TokenPattern?
     private let onStop: @Sendable (RabbitSubscription) -> Void
 
     init(source: RabbitSource, options: SubscriptionOptions, logger: Logger, onStop: @escaping @Sendable (RabbitSubscription) -> Void) {
         self.source = source
+        let pattern = TokenPattern(source.routingKey ?? "")
+        self.routingPattern = source.exchange != nil && pattern.hasCaptures ? pattern : nil
         self.options = options
         self.logger = logger
         self.onStop = onStop
@@ -113,7 +117,8 @@ final class RabbitSubscription: TransportSubscription {
                     }
                 }
             }
-            return InboundDelivery(messages: fresh.map { RabbitIncoming.message($0, queue: queue) }, settlement: settlement)
+            let pattern = routingPattern
+            return InboundDelivery(messages: fresh.map { RabbitIncoming.message($0, queue: queue, routingPattern: pattern) }, settlement: settlement)
         }
     }
 

@@ -1,3 +1,5 @@
+import Courier
+
 /// The exchanges, queues and bindings a transport declared, in the order it declared them: what
 /// it declares again on a new connection after the old one was lost (a server restart forgets
 /// transient queues and exchanges; a durable one only needs checking).
@@ -87,13 +89,18 @@ struct RabbitTopology: Sendable {
 }
 
 extension RabbitSource {
+    /// The binding key the server gets: the routing key with each `{name}` capture as `*`.
+    var bindingKey: String {
+        TokenPattern(routingKey ?? queue.name).replacingCaptures(with: "*")
+    }
+
     /// What subscribing declares, in order: the exchange, the queue, the binding.
     var declarations: [RabbitTopology.Declaration] {
         var declarations: [RabbitTopology.Declaration] = []
         if let exchange, exchange.declare { declarations.append(.exchange(exchange)) }
         declarations.append(.queue(queue))
         if let exchange {
-            declarations.append(.queueBinding(queue: queue.name, exchange: exchange.name, routingKey: routingKey ?? queue.name, arguments: bindingArguments))
+            declarations.append(.queueBinding(queue: queue.name, exchange: exchange.name, routingKey: bindingKey, arguments: bindingArguments))
         }
         return declarations
     }

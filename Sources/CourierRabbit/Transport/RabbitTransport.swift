@@ -117,7 +117,7 @@ public final class RabbitTransport: BrokerTransport {
             }
             try? await live.connection.closeFuture.get()
             if session.epoch != epoch { return }
-            let reason = await live.connection.closeReason()
+            let reason = live.connection.closeReason
             guard configuration.reconnect != nil else {
                 logger.error("RabbitMQ connection lost; reconnecting is off", metadata: ["courier.rabbitmq.reason": "\(reason.map { "\($0)" } ?? "socket closed")"])
                 throw reason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost")

@@ -119,7 +119,7 @@ struct RabbitBrokerTests {
         try await broker.transport.deleteQueue(deadLetters)
     }
 
-    @Test("exchange-to-exchange bindings and headers exchanges route; an unroutable mandatory publish fails; a missing exchange is a 404 and the next publish works")
+    @Test("routing-key captures; exchange-to-exchange bindings and headers exchanges route; an unroutable mandatory publish fails; a missing exchange is a 404 and the next publish works")
     func routing() async throws {
         let broker = try RabbitBroker(url: Self.url)
         let front = RabbitExchange(Self.unique("front"), kind: .topic, autoDelete: true)
@@ -136,8 +136,15 @@ struct RabbitBrokerTests {
         broker.subscriber(.queue(RabbitQueue(Self.unique("matched"), autoDelete: true), exchange: byHeader, arguments: ["x-match": .string("all"), "region": .string("eu")])) {
             (text: String, _: MessageContext) in matched.put(text)
         }
+        let regions = Inbox<[String: String]>()
+        broker.subscriber(.queue(RabbitQueue(Self.unique("regions"), autoDelete: true), exchange: front, routingKey: "orders.{region}.created")) {
+            (_: String, context: MessageContext) in regions.put(context.message.rabbit?.path ?? [:])
+        }
         try await withRunningApp([broker]) { () async throws in
             await broker.waitUntilSubscribed()
+            // `{region}` binds as `*` and captures the word, like FastStream's path parameters.
+            try await broker.publish("order", to: .exchange(front.name, routingKey: "orders.eu.created"))
+            #expect(try await regions.wait(count: 1) == [["region": "eu"]])
             try await broker.publish("login", to: .exchange(front.name, routingKey: "audit.login"))
             #expect(try await audited.wait(count: 1) == ["login"])
             // Nothing is bound for `billing.paid`: returned, so the publish fails.
