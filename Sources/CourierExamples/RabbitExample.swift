@@ -31,3 +31,34 @@ func rabbitExample() async throws {
         try await group.waitForAll()
     }
 }
+
+// README: "RabbitMQ" — connecting for production: TLS, reconnecting, topology.
+func rabbitProductionExample(caFile: String) async throws {
+    var configuration = try RabbitConfiguration(url: "amqps://orders:secret@rabbit.internal:5671/shop")
+    configuration.tls?.trustRoots = .file(caFile)
+    configuration.heartbeat = .seconds(30)
+    // The default: 100 ms doubling to 5 s, for ever; nil makes a lost connection stop the broker.
+    configuration.reconnect = RabbitReconnect(initialDelay: .milliseconds(200), maximumDelay: .seconds(10), maximumAttempts: nil)
+    let broker = RabbitBroker(configuration: configuration, middlewares: [TelemetryMiddleware()])
+
+    // Exchanges and bindings of your own; declared again after a reconnect.
+    try await broker.transport.declareExchange(RabbitExchange("events", kind: .topic))
+    try await broker.transport.declareExchange(RabbitExchange("audit", kind: .fanout, internal: true))
+    try await broker.transport.bind(exchange: "audit", to: "events", routingKey: "orders.#")
+
+    // `{region}` binds as `*` and captures the word, like FastStream's path parameters.
+    broker.subscriber(.queue(RabbitQueue("orders-by-region"), exchange: RabbitExchange("events", kind: .topic), routingKey: "orders.{region}.created")) {
+        (order: Order, context) in
+        context.logger.info("order", metadata: ["region": "\(context.message.rabbit?.path["region"] ?? "-")"])
+    }
+    // A quorum queue counts deliveries (`x-delivery-count`): give up after three.
+    let payments = RabbitQueue("payments", arguments: ["x-queue-type": .string("quorum"), "x-dead-letter-exchange": .string("payments.dlx")])
+    broker.subscriber(.queue(payments), options: SubscriberOptions(ackPolicy: .manual)) { (order: Order, context) in
+        if context.message.deliveryCount > 3 { try await context.reject() } else { try await context.ack() }
+    }
+    // Up to 100 messages per delivery, waiting at most 50 ms to fill a batch.
+    broker.subscriber("clicks", batch: BatchOptions(maxMessages: 100, maxWait: .milliseconds(50))).handle { (clicks: [String], context) in
+        context.logger.info("clicks", metadata: ["count": "\(clicks.count)"])
+    }
+    try await CourierApp(brokers: [broker]).runService()
+}
