@@ -92,11 +92,17 @@ final class AMQPConnection: Sendable {
         return try await channel.eventLoop.flatSubmit { handler.value.call(method, on: id) }.get()
     }
 
-    func publish(exchange: String, routingKey: String, mandatory: Bool, properties: AMQPBasicProperties, body: ByteBuffer, on id: UInt16) async throws {
+    /// Publishes `messages` in order, written together, then waits for every confirm; throws
+    /// the first failure in publish order.
+    func publish(_ messages: [AMQPPublish], on id: UInt16) async throws {
         let handler = self.handler
-        try await channel.eventLoop.flatSubmit {
-            handler.value.publish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body, on: id)
+        let eventLoop = channel.eventLoop
+        let confirms = try await eventLoop.submit {
+            messages.map { handler.value.publish(exchange: $0.exchange, routingKey: $0.routingKey, mandatory: $0.mandatory, properties: $0.properties, body: $0.body, on: id) }
         }.get()
+        for result in try await EventLoopFuture.whenAllComplete(confirms, on: eventLoop).get() {
+            try result.get()
+        }
     }
 
     func settle(_ method: AMQPMethod, on id: UInt16) {
@@ -144,7 +150,12 @@ struct AMQPChannel: Sendable {
     }
 
     func publish(exchange: String = "", routingKey: String, mandatory: Bool = true, properties: AMQPBasicProperties = AMQPBasicProperties(), body: ByteBuffer) async throws {
-        try await connection.publish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body, on: id)
+        try await connection.publish([AMQPPublish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body)], on: id)
+    }
+
+    /// Publishes `messages` in order and waits for all their confirms (one round trip for all).
+    func publish(_ messages: [AMQPPublish]) async throws {
+        try await connection.publish(messages, on: id)
     }
 
     /// Starts a consumer of `queue`; its deliveries arrive in the returned buffer, which ends
@@ -170,4 +181,13 @@ struct AMQPChannel: Sendable {
     func close() async throws {
         try await call(.channelClose(replyCode: 200, replyText: "bye", classID: 0, methodID: 0))
     }
+}
+
+/// One message to publish: where it goes, whether an unroutable one is an error, what it carries.
+struct AMQPPublish: Sendable {
+    var exchange: String
+    var routingKey: String
+    var mandatory: Bool
+    var properties: AMQPBasicProperties
+    var body: ByteBuffer
 }

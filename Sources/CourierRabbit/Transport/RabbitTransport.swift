@@ -143,19 +143,20 @@ public final class RabbitTransport: BrokerTransport {
 
     public func send(_ publication: Publication) async throws -> [PublishReceipt] {
         let destination = Self.replyRouting(try destination(of: publication), isReply: publication.destinationIsTemporary)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for message in publication.messages {
-                let options = options(of: message)
-                // Direct reply-to: RabbitMQ returns the reply as unroutable although it delivers
-                // it, so a reply is published without `mandatory`.
-                let mandatory = (options?.mandatory ?? true) && !destination.routingKey.hasPrefix("amq.rabbitmq.reply-to")
-                let properties = RabbitIncoming.properties(of: message, options: options)
-                group.addTask {
-                    try await self.publish(exchange: destination.exchange, routingKey: destination.routingKey, mandatory: mandatory, properties: properties, body: message.body)
-                }
-            }
-            try await group.waitForAll()
+        let messages = publication.messages.map { message in
+            let options = options(of: message)
+            // Direct reply-to: RabbitMQ returns the reply as unroutable although it delivers it,
+            // so a reply is published without `mandatory`.
+            let mandatory = (options?.mandatory ?? true) && !destination.routingKey.hasPrefix("amq.rabbitmq.reply-to")
+            return AMQPPublish(
+                exchange: destination.exchange,
+                routingKey: destination.routingKey,
+                mandatory: mandatory,
+                properties: RabbitIncoming.properties(of: message, options: options),
+                body: message.body
+            )
         }
+        try await publish(messages)
         return publication.plainReceipts
     }
 
@@ -167,21 +168,22 @@ public final class RabbitTransport: BrokerTransport {
         return RabbitDestination(exchange: String(key[key.index(after: bar)...]), routingKey: String(key[..<bar]))
     }
 
-    /// Publishes and waits for the confirm; a publish the connection lost before its confirm
-    /// goes again on the next connection (``RabbitReconnect/publishRetries``), and a publishing
-    /// channel the server closed (a missing exchange: 404) is replaced for the next publish.
-    private func publish(exchange: String, routingKey: String, mandatory: Bool, properties: AMQPBasicProperties, body: ByteBuffer) async throws {
+    /// Publishes in order (a batch pipelined under one round of confirms) and waits for the
+    /// confirms; publishes the connection lost before their confirms go again on the next
+    /// connection (``RabbitReconnect/publishRetries``), and a publishing channel the server
+    /// closed (a missing exchange: 404) is replaced for the next publish.
+    private func publish(_ messages: [AMQPPublish]) async throws {
         var retries = 0
         let epoch = session.epoch
         while true {
             let live = try await session.live()
             do {
-                try await live.publisher.publish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body)
+                try await live.publisher.publish(messages)
                 return
             } catch let error as RabbitError {
                 if !live.connection.isOpen, let policy = configuration.reconnect, retries < policy.publishRetries, session.epoch == epoch {
                     retries += 1
-                    logger.debug("RabbitMQ publish lost with the connection; sending it again", metadata: ["courier.message_id": "\(properties.messageID ?? "-")"])
+                    logger.debug("RabbitMQ publish lost with the connection; sending it again", metadata: ["courier.rabbitmq.count": "\(messages.count)"])
                     continue
                 }
                 if error.code == .closedByServer, live.connection.isOpen {

@@ -81,6 +81,30 @@ struct RabbitInteropTests {
         try FastStreamPeer.expectConnected(processes, to: output)
     }
 
+    @Test("Courier's batch → FastStream: every message arrives, and each of FastStream's process spans joins a Courier creation span (FastStream 0.7 has no RabbitMQ batches of its own)")
+    func batchToFastStream() async throws {
+        let tracer = try W3CPropagationTests.makeTracer()
+        let broker = try RabbitBroker(url: Self.url, middlewares: [TelemetryMiddleware(tracer: tracer)])
+        let queue = Self.unique("batch-to-python")
+        let peer = try await FastStreamPeer("consume", broker: "rabbit", kind: "queue", name: queue, url: Self.url)
+        try await Baggage.withValue(["tenant": "acme"]) {
+            _ = try await broker.publishBatch(["one", "two", "three"], to: RabbitDestination.queue(queue))
+        }
+        let output = try await peer.result()
+        await broker.transport.close()
+        #expect(output.received.map(\.value) == ["one", "two", "three"])
+        #expect(output.received.allSatisfy { $0.baggage == ["tenant": "acme"] })
+        let creates = tracer.finishedSpans.filter { $0.name == "create \(queue)" }
+        #expect(creates.count == 3)
+        let processes = output.spans.filter { $0.name.hasSuffix(" process") }
+        #expect(processes.count == 3)
+        let createIDs = Set(creates.map(\.spanID))
+        let linked = Set(output.links.map(\.linkedSpanID))
+        for process in processes {
+            #expect(createIDs.contains(process.parentSpanID ?? "") || !linked.isDisjoint(with: createIDs), "FastStream's process span joins no Courier creation span")
+        }
+    }
+
     @Test("RPC across the two: Courier asks FastStream, FastStream asks Courier (direct reply-to)")
     func requestReply() async throws {
         let queue = Self.unique("rpc")
