@@ -142,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "courier-bench",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CNats", "CourierKafka", "CKafka",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CNats", "CourierKafka", "CKafka", "CourierRabbit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,12 +1,12 @@
 """FastStream's side of `make bench`: the same workloads as courier-bench's broker rows.
 
 Publishes --messages 64-byte messages one after another to a Redis list, a core NATS subject, a
-JetStream subject (each publish waiting for its PubAck) or a Kafka topic (each publish waiting for
-the broker's acknowledgement), which a subscriber in the same process consumes (a handler that
-does nothing); then sends --latency-messages one at a time, each waiting for the handler. With
---warmup, that many messages go first, untimed, and all of them arrive before the clock starts (on
-Kafka, that is also the wait for the subscriber's partitions). Prints one JSON line: throughput,
-p50 and p99 latency in µs.
+JetStream subject (each publish waiting for its PubAck), a Kafka topic (each publish waiting for
+the broker's acknowledgement) or a RabbitMQ queue (each publish waiting for its publisher confirm),
+which a subscriber in the same process consumes (a handler that does nothing); then sends
+--latency-messages one at a time, each waiting for the handler. With --warmup, that many messages
+go first, untimed, and all of them arrive before the clock starts (on Kafka, that is also the wait
+for the subscriber's partitions). Prints one JSON line: throughput, p50 and p99 latency in µs.
 """
 import argparse
 import asyncio
@@ -66,6 +66,18 @@ def make_broker(args, provider):
         }
         return broker, subscribe, {"topic": args.name}
 
+    if args.broker == "rabbit":
+        # aio-pika: a durable queue (as FastStream declares it) reached through the default
+        # exchange, publisher confirms on (FastStream's default: an awaited publish returns once
+        # the node confirmed it), the subscriber's channel at --prefetch, an ack after each handler.
+        from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
+        from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+
+        middlewares = (RabbitTelemetryMiddleware(tracer_provider=provider),) if provider else ()
+        broker = RabbitBroker(args.url, middlewares=middlewares, logger=None)
+        subscribe = {"queue": RabbitQueue(args.name), "channel": Channel(prefetch_count=args.prefetch)}
+        return broker, subscribe, {"queue": args.name}
+
     from faststream.nats import JStream, NatsBroker, PullSub
     from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 
@@ -80,8 +92,8 @@ def make_broker(args, provider):
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--broker", choices=["redis", "nats", "kafka", "confluent"], required=True)
-    parser.add_argument("--kind", choices=["list", "core", "jetstream", "topic"], required=True)
+    parser.add_argument("--broker", choices=["redis", "nats", "kafka", "confluent", "rabbit"], required=True)
+    parser.add_argument("--kind", choices=["list", "core", "jetstream", "topic", "queue"], required=True)
     parser.add_argument("--url", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--stream")
@@ -89,6 +101,8 @@ async def main():
     parser.add_argument("--warmup", type=int, default=0)
     # Kafka: how long a fetch may wait for records (tansu answers a waiting fetch only after half of it).
     parser.add_argument("--fetch-wait-ms", type=int, default=500)
+    # RabbitMQ: the subscriber channel's basic.qos prefetch.
+    parser.add_argument("--prefetch", type=int, default=1)
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--latency-messages", type=int, default=1000)
     parser.add_argument("--tracing", action="store_true")

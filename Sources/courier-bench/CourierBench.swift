@@ -15,7 +15,7 @@ import Tracing
 struct CourierBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "courier-bench",
-        abstract: "Measures throughput and latency with and without TelemetryMiddleware: in memory, and on Redis, NATS and Kafka against the raw clients and FastStream."
+        abstract: "Measures throughput and latency with and without TelemetryMiddleware: in memory, and on Redis, NATS, Kafka and RabbitMQ against the raw clients and FastStream."
     )
 
     @Option(help: "Messages per throughput run (64-byte bodies).")
@@ -51,7 +51,13 @@ struct CourierBench: AsyncParsableCommand {
     @Option(help: "Messages per Kafka run (each publish waits for the broker's acknowledgement).")
     var kafkaMessages = 3_000
 
-    @Option(help: "Runs of each Swift row of the Redis, NATS and Kafka tables, interleaved; the median is reported (FastStream runs once).")
+    @Option(help: "A RabbitMQ node for the RabbitMQ rows (default: $COURIER_RABBIT_URL; none: no RabbitMQ rows).")
+    var rabbit: String?
+
+    @Option(help: "Messages per RabbitMQ run (each publish waits for its publisher confirm).")
+    var rabbitMessages = 3_000
+
+    @Option(help: "Runs of each Swift row of the Redis, NATS, Kafka and RabbitMQ tables, interleaved; the median is reported (FastStream runs once).")
     var brokerRounds = 3
 
     @Option(help: "The Python with FastStream for its rows (default: $COURIER_PEER_PYTHON).")
@@ -94,8 +100,8 @@ struct CourierBench: AsyncParsableCommand {
             let python = self.python ?? environment["COURIER_PEER_PYTHON"]
             let peer = python.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
             if let redis = redis ?? environment["COURIER_REDIS_URL"], redis != "none" {
-                let workload = BrokerWorkload(messages: redisMessages, warmup: min(warmup, redisMessages / 10), latencyMessages: min(latencyMessages, 1_000))
-                let rows = try await RedisBench(url: redis, python: peer, workload: workload, tracer: backend.factory).run(rounds: brokerRounds)
+                let rows = try await RedisBench(url: redis, python: peer, workload: brokerWorkload(messages: redisMessages), tracer: backend.factory)
+                    .run(rounds: brokerRounds)
                 tables.append(
                     BrokerWorkload.table(
                         """
@@ -108,10 +114,7 @@ struct CourierBench: AsyncParsableCommand {
                 )
             }
             if let nats = nats ?? environment["COURIER_NATS_URL"], nats != "none" {
-                func workload(_ messages: Int) -> BrokerWorkload {
-                    BrokerWorkload(messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, 1_000))
-                }
-                let core = try await NatsBench(url: nats, python: peer, workload: workload(natsMessages), tracer: backend.factory)
+                let core = try await NatsBench(url: nats, python: peer, workload: brokerWorkload(messages: natsMessages), tracer: backend.factory)
                     .run(jetStream: false, rounds: brokerRounds)
                 tables.append(
                     BrokerWorkload.table(
@@ -123,7 +126,7 @@ struct CourierBench: AsyncParsableCommand {
                         core
                     )
                 )
-                let jetStream = try await NatsBench(url: nats, python: peer, workload: workload(natsMessages), tracer: backend.factory)
+                let jetStream = try await NatsBench(url: nats, python: peer, workload: brokerWorkload(messages: natsMessages), tracer: backend.factory)
                     .run(jetStream: true, rounds: brokerRounds)
                 tables.append(
                     BrokerWorkload.table(
@@ -137,12 +140,8 @@ struct CourierBench: AsyncParsableCommand {
                 )
             }
             if let kafka = kafka ?? environment["COURIER_KAFKA_URL"], kafka != "none" {
-                let workload = BrokerWorkload(
-                    messages: kafkaMessages,
-                    warmup: min(warmup, kafkaMessages / 10),
-                    // A Kafka round trip takes milliseconds here (see KafkaBench.fetchWaitMilliseconds).
-                    latencyMessages: min(latencyMessages, 500)
-                )
+                // A Kafka round trip takes milliseconds here (see KafkaBench.fetchWaitMilliseconds).
+                let workload = brokerWorkload(messages: kafkaMessages, latencyMessagesAtMost: 500)
                 let rows = try await KafkaBench(url: kafka, python: peer, workload: workload, tracer: backend.factory).run(rounds: brokerRounds)
                 tables.append(
                     BrokerWorkload.table(
@@ -160,11 +159,33 @@ struct CourierBench: AsyncParsableCommand {
                     )
                 )
             }
+            if let rabbit = rabbit ?? environment["COURIER_RABBIT_URL"], rabbit != "none" {
+                let rows = try await RabbitBench(url: rabbit, python: peer, workload: brokerWorkload(messages: rabbitMessages), tracer: backend.factory)
+                    .run(rounds: brokerRounds)
+                tables.append(
+                    BrokerWorkload.table(
+                        """
+                        RabbitMQ: \(rabbitMessages) publishes of 64 bytes one after another to a fresh durable queue through the default
+                        exchange, each waiting for its publisher confirm; one subscriber in the same process (prefetch \(RabbitBench.prefetch)) acking
+                        each message after a handler that does nothing; latency: publish call to handler start, one at a time.
+
+                        """,
+                        rows
+                    )
+                )
+            }
             await otelGroup.triggerGracefulShutdown()
             try await group.waitForAll()
         }
         print(Row.table(rows, messages: messages, rounds: rounds, latencyMessages: latencyMessages, concurrency: concurrency))
         for table in tables { print(table) }
+    }
+
+    /// A broker table's workload: a tenth of `messages` (at most `--warmup`) as warm-up, then
+    /// `messages` published one after another, then `--latency-messages` (at most `latencyCap`)
+    /// one at a time.
+    private func brokerWorkload(messages: Int, latencyMessagesAtMost latencyCap: Int = 1_000) -> BrokerWorkload {
+        BrokerWorkload(messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, latencyCap))
     }
 
     /// Publishes as fast as the bounded queue accepts and returns delivered messages per second.

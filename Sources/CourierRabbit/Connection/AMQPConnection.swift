@@ -7,7 +7,7 @@ import Synchronization
 /// One AMQP 0-9-1 connection on SwiftNIO: the handshake, channels, heartbeats and a clean close.
 /// The wire is ``AMQPFrame``'s, the lifecycle ``AMQPConnectionStateMachine``'s; this type is the
 /// async surface the broker uses.
-final class AMQPConnection: Sendable {
+package final class AMQPConnection: Sendable {
     let channel: any Channel
     private let handler: NIOLoopBound<AMQPConnectionHandler>
     let tuning: AMQPConnectionStateMachine.Tuning
@@ -81,7 +81,7 @@ final class AMQPConnection: Sendable {
     }
 
     /// Opens a channel.
-    func openChannel() async throws -> AMQPChannel {
+    package func openChannel() async throws -> AMQPChannel {
         let handler = self.handler
         let id = try await channel.eventLoop.flatSubmit { handler.value.openChannel() }.get()
         return AMQPChannel(id: id, connection: self)
@@ -116,7 +116,7 @@ final class AMQPConnection: Sendable {
     }
 
     /// Closes cleanly: `connection.close`, `close-ok`, the socket.
-    func close() async {
+    package func close() async {
         let handler = self.handler
         _ = try? await channel.eventLoop.flatSubmit { handler.value.close() }.get()
     }
@@ -135,21 +135,21 @@ final class AMQPConnection: Sendable {
 }
 
 /// One channel of a connection: declares, consumes, publishes and settles.
-struct AMQPChannel: Sendable {
+package struct AMQPChannel: Sendable {
     let id: UInt16
     let connection: AMQPConnection
 
     @discardableResult
-    func call(_ method: AMQPMethod) async throws -> AMQPMethod {
+    package func call(_ method: AMQPMethod) async throws -> AMQPMethod {
         try await connection.call(method, on: id)
     }
 
     /// Turns publisher confirms on: every publish then waits for the server's ack.
-    func selectConfirms() async throws {
+    package func selectConfirms() async throws {
         try await call(.confirmSelect(noWait: false))
     }
 
-    func publish(exchange: String = "", routingKey: String, mandatory: Bool = true, properties: AMQPBasicProperties = AMQPBasicProperties(), body: ByteBuffer) async throws {
+    package func publish(exchange: String = "", routingKey: String, mandatory: Bool = true, properties: AMQPBasicProperties = AMQPBasicProperties(), body: ByteBuffer) async throws {
         try await connection.publish([AMQPPublish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body)], on: id)
     }
 
@@ -160,7 +160,7 @@ struct AMQPChannel: Sendable {
 
     /// Starts a consumer of `queue`; its deliveries arrive in the returned buffer, which ends
     /// with the channel.
-    func consume(queue: String, tag: String, noAck: Bool = false, arguments: AMQPFieldTable = [:]) async throws -> AsyncBuffer<AMQPDelivery> {
+    package func consume(queue: String, tag: String, noAck: Bool = false, arguments: AMQPFieldTable = [:]) async throws -> AsyncBuffer<AMQPDelivery> {
         let buffer = AsyncBuffer<AMQPDelivery>()
         try await consume(queue: queue, tag: tag, into: buffer, outlivesConnection: false, noAck: noAck, arguments: arguments)
         return buffer
@@ -174,7 +174,7 @@ struct AMQPChannel: Sendable {
         try await call(.basicConsume(queue: queue, consumerTag: tag, noLocal: false, noAck: noAck, exclusive: false, noWait: false, arguments: arguments))
     }
 
-    func ack(_ deliveryTag: UInt64) { connection.settle(.basicAck(deliveryTag: deliveryTag, multiple: false), on: id) }
+    package func ack(_ deliveryTag: UInt64) { connection.settle(.basicAck(deliveryTag: deliveryTag, multiple: false), on: id) }
     func nack(_ deliveryTag: UInt64, requeue: Bool) { connection.settle(.basicNack(deliveryTag: deliveryTag, multiple: false, requeue: requeue), on: id) }
     func reject(_ deliveryTag: UInt64, requeue: Bool) { connection.settle(.basicReject(deliveryTag: deliveryTag, requeue: requeue), on: id) }
 

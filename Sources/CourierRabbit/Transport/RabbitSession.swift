@@ -184,18 +184,7 @@ final class RabbitSession: Sendable {
     }
 
     private static func connect(_ configuration: RabbitConfiguration, generation: Int) async throws -> Live {
-        let connection = try await AMQPConnection.connect(
-            host: configuration.host,
-            port: configuration.port,
-            configuration: .init(
-                username: configuration.username,
-                password: configuration.password,
-                virtualHost: configuration.virtualHost,
-                heartbeat: UInt16(clamping: configuration.heartbeat.components.seconds)
-            ),
-            tls: configuration.tls,
-            connectTimeout: configuration.connectTimeout
-        )
+        let connection = try await AMQPConnection.connect(configuration)
         do {
             let publisher = try await connection.openChannel()
             try await publisher.selectConfirms()
