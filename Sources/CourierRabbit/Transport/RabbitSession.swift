@@ -99,11 +99,6 @@ final class RabbitSession: Sendable {
         }
     }
 
-    /// The live connection if there is one, without connecting.
-    var current: Live? {
-        state.withLock { if case .live(let live) = $0.phase { live } else { nil } }
-    }
-
     /// The current run: ``close()`` starts the next.
     var epoch: Int {
         state.withLock { $0.epoch }
