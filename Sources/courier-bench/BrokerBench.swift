@@ -2,6 +2,7 @@ import Courier
 import Foundation
 import NIOCore
 import Synchronization
+import Tracing
 
 /// One row of a broker table: messages per second and end-to-end latency.
 struct BrokerRow {
@@ -91,6 +92,26 @@ struct BrokerWorkload {
             try await group.waitForAll()
             return row
         }
+    }
+
+    /// The rows every broker table has, in order: the raw client, then Courier untraced, with
+    /// the no-op tracer and with swift-otel (`courier` runs one of them with its middlewares).
+    static func scenarios(
+        raw: @escaping () async throws -> BrokerRow,
+        tracer: any Tracer,
+        courier: @escaping (_ name: String, _ middlewares: [any CourierMiddleware]) async throws -> BrokerRow
+    ) -> [() async throws -> BrokerRow] {
+        [
+            raw,
+            { try await courier("Courier, no tracing", []) },
+            { try await courier("Courier, TelemetryMiddleware with the no-op tracer", [TelemetryMiddleware(tracer: NoOpTracer())]) },
+            { try await courier("Courier, tracing (swift-otel, always on, batch)", [TelemetryMiddleware(tracer: tracer)]) },
+        ]
+    }
+
+    /// The name of a FastStream row.
+    static func fastStreamRow(tracing: Bool) -> String {
+        tracing ? "FastStream 0.7, tracing (SDK, batch)" : "FastStream 0.7, no tracing"
     }
 
     /// Runs each scenario `rounds` times, interleaved, so a slow moment of the machine hits every

@@ -28,12 +28,10 @@ struct KafkaBench {
     static let fetchWaitMilliseconds = 10
 
     func run(rounds: Int) async throws -> [BrokerRow] {
-        var rows = try await BrokerWorkload.interleaved(rounds: rounds, [
-            { try await raw() },
-            { try await courier("Courier, no tracing", middlewares: []) },
-            { try await courier("Courier, TelemetryMiddleware with the no-op tracer", middlewares: [TelemetryMiddleware(tracer: NoOpTracer())]) },
-            { try await courier("Courier, tracing (swift-otel, always on, batch)", middlewares: [TelemetryMiddleware(tracer: tracer)]) },
-        ])
+        var rows = try await BrokerWorkload.interleaved(
+            rounds: rounds,
+            BrokerWorkload.scenarios(raw: raw, tracer: tracer) { try await courier($0, middlewares: $1) }
+        )
         if let python {
             let servers = try KafkaConfiguration(url: url).bootstrapServers.joined(separator: ",")
             for (client, label) in [("kafka", "kafka (aiokafka)"), ("confluent", "confluent (librdkafka)")] {

@@ -17,16 +17,12 @@ struct NatsBench {
 
     func run(jetStream: Bool, rounds: Int) async throws -> [BrokerRow] {
         let kind = jetStream ? "jetstream" : "core"
-        var rows = try await BrokerWorkload.interleaved(rounds: rounds, [
-            { try await jetStream ? rawJetStream() : rawCore() },
-            { try await courier("Courier, no tracing", jetStream: jetStream, middlewares: []) },
-            {
-                try await courier(
-                    "Courier, TelemetryMiddleware with the no-op tracer", jetStream: jetStream, middlewares: [TelemetryMiddleware(tracer: NoOpTracer())]
-                )
-            },
-            { try await courier("Courier, tracing (swift-otel, always on, batch)", jetStream: jetStream, middlewares: [TelemetryMiddleware(tracer: tracer)]) },
-        ])
+        var rows = try await BrokerWorkload.interleaved(
+            rounds: rounds,
+            BrokerWorkload.scenarios(raw: { try await jetStream ? rawJetStream() : rawCore() }, tracer: tracer) {
+                try await courier($0, jetStream: jetStream, middlewares: $1)
+            }
+        )
         if let python {
             for tracing in [false, true] {
                 let (subject, stream) = Self.names("faststream")
@@ -34,7 +30,7 @@ struct NatsBench {
                 if jetStream { arguments += ["--stream", stream] }
                 rows.append(
                     try workload.runFastStream(
-                        tracing ? "FastStream 0.7, tracing (SDK, batch)" : "FastStream 0.7, no tracing",
+                        BrokerWorkload.fastStreamRow(tracing: tracing),
                         python: python,
                         arguments: arguments,
                         tracing: tracing

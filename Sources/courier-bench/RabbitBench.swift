@@ -24,18 +24,16 @@ struct RabbitBench {
     static let prefetch: UInt16 = 1
 
     func run(rounds: Int) async throws -> [BrokerRow] {
-        var rows = try await BrokerWorkload.interleaved(rounds: rounds, [
-            { try await raw() },
-            { try await courier("Courier, no tracing", middlewares: []) },
-            { try await courier("Courier, TelemetryMiddleware with the no-op tracer", middlewares: [TelemetryMiddleware(tracer: NoOpTracer())]) },
-            { try await courier("Courier, tracing (swift-otel, always on, batch)", middlewares: [TelemetryMiddleware(tracer: tracer)]) },
-        ])
+        var rows = try await BrokerWorkload.interleaved(
+            rounds: rounds,
+            BrokerWorkload.scenarios(raw: raw, tracer: tracer) { try await courier($0, middlewares: $1) }
+        )
         if let python {
             for tracing in [false, true] {
                 rows.append(
                     try await withFreshQueue("faststream") { queue in
                         try workload.runFastStream(
-                            tracing ? "FastStream 0.7, tracing (SDK, batch)" : "FastStream 0.7, no tracing",
+                            BrokerWorkload.fastStreamRow(tracing: tracing),
                             python: python,
                             arguments: ["--broker", "rabbit", "--kind", "queue", "--url", url, "--name", queue, "--prefetch", String(Self.prefetch)],
                             tracing: tracing,
