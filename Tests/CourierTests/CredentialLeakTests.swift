@@ -183,7 +183,7 @@ struct CredentialLeakTests {
         let password = "redis-Passw0rd-\(UUID().uuidString.prefix(6))"
         let wrongPassword = "redis-Wr0ng-\(UUID().uuidString.prefix(6))"
         let secrets = [defaultPassword, password, wrongPassword]
-        let server = try OwnedRedisServer(
+        let server = try await OwnedRedisServer(
             arguments: ["--requirepass", defaultPassword, "--user", "app", "on", ">\(password)", "~*", "&*", "+@all"],
             credentials: ":\(defaultPassword)@"
         )

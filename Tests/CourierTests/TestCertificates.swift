@@ -1,3 +1,4 @@
+import Courier
 import Foundation
 
 /// Throw-away TLS material for the servers the TLS tests start: a CA (`ca.crt`) and a server
@@ -7,7 +8,9 @@ enum TestCertificates {
         var description: String { "openssl could not make the test certificates" }
     }
 
-    static func make(in directory: URL) throws {
+    /// Waits for openssl without blocking a thread of Swift's cooperative pool (two on this
+    /// machine: a blocked one stalls every test running alongside).
+    static func make(in directory: URL) async throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let script = """
             set -e
@@ -20,8 +23,10 @@ enum TestCertificates {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", script]
         process.currentDirectoryURL = directory
+        let exited = Latch()
+        process.terminationHandler = { _ in exited.open() }
         try process.run()
-        process.waitUntilExit()
+        await exited.wait()
         guard process.terminationStatus == 0 else { throw Failed() }
     }
 }

@@ -25,7 +25,7 @@ struct RabbitBrokerTests {
 
     @Test("a server restart mid-stream: nothing lost from the durable queue, redeliveries only of what was in flight, the topology and consumers back, a publish made during the outage delivered")
     func serverRestart() async throws {
-        let server = try OwnedRabbitServer()
+        let server = try await OwnedRabbitServer()
         try await server.start()
         let broker = RabbitBroker(configuration: try Self.quickReconnect(server.url))
         let queue = Self.unique("durable")
@@ -79,7 +79,7 @@ struct RabbitBrokerTests {
 
     @Test("with reconnecting off, a lost connection stops the broker with the server's reason")
     func reconnectOff() async throws {
-        let server = try OwnedRabbitServer()
+        let server = try await OwnedRabbitServer()
         try await server.start()
         var configuration = try RabbitConfiguration(url: server.url)
         configuration.reconnect = nil
@@ -271,7 +271,7 @@ struct RabbitBrokerTests {
 
     @Test("amqps://: TLS to a node whose CA the configuration trusts; an untrusted certificate is refused")
     func tls() async throws {
-        let server = try OwnedRabbitServer(tls: true)
+        let server = try await OwnedRabbitServer(tls: true)
         try await server.start()
         var configuration = try RabbitConfiguration(url: "amqps://guest:guest@localhost:\(server.tlsPort)/")
         #expect(configuration.tls != nil)

@@ -10,13 +10,13 @@ final class OwnedRabbitServer: Sendable {
     let directory: URL
     let tls: Bool
 
-    init(tls: Bool = false) throws {
+    init(tls: Bool = false) async throws {
         // The node also takes PORT+10000 to PORT+30010: ports below 5000 keep clear of the suite's.
         port = Int.random(in: 1100...4900)
         self.tls = tls
         directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("courier-rabbit-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        if tls { try TestCertificates.make(in: directory.appendingPathComponent("tls")) }
+        if tls { try await TestCertificates.make(in: directory.appendingPathComponent("tls")) }
     }
 
     var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
@@ -49,12 +49,12 @@ final class OwnedRabbitServer: Sendable {
         try #require(process.terminationStatus == 0, "scripts/rabbitmq.sh \(arguments.joined(separator: " ")) failed")
     }
 
+    /// A node a failed test left running is stopped in the background (and its folder removed):
+    /// a deinit must not block a thread of the cooperative pool while the node shuts down.
     deinit {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [Self.script, "stop", directory.path]
+        process.arguments = ["-c", "\"$0\" stop \"$1\"; rm -rf \"$1\"", Self.script, directory.path]
         try? process.run()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -217,7 +217,7 @@ struct RedisBrokerTests {
 
     @Test("AUTH as an ACL user or with the default user's password, SELECT a database; wrong credentials fail clearly")
     func authenticationAndDatabase() async throws {
-        let server = try OwnedRedisServer(
+        let server = try await OwnedRedisServer(
             arguments: ["--requirepass", "default-pass", "--user", "app", "on", ">app-pass", "~*", "&*", "+@all"],
             credentials: ":default-pass@"
         )
@@ -253,7 +253,7 @@ struct RedisBrokerTests {
 
     @Test("TLS: rediss:// to a server whose CA the configuration trusts; an untrusted certificate is refused")
     func tls() async throws {
-        let server = try OwnedRedisServer(tls: true)
+        let server = try await OwnedRedisServer(tls: true)
         try await server.start()
         defer { server.stop() }
         var configuration = try RedisConfiguration(url: "rediss://localhost:\(server.tlsPort)")
@@ -342,7 +342,7 @@ struct RedisBrokerTests {
 
     @Test("a stream group loses nothing when the server restarts mid-stream")
     func serverRestart() async throws {
-        let server = try OwnedRedisServer()
+        let server = try await OwnedRedisServer()
         try await server.start()
         defer { server.stop() }
         let broker = try RedisBroker(url: server.url)
@@ -370,7 +370,7 @@ struct RedisBrokerTests {
 
     @Test("pub/sub: the transport's run loop renews channel and pattern subscriptions after the server restarts")
     func pubSubRenewedAfterRestart() async throws {
-        let server = try OwnedRedisServer()
+        let server = try await OwnedRedisServer()
         try await server.start()
         defer { server.stop() }
         let renewals = Inbox<String>()

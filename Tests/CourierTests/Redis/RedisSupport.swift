@@ -50,14 +50,14 @@ final class OwnedRedisServer: Sendable {
 
     /// With `tls`, the server also listens with TLS on ``tlsPort``, its certificate signed by a
     /// throw-away CA (``caCertificate``) for `localhost` and 127.0.0.1.
-    init(arguments: [String] = [], credentials: String = "", tls: Bool = false) throws {
+    init(arguments: [String] = [], credentials: String = "", tls: Bool = false) async throws {
         self.credentials = credentials
         port = Int.random(in: 20000...29998)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("courier-redis-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var arguments = arguments
         if tls {
-            try TestCertificates.make(in: directory)
+            try await TestCertificates.make(in: directory)
             arguments += [
                 "--tls-port", String(port + 1),
                 "--tls-cert-file", directory.appendingPathComponent("server.crt").path,
