@@ -1,16 +1,19 @@
 """FastStream's side of `make bench`: the same workloads as courier-bench's broker rows.
 
-Publishes --messages 64-byte messages one after another to a Redis list, a core NATS subject, a
+Publishes --messages 64-byte messages one after another (or from --publishers concurrent asyncio
+tasks: the saturation workload) to a Redis list, a core NATS subject, a
 JetStream subject (each publish waiting for its PubAck), a Kafka topic (each publish waiting for
 the broker's acknowledgement) or a RabbitMQ queue (each publish waiting for its publisher confirm),
 which a subscriber in the same process consumes (a handler that does nothing); then sends
 --latency-messages one at a time, each waiting for the handler. With --warmup, that many messages
 go first, untimed, and all of them arrive before the clock starts (on Kafka, that is also the wait
-for the subscriber's partitions). Prints one JSON line: throughput, p50 and p99 latency in µs.
+for the subscriber's partitions). Prints one JSON line: throughput, p50 and p99 latency in µs (when
+--latency-messages > 0), and the process's peak RSS in MiB.
 """
 import argparse
 import asyncio
 import json
+import resource
 import time
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -85,7 +88,7 @@ def make_broker(args, provider):
     broker = NatsBroker(args.url, middlewares=middlewares, logger=None)
     if args.kind == "jetstream":
         stream = JStream(args.stream, subjects=[args.name], storage="memory")
-        subscribe = {"subject": args.name, "stream": stream, "durable": "bench", "pull_sub": PullSub(16)}
+        subscribe = {"subject": args.name, "stream": stream, "durable": "bench", "pull_sub": PullSub(args.pull_batch)}
         return broker, subscribe, {"subject": args.name, "stream": args.stream}
     return broker, {"subject": args.name}, {"subject": args.name}
 
@@ -103,7 +106,11 @@ async def main():
     parser.add_argument("--fetch-wait-ms", type=int, default=500)
     # RabbitMQ: the subscriber channel's basic.qos prefetch.
     parser.add_argument("--prefetch", type=int, default=1)
+    # JetStream: messages per pull request.
+    parser.add_argument("--pull-batch", type=int, default=16)
     parser.add_argument("--messages", type=int, default=20000)
+    # Concurrent publishers (asyncio tasks); 1: one publish after another.
+    parser.add_argument("--publishers", type=int, default=1)
     parser.add_argument("--latency-messages", type=int, default=1000)
     parser.add_argument("--tracing", action="store_true")
     args = parser.parse_args()
@@ -131,18 +138,29 @@ async def main():
     await broker.start()
     payload = b"x" * 64
 
+    async def publish_all(count):
+        if args.publishers <= 1:
+            for _ in range(count):
+                await broker.publish(payload, **publish)
+            return
+
+        async def publisher(share):
+            for _ in range(share):
+                await broker.publish(payload, **publish)
+
+        shares = [count // args.publishers + (1 if i < count % args.publishers else 0) for i in range(args.publishers)]
+        await asyncio.gather(*(publisher(share) for share in shares if share > 0))
+
     if args.warmup > 0:
-        for _ in range(args.warmup):
-            await broker.publish(payload, **publish)
+        await publish_all(args.warmup)
         await asyncio.wait_for(done.wait(), timeout=180)
     done.clear()
     state["count"] = 0
     state["target"] = args.messages
 
     start = time.perf_counter()
-    for _ in range(args.messages):
-        await broker.publish(payload, **publish)
-    await asyncio.wait_for(done.wait(), timeout=180)
+    await publish_all(args.messages)
+    await asyncio.wait_for(done.wait(), timeout=600)
     throughput = args.messages / (time.perf_counter() - start)
 
     latencies = []
@@ -159,12 +177,16 @@ async def main():
     await broker.stop()
     if provider:
         provider.shutdown()
-    print(json.dumps({
+    result = {
         "received": float(state.get("total", 0)),
         "throughput": throughput,
-        "p50_us": latencies[len(latencies) // 2],
-        "p99_us": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-    }))
+        # ru_maxrss is in KiB on Linux.
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if latencies:
+        result["p50_us"] = latencies[len(latencies) // 2]
+        result["p99_us"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(json.dumps(result))
 
 
 asyncio.run(main())

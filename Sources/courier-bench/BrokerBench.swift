@@ -4,12 +4,15 @@ import NIOCore
 import Synchronization
 import Tracing
 
-/// One row of a broker table: messages per second and end-to-end latency.
-struct BrokerRow {
+/// One row of a table: messages per second, end-to-end latency (latency workloads only) and the
+/// process's peak resident memory while the row ran.
+struct BrokerRow: Codable {
     var name: String
     var throughput: Double
-    var p50: Double
-    var p99: Double
+    var p50: Double?
+    var p99: Double?
+    /// MiB; the high-water mark of this process (reset before the row), or of FastStream's.
+    var peakRSS: Double?
 }
 
 /// What a broker workload's consumer reports: arrivals counted while throughput is measured,
@@ -31,58 +34,171 @@ final class ArrivalProbe: Sendable {
         if measuringLatency.load(ordering: .relaxed) { continuation.yield(.now) } else { counter.arrived() }
     }
 
+    func arrived(count: Int) {
+        for _ in 0..<count { arrived() }
+    }
+
     func startMeasuringLatency() { measuringLatency.store(true, ordering: .relaxed) }
 
     /// Every arrival so far, warm-up and latency messages included.
     var total: Int { arrivalCount.load(ordering: .relaxed) }
 }
 
-/// The workload every broker row runs: `warmup + messages` publishes one after another (the
-/// measured part timed from the end of warm-up to the last arrival), then `latencyMessages`
-/// publishes one at a time, each timed from the publish call to the handler.
-struct BrokerWorkload {
+/// How a row publishes one message: from Swift tasks, or (for a C client's blocking call) from
+/// threads of its own, so a blocking publisher never holds a thread of Swift's cooperative pool.
+enum Publish: Sendable {
+    case async(@Sendable () async throws -> Void)
+    case blocking(@Sendable () throws -> Void)
+}
+
+/// A workload every broker row runs. `publishers == 1`, the latency workload: `warmup + messages`
+/// publishes one after another (the measured part timed from the end of warm-up to the last
+/// arrival), then `latencyMessages` publishes one at a time, each timed from the publish call to
+/// the handler. `publishers > 1`, the saturation workload: the same messages published by that
+/// many concurrent publishers (tasks, or threads for a blocking C call), the subscriber tuned for
+/// throughput, timed from the first measured publish to the last arrival; no latency part.
+struct BrokerWorkload: Sendable {
     var messages: Int
     var warmup: Int
     var latencyMessages: Int
+    var publishers: Int = 1
+
+    var isSaturation: Bool { publishers > 1 }
 
     func makeProbe() -> ArrivalProbe { ArrivalProbe(messages: messages, warmup: warmup) }
 
-    func run(_ name: String, probe: ArrivalProbe, publish: () async throws -> Void) async throws -> BrokerRow {
+    /// A workload of the same shape with another message count (FastStream's rows: a few
+    /// thousand messages a second cannot move 100,000 in a bench run).
+    func with(messages: Int) -> BrokerWorkload {
+        var copy = self
+        copy.messages = messages
+        copy.warmup = min(warmup, max(1, messages / 10))
+        return copy
+    }
+
+    func run(_ name: String, probe: ArrivalProbe, publish: Publish) async throws -> BrokerRow {
         FileHandle.standardError.write(Data("courier-bench: \(name)\n".utf8))
-        for index in 0..<(warmup + messages) {
-            if index == warmup {
-                await probe.counter.waitForWarmup()
-                probe.counter.startClock()
-            }
-            try await publish()
-        }
+        PeakRSS.reset()
+        try await publishAll(warmup, publish)
+        await probe.counter.waitForWarmup()
+        probe.counter.startClock()
+        try await publishAll(messages, publish)
         let elapsed = await probe.counter.waitForAll()
-        probe.startMeasuringLatency()
         var latencies: [Duration] = []
-        var iterator = probe.arrivals.makeAsyncIterator()
-        for _ in 0..<latencyMessages {
-            let sent = ContinuousClock.now
-            try await publish()
-            guard let received = await iterator.next() else { break }
-            latencies.append(received - sent)
+        if latencyMessages > 0 {
+            probe.startMeasuringLatency()
+            var iterator = probe.arrivals.makeAsyncIterator()
+            for _ in 0..<latencyMessages {
+                let sent = ContinuousClock.now
+                try await publishOne(publish)
+                guard let received = await iterator.next() else { break }
+                latencies.append(received - sent)
+            }
         }
         // Every row moves exactly what it published: none lost, none twice.
         let expected = warmup + messages + latencyMessages
         guard probe.total == expected else {
             throw BenchError("\(name): the subscriber received \(probe.total) messages, not \(expected)")
         }
-        return BrokerRow(name: name, throughput: Double(messages) / elapsed.seconds, p50: latencies.percentile(0.5), p99: latencies.percentile(0.99))
+        return BrokerRow(
+            name: name,
+            throughput: Double(messages) / elapsed.seconds,
+            p50: latencies.isEmpty ? nil : latencies.percentile(0.5),
+            p99: latencies.isEmpty ? nil : latencies.percentile(0.99),
+            peakRSS: PeakRSS.mebibytes()
+        )
     }
 
+    func run(_ name: String, probe: ArrivalProbe, publish: @escaping @Sendable () async throws -> Void) async throws -> BrokerRow {
+        try await run(name, probe: probe, publish: .async(publish))
+    }
+
+    private func publishOne(_ publish: Publish) async throws {
+        switch publish {
+        case .async(let body): try await body()
+        case .blocking(let body): try body()
+        }
+    }
+
+    /// Publishes `count` messages: one after another, or shared out among `publishers`.
+    private func publishAll(_ count: Int, _ publish: Publish) async throws {
+        guard count > 0 else { return }
+        guard isSaturation else {
+            for _ in 0..<count { try await publishOne(publish) }
+            return
+        }
+        let shares = (0..<publishers).map { count / publishers + ($0 < count % publishers ? 1 : 0) }
+        switch publish {
+        case .async(let body):
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for share in shares where share > 0 {
+                    group.addTask { for _ in 0..<share { try await body() } }
+                }
+                try await group.waitForAll()
+            }
+        case .blocking(let body):
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for share in shares where share > 0 {
+                    group.addTask { try await onThread { for _ in 0..<share { try body() } } }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}
+
+/// Runs `body` on a thread of its own and returns its result: blocking C calls stay off Swift's
+/// cooperative pool.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
+    }
+}
+
+/// The process's peak resident set size, per row: Linux lets a process reset its high-water mark
+/// (`/proc/self/clear_refs`, "5") and reports it as `VmHWM` in `/proc/self/status`.
+enum PeakRSS {
+    static func reset() {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
+        handle.write(Data("5".utf8))
+        try? handle.close()
+    }
+
+    /// The high-water mark since the last reset, in MiB (nil where /proc does not tell).
+    static func mebibytes() -> Double? {
+        value("VmHWM:")
+    }
+
+    /// The resident set now, in MiB.
+    static func currentMebibytes() -> Double? {
+        value("VmRSS:")
+    }
+
+    private static func value(_ key: String) -> Double? {
+        // /proc files report a size of 0: read until the end rather than by size.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/status"), let data = try? handle.readToEnd() else { return nil }
+        try? handle.close()
+        let status = String(decoding: data, as: UTF8.self)
+        for line in status.split(separator: "\n") where line.hasPrefix(key) {
+            let kibibytes = line.dropFirst(key.count).split(whereSeparator: \.isWhitespace).first.flatMap { Double($0) }
+            return kibibytes.map { $0 / 1024 }
+        }
+        return nil
+    }
+}
+
+extension BrokerWorkload {
     /// Runs a Courier broker with the given subscriber for the duration of the workload.
     func runCourier<Transport: BrokerTransport>(
         _ name: String,
         broker: Broker<Transport>,
         source: Transport.Source,
-        publish: @escaping (ByteBuffer) async throws -> Void
+        options: SubscriberOptions = SubscriberOptions(),
+        publish: @escaping @Sendable (ByteBuffer) async throws -> Void
     ) async throws -> BrokerRow {
         let probe = makeProbe()
-        broker.subscriber(source) { (_: ByteBuffer, _) in probe.arrived() }
+        broker.subscriber(source, options: options) { (_: ByteBuffer, _) in probe.arrived() }
         let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await broker.run() }
@@ -95,19 +211,21 @@ struct BrokerWorkload {
     }
 
     /// The rows every broker table has, in order: the raw client, then Courier untraced, with
-    /// the no-op tracer and with swift-otel (`courier` runs one of them with its middlewares).
+    /// the no-op tracer and with each of `tracers` (`courier` runs one of them with its
+    /// middlewares).
     static func scenarios(
-        raw: @escaping () async throws -> BrokerRow,
-        tracer: any Tracer,
+        raw: @escaping () async throws -> BrokerRow?,
+        tracers: [BenchTracer],
         courier: @escaping (_ name: String, _ middlewares: [any CourierMiddleware]) async throws -> BrokerRow
-    ) -> [() async throws -> BrokerRow] {
+    ) -> [() async throws -> BrokerRow?] {
         [
             raw,
-            { try await courier("Courier, no tracing", []) },
+            { try await courier(untracedRow, []) },
             { try await courier("Courier, TelemetryMiddleware with the no-op tracer", [TelemetryMiddleware(tracer: NoOpTracer())]) },
-            { try await courier("Courier, tracing (swift-otel, always on, batch)", [TelemetryMiddleware(tracer: tracer)]) },
-        ]
+        ] + tracers.map { tracer in { try await courier("Courier, \(tracer.name)", [TelemetryMiddleware(tracer: tracer.tracer)]) } }
     }
+
+    static let untracedRow = "Courier, no tracing"
 
     /// The name of a FastStream row.
     static func fastStreamRow(tracing: Bool) -> String {
@@ -115,17 +233,27 @@ struct BrokerWorkload {
     }
 
     /// Runs each scenario `rounds` times, interleaved, so a slow moment of the machine hits every
-    /// scenario alike; each row is the median of its runs (throughput, p50 and p99 separately).
-    static func interleaved(rounds: Int, _ scenarios: [() async throws -> BrokerRow]) async throws -> [BrokerRow] {
+    /// scenario alike; each row is the median of its runs (each number separately).
+    /// A scenario that returns nil has no row (the in-memory tables have no raw client).
+    static func interleaved(rounds: Int, _ scenarios: [() async throws -> BrokerRow?]) async throws -> [BrokerRow] {
         var runs = Array(repeating: [BrokerRow](), count: scenarios.count)
         for _ in 0..<max(1, rounds) {
             for (index, scenario) in scenarios.enumerated() {
-                runs[index].append(try await scenario())
+                if let row = try await scenario() { runs[index].append(row) }
             }
         }
-        return runs.map { runs in
-            func median(_ value: (BrokerRow) -> Double) -> Double { runs.map(value).sorted()[runs.count / 2] }
-            return BrokerRow(name: runs[0].name, throughput: median(\.throughput), p50: median(\.p50), p99: median(\.p99))
+        return runs.filter { !$0.isEmpty }.map { runs in
+            func median(_ value: (BrokerRow) -> Double?) -> Double? {
+                let values = runs.compactMap(value).sorted()
+                return values.isEmpty ? nil : values[values.count / 2]
+            }
+            return BrokerRow(
+                name: runs[0].name,
+                throughput: median(\.throughput) ?? 0,
+                p50: median(\.p50),
+                p99: median(\.p99),
+                peakRSS: runs.compactMap(\.peakRSS).max()
+            )
         }
     }
 
@@ -138,7 +266,9 @@ struct BrokerWorkload {
             .appendingPathComponent("Benchmarks/faststream_bench.py").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--messages", String(messages), "--latency-messages", String(latencyMessages)]
+        process.arguments = [
+            script, "--messages", String(messages), "--latency-messages", String(latencyMessages), "--publishers", String(publishers),
+        ]
             + (warmsUp ? ["--warmup", String(warmup)] : []) + arguments + (tracing ? ["--tracing"] : [])
         let output = Pipe()
         process.standardOutput = output
@@ -155,7 +285,7 @@ struct BrokerWorkload {
         guard process.terminationStatus == 0,
             let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
             let result = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double],
-            let throughput = result["throughput"], let p50 = result["p50_us"], let p99 = result["p99_us"]
+            let throughput = result["throughput"]
         else {
             let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
             // The arguments hold the broker URL, and FastStream may echo it: no password leaves here.
@@ -170,29 +300,40 @@ struct BrokerWorkload {
         if let received = result["received"], Int(received) != expected {
             throw BenchError("\(name): the FastStream subscriber received \(Int(received)) messages, not \(expected)")
         }
-        return BrokerRow(name: name, throughput: throughput, p50: p50, p99: p99)
+        return BrokerRow(name: name, throughput: throughput, p50: result["p50_us"], p99: result["p99_us"], peakRSS: result["peak_rss_mib"])
     }
 
-    /// A broker table: every row against the raw client (the first row) and FastStream traced
-    /// (the first traced FastStream row whose name contains `peer`).
+    /// A broker table: every row against the raw client (the first row), Courier untraced and
+    /// FastStream traced (the first traced FastStream row whose name contains `peer`).
     static func table(_ title: String, _ rows: [BrokerRow], peer: String = "", peerColumn: String = "vs FastStream traced") -> String {
-        let raw = rows[0]
+        let raw = rows.first { $0.name.hasPrefix("raw") }
+        let untraced = rows.first { $0.name == untracedRow }
         let fastStreamTraced = rows.first {
             $0.name.hasPrefix("FastStream") && $0.name.contains("tracing (") && (peer.isEmpty || $0.name.contains(peer))
         }
-        var lines = [["scenario", "msg/s", "vs raw", peerColumn, "p50 µs", "p99 µs"]]
-        for row in rows {
-            lines.append([
-                row.name,
-                Row.format(row.throughput, decimals: 0),
-                Row.format(row.throughput / raw.throughput, decimals: 2) + "×",
-                fastStreamTraced.map { Row.format(row.throughput / $0.throughput, decimals: 1) + "×" } ?? "-",
-                Row.format(row.p50, decimals: 1),
-                Row.format(row.p99, decimals: 1),
-            ])
+        let latency = rows.contains { $0.p50 != nil }
+        func ratio(_ row: BrokerRow, _ base: BrokerRow?, decimals: Int) -> String {
+            base.map { Row.format(row.throughput / $0.throughput, decimals: decimals) + "×" } ?? "-"
         }
+        // Each column: its header and its cell for a row; columns without a reference row are left out.
+        var columns: [(String, (BrokerRow) -> String)] = [("scenario", \.name), ("msg/s", { Row.format($0.throughput, decimals: 0) })]
+        if let raw { columns.append(("vs raw", { ratio($0, raw, decimals: 2) })) }
+        if let untraced { columns.append(("vs untraced", { $0.name.hasPrefix("Courier") ? ratio($0, untraced, decimals: 2) : "-" })) }
+        if let fastStreamTraced { columns.append((peerColumn, { ratio($0, fastStreamTraced, decimals: 1) })) }
+        if latency {
+            columns.append(("p50 µs", { $0.p50.map { Row.format($0, decimals: 1) } ?? "-" }))
+            columns.append(("p99 µs", { $0.p99.map { Row.format($0, decimals: 1) } ?? "-" }))
+        }
+        columns.append(("peak RSS MiB", { $0.peakRSS.map { Row.format($0, decimals: 0) } ?? "-" }))
+        let lines = [columns.map(\.0)] + rows.map { row in columns.map { $0.1(row) } }
         return "\n" + title + "\n\n" + Row.render(lines)
     }
+}
+
+/// A tracer a row traces with, and how the table names it.
+struct BenchTracer {
+    var name: String
+    var tracer: any Tracer
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -9,59 +9,80 @@ import ServiceLifecycle
 import Synchronization
 import Tracing
 
-/// `make bench`: in-memory pipeline throughput and latency, with and without telemetry, every row
-/// measured in the same run and compared with the no-middleware row.
+/// `make bench`: every broker the project has, in two workloads — latency (one publisher, one
+/// message after another) and saturation (`--publishers` concurrent publishers, the subscriber
+/// tuned for throughput) — for the raw client, Courier untraced, with the no-op tracer, with
+/// swift-otel and with CourierOTLP (always on and 10% parent-based), and FastStream; every row
+/// measured in the same run, ratios printed, results written as JSON and drawn as an SVG chart.
 @main
 struct CourierBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "courier-bench",
-        abstract: "Measures throughput and latency with and without TelemetryMiddleware: in memory, and on Redis, NATS, Kafka and RabbitMQ against the raw clients and FastStream."
+        abstract: "Measures throughput, latency and peak memory with and without tracing: in memory, and on Redis, NATS, Kafka and RabbitMQ against the raw clients and FastStream."
     )
 
-    @Option(help: "Messages per throughput run (64-byte bodies).")
+    @Option(help: "Messages per in-memory run (64-byte bodies).")
     var messages = 200_000
 
     @Option(help: "Warm-up messages per run, not measured.")
     var warmup = 5_000
 
-    @Option(help: "Throughput runs per scenario, interleaved; the median is reported.")
+    @Option(help: "Runs of each in-memory row, interleaved; the median is reported.")
     var rounds = 3
 
     @Option(help: "Messages sent one at a time (each waits for the handler) to measure latency.")
     var latencyMessages = 5_000
 
-    @Option(help: "The subscriber's maxConcurrency.")
-    var concurrency = 1
+    @Option(help: "Concurrent publishers in the saturation workload.")
+    var publishers = 16
+
+    @Option(help: "Messages per saturation run on a broker (Swift rows).")
+    var saturationMessages = 100_000
+
+    @Option(help: "Messages per FastStream saturation run (it moves a few thousand a second).")
+    var fastStreamMessages = 20_000
 
     @Option(help: "A redis-server for the Redis rows (default: $COURIER_REDIS_URL; none: no Redis rows).")
     var redis: String?
 
-    @Option(help: "Messages per Redis run.")
+    @Option(help: "Messages per Redis latency run.")
     var redisMessages = 20_000
 
     @Option(help: "A nats-server with JetStream for the NATS rows (default: $COURIER_NATS_URL; none: no NATS rows).")
     var nats: String?
 
-    @Option(help: "Messages per NATS run (core and JetStream).")
+    @Option(help: "Messages per NATS latency run (core and JetStream).")
     var natsMessages = 20_000
 
     @Option(help: "A Kafka-compatible server for the Kafka rows (default: $COURIER_KAFKA_URL; none: no Kafka rows).")
     var kafka: String?
 
-    @Option(help: "Messages per Kafka run (each publish waits for the broker's acknowledgement).")
+    @Option(help: "Messages per Kafka latency run (each publish waits for the broker's acknowledgement).")
     var kafkaMessages = 3_000
 
     @Option(help: "A RabbitMQ node for the RabbitMQ rows (default: $COURIER_RABBIT_URL; none: no RabbitMQ rows).")
     var rabbit: String?
 
-    @Option(help: "Messages per RabbitMQ run (each publish waits for its publisher confirm).")
+    @Option(help: "Messages per RabbitMQ latency run (each publish waits for its publisher confirm).")
     var rabbitMessages = 3_000
 
-    @Option(help: "Runs of each Swift row of the Redis, NATS, Kafka and RabbitMQ tables, interleaved; the median is reported (FastStream runs once).")
+    @Option(help: "Runs of each Swift row of the broker tables, interleaved; the median is reported (FastStream runs once).")
     var brokerRounds = 3
 
-    @Option(help: "The Python with FastStream for its rows (default: $COURIER_PEER_PYTHON).")
+    @Option(help: "Which workloads to run: latency, saturation or both.")
+    var workloads = "latency,saturation"
+
+    @Option(help: "Messages left waiting on each broker for the backlog memory check (0: no check).")
+    var backlog = 1_000_000
+
+    @Option(help: "The Python with FastStream for its rows (default: $COURIER_PEER_PYTHON; none: no FastStream rows).")
     var python: String?
+
+    @Option(help: "Where the results go as JSON.")
+    var json = "Benchmarks/results/bench.json"
+
+    @Option(help: "Where the chart of the saturation tables goes (SVG).")
+    var chart = "Benchmarks/results/bench.svg"
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -69,174 +90,93 @@ struct CourierBench: AsyncParsableCommand {
             handler.logLevel = .warning
             return handler
         }
-        var configuration = OTel.Configuration.default
-        configuration.traces.sampler = .alwaysOn
-        configuration.traces.exporter = .none
-        configuration.metrics.enabled = false
-        configuration.logs.enabled = false
-        configuration.diagnosticLogLevel = .error
-        let backend = try OTel.makeTracingBackend(configuration: configuration)
-        let otelGroup = ServiceGroup(services: [backend.service], logger: Logger(label: "courier-bench"))
-
-        let scenarios: [(name: String, middlewares: [any CourierMiddleware])] = [
-            ("no middleware", []),
-            ("TelemetryMiddleware, no-op tracer", [TelemetryMiddleware(tracer: NoOpTracer())]),
-            ("TelemetryMiddleware, swift-otel (always on, batch)", [TelemetryMiddleware(tracer: backend.factory)]),
-        ]
-        var rows = scenarios.map { Row(name: $0.name) }
-        var tables: [String] = []
+        let tracing = try await BenchTracing.start()
+        let otelGroup = ServiceGroup(services: tracing.services, logger: Logger(label: "courier-bench"))
+        var report = BenchReport(command: "courier-bench " + CommandLine.arguments.dropFirst().joined(separator: " "))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await otelGroup.run() }
-            // Interleaved rounds, so a slow moment of the machine hits every scenario alike.
-            for _ in 0..<rounds {
-                for (index, scenario) in scenarios.enumerated() {
-                    rows[index].throughputs.append(try await measureThroughput(middlewares: scenario.middlewares))
-                }
-            }
-            for (index, scenario) in scenarios.enumerated() {
-                rows[index].latencies = try await measureLatency(middlewares: scenario.middlewares)
-            }
             let environment = ProcessInfo.processInfo.environment
             let python = self.python ?? environment["COURIER_PEER_PYTHON"]
             let peer = python.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
-            if let redis = redis ?? environment["COURIER_REDIS_URL"], redis != "none" {
-                let rows = try await RedisBench(url: redis, python: peer, workload: brokerWorkload(messages: redisMessages), tracer: backend.factory)
-                    .run(rounds: brokerRounds)
-                tables.append(
-                    BrokerWorkload.table(
-                        """
-                        Redis list: \(redisMessages) messages of 64 bytes published one after another, one subscriber in the same
-                        process, a handler that does nothing; latency: publish call to handler start, one message at a time.
+            let selected = Set(workloads.split(separator: ",").map(String.init))
+            var kinds: [(saturation: Bool, tracers: [BenchTracer])] = []
+            if selected.contains("latency") { kinds.append((false, tracing.latencyTracers)) }
+            if selected.contains("saturation") { kinds.append((true, tracing.saturationTracers)) }
 
-                        """,
-                        rows
-                    )
+            for (saturation, tracers) in kinds {
+                let workload = saturation
+                    ? BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: 0, publishers: publishers)
+                    : BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: latencyMessages)
+                let rows = try await MemoryBench(workload: workload, tracers: tracers).run(rounds: rounds)
+                report.add(
+                    broker: "memory", saturation: saturation,
+                    title: saturation
+                        ? "In memory, saturation: \(messages) messages of 64 bytes from \(publishers) concurrent publishers, one subscriber (maxConcurrency 1, queue capacity \(MemoryBench.capacity)), a handler that does nothing."
+                        : "In memory, latency: \(messages) messages of 64 bytes published one after another, one subscriber, a handler that does nothing; latency: publish call to handler start, \(latencyMessages) messages one at a time.",
+                    rows: rows
                 )
+            }
+            if let redis = redis ?? environment["COURIER_REDIS_URL"], redis != "none" {
+                for (saturation, tracers) in kinds {
+                    let bench = RedisBench(url: redis, python: peer, workload: brokerWorkload(saturation, messages: redisMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
+                    report.add(broker: "Redis", saturation: saturation, title: bench.title, rows: try await bench.run(rounds: brokerRounds))
+                }
             }
             if let nats = nats ?? environment["COURIER_NATS_URL"], nats != "none" {
-                let core = try await NatsBench(url: nats, python: peer, workload: brokerWorkload(messages: natsMessages), tracer: backend.factory)
-                    .run(jetStream: false, rounds: brokerRounds)
-                tables.append(
-                    BrokerWorkload.table(
-                        """
-                        NATS core: \(natsMessages) messages of 64 bytes published to a subject one after another, one subscriber in
-                        the same process, a handler that does nothing; latency: publish call to handler start, one at a time.
-
-                        """,
-                        core
-                    )
-                )
-                let jetStream = try await NatsBench(url: nats, python: peer, workload: brokerWorkload(messages: natsMessages), tracer: backend.factory)
-                    .run(jetStream: true, rounds: brokerRounds)
-                tables.append(
-                    BrokerWorkload.table(
-                        """
-                        NATS JetStream (memory stream): \(natsMessages) publishes one after another, each waiting for its PubAck; a
-                        durable pull consumer (16 per fetch) in the same process acks each message after a handler that does nothing.
-
-                        """,
-                        jetStream
-                    )
-                )
+                for jetStream in [false, true] {
+                    for (saturation, tracers) in kinds {
+                        let bench = NatsBench(url: nats, python: peer, workload: brokerWorkload(saturation, messages: natsMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
+                        report.add(
+                            broker: jetStream ? "NATS JetStream" : "NATS core", saturation: saturation,
+                            title: bench.title(jetStream: jetStream),
+                            rows: try await bench.run(jetStream: jetStream, rounds: brokerRounds)
+                        )
+                    }
+                }
             }
             if let kafka = kafka ?? environment["COURIER_KAFKA_URL"], kafka != "none" {
-                // A Kafka round trip takes milliseconds here (see KafkaBench.fetchWaitMilliseconds).
-                let workload = brokerWorkload(messages: kafkaMessages, latencyMessagesAtMost: 500)
-                let rows = try await KafkaBench(url: kafka, python: peer, workload: workload, tracer: backend.factory).run(rounds: brokerRounds)
-                tables.append(
-                    BrokerWorkload.table(
-                        """
-                        Kafka: \(kafkaMessages) publishes of 64 bytes one after another to a fresh topic of one partition, each
-                        waiting for the broker's acknowledgement (raw and FastStream: linger.ms=0; Courier: its own settings); one
-                        subscriber in the same process (no consumer group; faststream.confluent: a fresh group, joined during warm-up)
-                        with a handler that does nothing, every consumer at fetch.wait.max.ms=\(KafkaBench.fetchWaitMilliseconds) (tansu answers a waiting
-                        fetch after half of it, which dominates latency); latency: publish call to handler start, one at a time.
-
-                        """,
-                        rows,
-                        peer: "confluent",
-                        peerColumn: "vs FastStream confluent traced"
+                for (saturation, tracers) in kinds {
+                    // A Kafka round trip takes milliseconds here (see KafkaBench.fetchWaitMilliseconds).
+                    let bench = KafkaBench(url: kafka, python: peer, workload: brokerWorkload(saturation, messages: kafkaMessages, latencyMessagesAtMost: 500), tracers: tracers, fastStreamMessages: fastStreamMessages)
+                    report.add(
+                        broker: "Kafka", saturation: saturation, title: bench.title, rows: try await bench.run(rounds: brokerRounds),
+                        peer: "confluent", peerColumn: "vs FastStream confluent traced"
                     )
-                )
+                }
             }
             if let rabbit = rabbit ?? environment["COURIER_RABBIT_URL"], rabbit != "none" {
-                let rows = try await RabbitBench(url: rabbit, python: peer, workload: brokerWorkload(messages: rabbitMessages), tracer: backend.factory)
-                    .run(rounds: brokerRounds)
-                tables.append(
-                    BrokerWorkload.table(
-                        """
-                        RabbitMQ: \(rabbitMessages) publishes of 64 bytes one after another to a fresh durable queue through the default
-                        exchange, each waiting for its publisher confirm; one subscriber in the same process (prefetch \(RabbitBench.prefetch)) acking
-                        each message after a handler that does nothing; latency: publish call to handler start, one at a time.
-
-                        """,
-                        rows
-                    )
-                )
+                for (saturation, tracers) in kinds {
+                    let bench = RabbitBench(url: rabbit, python: peer, workload: brokerWorkload(saturation, messages: rabbitMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
+                    report.add(broker: "RabbitMQ", saturation: saturation, title: bench.title, rows: try await bench.run(rounds: brokerRounds))
+                }
+            }
+            if backlog > 0 {
+                report.backlog = try await BacklogBench(
+                    messages: backlog,
+                    redis: (redis ?? environment["COURIER_REDIS_URL"]).flatMap { $0 == "none" ? nil : $0 },
+                    nats: (nats ?? environment["COURIER_NATS_URL"]).flatMap { $0 == "none" ? nil : $0 },
+                    kafka: (kafka ?? environment["COURIER_KAFKA_URL"]).flatMap { $0 == "none" ? nil : $0 },
+                    rabbit: (rabbit ?? environment["COURIER_RABBIT_URL"]).flatMap { $0 == "none" ? nil : $0 }
+                ).run()
             }
             await otelGroup.triggerGracefulShutdown()
             try await group.waitForAll()
         }
-        print(Row.table(rows, messages: messages, rounds: rounds, latencyMessages: latencyMessages, concurrency: concurrency))
-        for table in tables { print(table) }
+        await tracing.stop()
+        print(report.markdown)
+        try report.write(json: json, chart: chart)
+        FileHandle.standardError.write(Data("courier-bench: results in \(json), chart in \(chart)\n".utf8))
     }
 
-    /// A broker table's workload: a tenth of `messages` (at most `--warmup`) as warm-up, then
-    /// `messages` published one after another, then `--latency-messages` (at most `latencyCap`)
-    /// one at a time.
-    private func brokerWorkload(messages: Int, latencyMessagesAtMost latencyCap: Int = 1_000) -> BrokerWorkload {
-        BrokerWorkload(messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, latencyCap))
-    }
-
-    /// Publishes as fast as the bounded queue accepts and returns delivered messages per second.
-    private func measureThroughput(middlewares: [any CourierMiddleware]) async throws -> Double {
-        let broker = MemoryBroker(capacity: 1024, middlewares: middlewares)
-        let counter = ArrivalCounter(expected: warmup + messages, warmup: warmup)
-        broker.subscriber("bench", options: SubscriberOptions(maxConcurrency: concurrency)) { (_: ByteBuffer, _) in
-            counter.arrived()
+    /// A broker table's workload. Latency: a tenth of `messages` (at most `--warmup`) as warm-up,
+    /// then `messages` published one after another, then `--latency-messages` (at most
+    /// `latencyCap`) one at a time. Saturation: `--saturation-messages` from `--publishers`
+    /// concurrent publishers.
+    private func brokerWorkload(_ saturation: Bool, messages: Int, latencyMessagesAtMost latencyCap: Int = 1_000) -> BrokerWorkload {
+        if saturation {
+            return BrokerWorkload(messages: saturationMessages, warmup: min(warmup, saturationMessages / 10), latencyMessages: 0, publishers: publishers)
         }
-        let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64)
-        var elapsed = Duration.zero
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await broker.run() }
-            for index in 0..<(warmup + messages) {
-                if index == warmup {
-                    await counter.waitForWarmup()
-                    counter.startClock()
-                }
-                try await broker.publish(payload, to: "bench")
-            }
-            elapsed = await counter.waitForAll()
-            await broker.stopIntake()
-            try await group.waitForAll()
-        }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return seconds > 0 ? Double(messages) / seconds : 0
-    }
-
-    /// Sends one message at a time and measures from the publish call to the handler's start.
-    private func measureLatency(middlewares: [any CourierMiddleware]) async throws -> [Duration] {
-        let broker = MemoryBroker(capacity: 16, middlewares: middlewares)
-        let (arrivals, arrived) = AsyncStream.makeStream(of: ContinuousClock.Instant.self)
-        broker.subscriber("bench") { (_: ByteBuffer, _) in
-            arrived.yield(.now)
-        }
-        let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64)
-        var latencies: [Duration] = []
-        latencies.reserveCapacity(latencyMessages)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await broker.run() }
-            var iterator = arrivals.makeAsyncIterator()
-            for index in 0..<(warmup + latencyMessages) {
-                let sent = ContinuousClock.now
-                try await broker.publish(payload, to: "bench")
-                guard let received = await iterator.next() else { break }
-                if index >= warmup { latencies.append(received - sent) }
-            }
-            await broker.stopIntake()
-            try await group.waitForAll()
-        }
-        return latencies
+        return BrokerWorkload(messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, latencyCap))
     }
 }
 
@@ -288,51 +228,8 @@ final class ArrivalCounter: Sendable {
     }
 }
 
-struct Row {
-    var name: String
-    var throughputs: [Double] = []
-    var latencies: [Duration] = []
-
-    var throughput: Double {
-        let sorted = throughputs.sorted()
-        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-    }
-
-    /// The latency below which `fraction` of the messages fall, in microseconds.
-    func percentile(_ fraction: Double) -> Double {
-        let sorted = latencies.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        let index = min(sorted.count - 1, max(0, Int((Double(sorted.count) * fraction).rounded(.up)) - 1))
-        let (seconds, attoseconds) = sorted[index].components
-        return Double(seconds) * 1e6 + Double(attoseconds) / 1e12
-    }
-
-    static func table(_ rows: [Row], messages: Int, rounds: Int, latencyMessages: Int, concurrency: Int) -> String {
-        let base = rows[0]
-        var out = """
-            In-memory broker, one subscriber (maxConcurrency \(concurrency)), 64-byte bodies, a handler that does nothing.
-            msg/s: median of \(rounds) interleaved runs of \(messages) messages published back to back.
-            latency: publish call to handler start, \(latencyMessages) messages sent one at a time.
-
-
-            """
-        let header = ["scenario", "msg/s", "vs base", "p50 µs", "vs base", "p99 µs", "vs base"]
-        var lines: [[String]] = [header]
-        for row in rows {
-            lines.append([
-                row.name,
-                format(row.throughput, decimals: 0),
-                format(row.throughput / base.throughput, decimals: 2) + "×",
-                format(row.percentile(0.5), decimals: 1),
-                format(row.percentile(0.5) / base.percentile(0.5), decimals: 2) + "×",
-                format(row.percentile(0.99), decimals: 1),
-                format(row.percentile(0.99) / base.percentile(0.99), decimals: 2) + "×",
-            ])
-        }
-        out += render(lines)
-        return out
-    }
-
+/// Markdown tables.
+enum Row {
     /// A Markdown table, numbers right-aligned.
     static func render(_ lines: [[String]]) -> String {
         var out = ""

@@ -19,7 +19,25 @@ struct KafkaBench {
     var url: String
     var python: String?
     var workload: BrokerWorkload
-    var tracer: any Tracer
+    var tracers: [BenchTracer]
+    var fastStreamMessages: Int
+
+    var title: String {
+        workload.isSaturation
+            ? """
+            Kafka on tansu: \(workload.messages) records of 64 bytes (FastStream: \(fastStreamMessages)) from \(workload.publishers) concurrent publishers to a fresh
+            topic of one partition, each waiting for the broker's acknowledgement (linger.ms=0 everywhere: with every publisher
+            waiting, a linger only delays); one subscriber in the same process (no consumer group; faststream.confluent: a fresh
+            group), fetch.wait.max.ms=\(Self.fetchWaitMilliseconds), a handler that does nothing.
+            """
+            : """
+            Kafka on tansu: \(workload.messages) publishes of 64 bytes one after another to a fresh topic of one partition, each
+            waiting for the broker's acknowledgement (raw and FastStream: linger.ms=0; Courier: its own settings); one
+            subscriber in the same process (no consumer group; faststream.confluent: a fresh group, joined during warm-up)
+            with a handler that does nothing, every consumer at fetch.wait.max.ms=\(Self.fetchWaitMilliseconds) (tansu answers a waiting
+            fetch after half of it, which dominates latency); latency: publish call to handler start, one at a time.
+            """
+    }
 
     /// `fetch.wait.max.ms` of every consumer in these rows. tansu does not answer a waiting fetch
     /// when a record arrives but after half its maximum wait, so with librdkafka's and
@@ -30,9 +48,10 @@ struct KafkaBench {
     func run(rounds: Int) async throws -> [BrokerRow] {
         var rows = try await BrokerWorkload.interleaved(
             rounds: rounds,
-            BrokerWorkload.scenarios(raw: raw, tracer: tracer) { try await courier($0, middlewares: $1) }
+            BrokerWorkload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
         )
         if let python {
+            let workload = self.workload.isSaturation ? self.workload.with(messages: fastStreamMessages) : self.workload
             let servers = try KafkaConfiguration(url: url).bootstrapServers.joined(separator: ",")
             for (client, label) in [("kafka", "kafka (aiokafka)"), ("confluent", "confluent (librdkafka)")] {
                 for tracing in [false, true] {
@@ -78,24 +97,25 @@ struct KafkaBench {
     // MARK: - librdkafka alone
 
     /// librdkafka's C API and nothing else: the bare 64 bytes produced with `acks=all` and
-    /// `linger.ms=0` (as FastStream's producers send: at once), each publish polling the producer
-    /// until its delivery report came; a consumer assigned the topic's partition from the
-    /// beginning, polled on a thread of its own: the ceiling.
+    /// `linger.ms=0` (as FastStream's producers send: at once), each publish waiting for its
+    /// delivery report (served on a poll thread); a consumer assigned the topic's partition from
+    /// the beginning, polled on a thread of its own: the ceiling.
     private func raw() async throws -> BrokerRow {
         let topic = Self.topic("raw")
         let servers = try KafkaConfiguration(url: url).bootstrapServers.joined(separator: ",")
-        let producer = try RawKafka.handle(
-            RD_KAFKA_PRODUCER,
-            ["bootstrap.servers": servers, "acks": "all", "linger.ms": "0"]
-        ) { conf in
-            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
-                guard let message, let slot = message.pointee._private else { return }
-                slot.assumingMemoryBound(to: RawKafka.Delivery.self).pointee = .reported(message.pointee.err)
-            }
+        let producer = try RawKafkaProducer(servers: servers)
+        do {
+            try RawKafka.createTopic(topic, handle: producer.handle.pointer)
+            let row = try await raw(topic: topic, servers: servers, producer: producer)
+            await producer.close()
+            return row
+        } catch {
+            await producer.close()
+            throw error
         }
-        defer { rd_kafka_destroy(producer.pointer) }
-        try RawKafka.createTopic(topic, handle: producer.pointer)
+    }
 
+    private func raw(topic: String, servers: String, producer: RawKafkaProducer) async throws -> BrokerRow {
         let consumer = try RawKafka.handle(
             RD_KAFKA_CONSUMER,
             [
@@ -136,28 +156,9 @@ struct KafkaBench {
             consumed.open()
         }
         thread.start()
-
-        var payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
-        let delivery = UnsafeMutablePointer<RawKafka.Delivery>.allocate(capacity: 1)
-        defer { delivery.deallocate() }
         do {
-            // Each publish blocks its thread in rd_kafka_poll until the report (a millisecond or
-            // so): tolerable for the ceiling's publisher; the consumer has a thread of its own.
             let row = try await workload.run("raw librdkafka (produce + delivery report, consumer poll thread)", probe: probe) {
-                delivery.pointee = .pending
-                let status = payload.withUnsafeMutableBytes { bytes in
-                    courier_kafka_produce(
-                        producer.pointer, topic, courier_kafka_partition_unassigned, nil, 0,
-                        bytes.baseAddress, bytes.count, 0, nil, UnsafeMutableRawPointer(delivery)
-                    )
-                }
-                guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    throw BenchError("librdkafka produce: \(String(cString: rd_kafka_err2str(status)))")
-                }
-                while case .pending = delivery.pointee { rd_kafka_poll(producer.pointer, 100) }
-                if case .reported(let error) = delivery.pointee, error != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    throw BenchError("librdkafka delivery: \(String(cString: rd_kafka_err2str(error)))")
-                }
+                try await producer.produce(topic: topic)
             }
             await consumed.wait()
             return row
@@ -169,6 +170,86 @@ struct KafkaBench {
     }
 }
 
+/// librdkafka's producer alone: `acks=all`, `linger.ms=0`; each `produce` waits for its delivery
+/// report, which a thread of its own serves (`rd_kafka_poll`), so any number of publishers can
+/// wait at once.
+final class RawKafkaProducer: Sendable {
+    let handle: RawPointer
+    private let stop = StopFlag()
+    private let stopped = Latch()
+
+    /// A record's wait for its delivery report; librdkafka holds it (retained) as the record's opaque.
+    private final class Delivery: Sendable {
+        let continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>
+        init(_ continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>) { self.continuation = continuation }
+    }
+
+    init(servers: String, linger: Int = 0) throws {
+        handle = try RawKafka.handle(RD_KAFKA_PRODUCER, ["bootstrap.servers": servers, "acks": "all", "linger.ms": String(linger)]) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+                guard let message, let opaque = message.pointee._private else { return }
+                Unmanaged<Delivery>.fromOpaque(opaque).takeRetainedValue().continuation.resume(returning: message.pointee.err)
+            }
+        }
+        let handle = self.handle, stop = self.stop, stopped = self.stopped
+        Thread {
+            while !stop.isSet { rd_kafka_poll(handle.pointer, 100) }
+            stopped.open()
+        }.start()
+    }
+
+    func produce(topic: String) async throws {
+        var payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
+        let handle = self.handle
+        let error = await withCheckedContinuation { (continuation: CheckedContinuation<rd_kafka_resp_err_t, Never>) in
+            let opaque = Unmanaged.passRetained(Delivery(continuation)).toOpaque()
+            // librdkafka copies the value (RD_KAFKA_MSG_F_COPY in the shim).
+            let status = payload.withUnsafeMutableBytes { bytes in
+                courier_kafka_produce(handle.pointer, topic, courier_kafka_partition_unassigned, nil, 0, bytes.baseAddress, bytes.count, 0, nil, opaque)
+            }
+            if status != RD_KAFKA_RESP_ERR_NO_ERROR {
+                Unmanaged<Delivery>.fromOpaque(opaque).release()
+                continuation.resume(returning: status)
+            }
+        }
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw BenchError("librdkafka produce: \(String(cString: rd_kafka_err2str(error)))")
+        }
+    }
+
+    /// Produces `count` records without waiting for each (a full local queue waits for room in
+    /// `rd_kafka_flush`), then waits until every one is delivered; on a thread of its own.
+    func produceWithoutWaiting(topic: String, count: Int) async throws {
+        let handle = self.handle
+        try await onThread {
+            var payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
+            var produced = 0
+            while produced < count {
+                let status = payload.withUnsafeMutableBytes { bytes in
+                    courier_kafka_produce(handle.pointer, topic, courier_kafka_partition_unassigned, nil, 0, bytes.baseAddress, bytes.count, 0, nil, nil)
+                }
+                switch status {
+                case RD_KAFKA_RESP_ERR_NO_ERROR: produced += 1
+                case RD_KAFKA_RESP_ERR__QUEUE_FULL: rd_kafka_flush(handle.pointer, 100)
+                default: throw BenchError("librdkafka produce: \(String(cString: rd_kafka_err2str(status)))")
+                }
+            }
+            let flushed = rd_kafka_flush(handle.pointer, 60_000)
+            guard flushed == RD_KAFKA_RESP_ERR_NO_ERROR else { throw BenchError("librdkafka flush: \(String(cString: rd_kafka_err2str(flushed)))") }
+        }
+    }
+
+    /// Stops the poll thread and destroys the producer (what is still queued is flushed first,
+    /// off Swift's pool).
+    func close() async {
+        let handle = self.handle
+        _ = try? await onThread { rd_kafka_flush(handle.pointer, 5_000) }
+        stop.set()
+        await stopped.wait()
+        rd_kafka_destroy(handle.pointer)
+    }
+}
+
 /// Tells the raw consumer's thread to give up (the publisher failed).
 final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
@@ -177,12 +258,6 @@ final class StopFlag: Sendable {
 }
 
 enum RawKafka {
-    /// A record's delivery report, written by the producer's callback on the publishing thread.
-    enum Delivery {
-        case pending
-        case reported(rd_kafka_resp_err_t)
-    }
-
     /// The text librdkafka wrote into an error buffer.
     static func text(_ buffer: [CChar]) -> String {
         buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

@@ -13,20 +13,52 @@ struct NatsBench {
     var url: String
     var python: String?
     var workload: BrokerWorkload
-    var tracer: any Tracer
+    var tracers: [BenchTracer]
+    var fastStreamMessages: Int
+
+    /// Messages per JetStream pull: 16 one after another, 100 (the README's advice for
+    /// throughput) at saturation, for every client.
+    var pullBatch: Int { workload.isSaturation ? 100 : 16 }
+
+    func title(jetStream: Bool) -> String {
+        switch (jetStream, workload.isSaturation) {
+        case (false, false):
+            return """
+                NATS core: \(workload.messages) messages of 64 bytes published to a subject one after another, one subscriber in
+                the same process, a handler that does nothing; latency: publish call to handler start, one at a time.
+                """
+        case (false, true):
+            return """
+                NATS core: \(workload.messages) messages of 64 bytes (FastStream: \(fastStreamMessages)) published to a subject by \(workload.publishers) concurrent
+                publishers on one connection, one subscriber in the same process, a handler that does nothing.
+                """
+        case (true, false):
+            return """
+                NATS JetStream (memory stream): \(workload.messages) publishes one after another, each waiting for its PubAck; a
+                durable pull consumer (\(pullBatch) per fetch) in the same process acks each message after a handler that does nothing.
+                """
+        case (true, true):
+            return """
+                NATS JetStream (memory stream): \(workload.messages) publishes (FastStream: \(fastStreamMessages)) from \(workload.publishers) concurrent publishers,
+                each waiting for its PubAck (nats.c alone: a thread per publisher in js_Publish); a durable pull consumer
+                (\(pullBatch) per fetch) in the same process acks each message after a handler that does nothing.
+                """
+        }
+    }
 
     func run(jetStream: Bool, rounds: Int) async throws -> [BrokerRow] {
         let kind = jetStream ? "jetstream" : "core"
         var rows = try await BrokerWorkload.interleaved(
             rounds: rounds,
-            BrokerWorkload.scenarios(raw: { try await jetStream ? rawJetStream() : rawCore() }, tracer: tracer) {
+            BrokerWorkload.scenarios(raw: { try await jetStream ? rawJetStream() : rawCore() }, tracers: tracers) {
                 try await courier($0, jetStream: jetStream, middlewares: $1)
             }
         )
         if let python {
+            let workload = self.workload.isSaturation ? self.workload.with(messages: fastStreamMessages) : self.workload
             for tracing in [false, true] {
                 let (subject, stream) = Self.names("faststream")
-                var arguments = ["--broker", "nats", "--kind", kind, "--url", url, "--name", subject]
+                var arguments = ["--broker", "nats", "--kind", kind, "--url", url, "--name", subject, "--pull-batch", String(pullBatch)]
                 if jetStream { arguments += ["--stream", stream] }
                 rows.append(
                     try workload.runFastStream(
@@ -70,8 +102,9 @@ struct NatsBench {
             }
         }
         let declared = NatsStream(stream, subjects: [subject], storage: .memory)
-        let row = try await workload.runCourier(name, broker: broker, source: .jetStream(subject, stream: declared, consumer: .pull("bench"))) {
-            payload in try await broker.publish(payload, to: .jetStream(subject))
+        let source = NatsSource.jetStream(subject, stream: declared, consumer: .pull("bench", batchSize: pullBatch))
+        let row = try await workload.runCourier(name, broker: broker, source: source) { payload in
+            try await broker.publish(payload, to: .jetStream(subject))
         }
         try await deleteStream(stream)
         return row
@@ -103,8 +136,9 @@ struct NatsBench {
         return row
     }
 
-    /// `js_Publish` (waiting for each PubAck) and a pull subscription fetching 16 at a time and
-    /// acking each message, on a thread of its own: the ceiling.
+    /// `js_Publish` (waiting for each PubAck; at saturation a thread per publisher) and a pull
+    /// subscription fetching `pullBatch` at a time and acking each message, on a thread of its
+    /// own: the ceiling.
     private func rawJetStream() async throws -> BrokerRow {
         let (subject, stream) = Self.names("raw")
         try await declareStream(stream, subject: subject)
@@ -121,12 +155,13 @@ struct NatsBench {
         defer { natsSubscription_Destroy(pull.pointer) }
         let probe = workload.makeProbe()
         let total = workload.warmup + workload.messages + workload.latencyMessages
+        let batch = Int32(pullBatch)
         let consumer = Thread {
             var received = 0
             while received < total {
                 var list = natsMsgList()
                 var code = jsErrCode(0)
-                guard natsSubscription_Fetch(&list, pull.pointer, 16, 5_000, &code) == NATS_OK else { continue }
+                guard natsSubscription_Fetch(&list, pull.pointer, batch, 5_000, &code) == NATS_OK else { continue }
                 for index in 0..<Int(list.Count) {
                     natsMsg_Ack(list.Msgs[index], nil)
                     probe.arrived()
@@ -137,11 +172,11 @@ struct NatsBench {
         }
         consumer.start()
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
-        // js_Publish blocks for the PubAck (some 100 µs): tolerable for the ceiling's publisher.
-        let row = try await workload.run("raw nats.c (js_Publish + pull fetch 16)", probe: probe) {
+        // js_Publish blocks for the PubAck (some 100 µs): on threads of their own.
+        let row = try await workload.run("raw nats.c (js_Publish + pull fetch \(pullBatch))", probe: probe, publish: .blocking {
             var code = jsErrCode(0)
             try RawNats.check(js_Publish(nil, js.pointer, subject, payload, Int32(payload.count), nil, &code), "js publish")
-        }
+        })
         try await deleteStream(stream)
         return row
     }

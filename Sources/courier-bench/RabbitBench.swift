@@ -17,25 +17,43 @@ struct RabbitBench {
     var url: String
     var python: String?
     var workload: BrokerWorkload
-    var tracer: any Tracer
+    var tracers: [BenchTracer]
+    var fastStreamMessages: Int
 
-    /// The consumers' `basic.qos` prefetch: what Courier asks for with a subscriber of concurrency 1,
-    /// given to the client alone and to FastStream too, so every row settles the same way.
-    static let prefetch: UInt16 = 1
+    /// The consumers' `basic.qos` prefetch, the same for every client so every row settles the same
+    /// way: one after another, what Courier asks for with a subscriber of concurrency 1; at
+    /// saturation, what a user tuning for throughput sets (`RabbitSource.prefetch`, FastStream's
+    /// `Channel(prefetch_count=)`).
+    var prefetch: UInt16 { workload.isSaturation ? 256 : 1 }
+
+    var title: String {
+        workload.isSaturation
+            ? """
+            RabbitMQ: \(workload.messages) messages of 64 bytes (FastStream: \(fastStreamMessages)) from \(workload.publishers) concurrent publishers to a fresh durable
+            queue through the default exchange, each waiting for its publisher confirm; one subscriber in the same process
+            (prefetch \(prefetch)) acking each message after a handler that does nothing.
+            """
+            : """
+            RabbitMQ: \(workload.messages) publishes of 64 bytes one after another to a fresh durable queue through the default
+            exchange, each waiting for its publisher confirm; one subscriber in the same process (prefetch \(prefetch)) acking
+            each message after a handler that does nothing; latency: publish call to handler start, one at a time.
+            """
+    }
 
     func run(rounds: Int) async throws -> [BrokerRow] {
         var rows = try await BrokerWorkload.interleaved(
             rounds: rounds,
-            BrokerWorkload.scenarios(raw: raw, tracer: tracer) { try await courier($0, middlewares: $1) }
+            BrokerWorkload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
         )
         if let python {
+            let workload = self.workload.isSaturation ? self.workload.with(messages: fastStreamMessages) : self.workload
             for tracing in [false, true] {
                 rows.append(
                     try await withFreshQueue("faststream") { queue in
                         try workload.runFastStream(
                             BrokerWorkload.fastStreamRow(tracing: tracing),
                             python: python,
-                            arguments: ["--broker", "rabbit", "--kind", "queue", "--url", url, "--name", queue, "--prefetch", String(Self.prefetch)],
+                            arguments: ["--broker", "rabbit", "--kind", "queue", "--url", url, "--name", queue, "--prefetch", String(prefetch)],
                             tracing: tracing,
                             warmsUp: true
                         )
@@ -80,7 +98,8 @@ struct RabbitBench {
     private func courier(_ name: String, middlewares: [any CourierMiddleware]) async throws -> BrokerRow {
         try await withFreshQueue("courier") { queue in
             let broker = try RabbitBroker(url: url, middlewares: middlewares)
-            return try await workload.runCourier(name, broker: broker, source: .queue(RabbitQueue(queue))) { payload in
+            let source = RabbitSource.queue(RabbitQueue(queue), prefetch: workload.isSaturation ? Int(prefetch) : nil)
+            return try await workload.runCourier(name, broker: broker, source: source) { payload in
                 try await broker.publish(payload, to: .queue(queue))
             }
         }
@@ -111,7 +130,7 @@ struct RabbitBench {
         try await publisher.selectConfirms()
         let consumer = try await connection.openChannel()
         try await consumer.call(.queueDeclare(queue: queue, passive: false, durable: true, exclusive: false, autoDelete: false, noWait: false, arguments: [:]))
-        try await consumer.call(.basicQos(prefetchSize: 0, prefetchCount: Self.prefetch, global: false))
+        try await consumer.call(.basicQos(prefetchSize: 0, prefetchCount: prefetch, global: false))
         let deliveries = try await consumer.consume(queue: queue, tag: "courier-bench-raw")
         let probe = workload.makeProbe()
         let total = workload.warmup + workload.messages + workload.latencyMessages

@@ -154,7 +154,7 @@ package struct AMQPChannel: Sendable {
     }
 
     /// Publishes `messages` in order and waits for all their confirms (one round trip for all).
-    func publish(_ messages: [AMQPPublish]) async throws {
+    package func publish(_ messages: [AMQPPublish]) async throws {
         try await connection.publish(messages, on: id)
     }
 
@@ -184,10 +184,18 @@ package struct AMQPChannel: Sendable {
 }
 
 /// One message to publish: where it goes, whether an unroutable one is an error, what it carries.
-struct AMQPPublish: Sendable {
+package struct AMQPPublish: Sendable {
     var exchange: String
     var routingKey: String
     var mandatory: Bool
     var properties: AMQPBasicProperties
     var body: ByteBuffer
+
+    package init(exchange: String = "", routingKey: String, mandatory: Bool = true, properties: AMQPBasicProperties = AMQPBasicProperties(), body: ByteBuffer) {
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.mandatory = mandatory
+        self.properties = properties
+        self.body = body
+    }
 }

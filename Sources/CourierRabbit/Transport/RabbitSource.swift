@@ -62,12 +62,19 @@ public struct RabbitSource: SubscriptionSource {
     public var routingKey: String?
     /// The binding's arguments (header matches on a headers exchange).
     public var bindingArguments: AMQPFieldTable
+    /// The consumer channel's `basic.qos` prefetch: how many unacknowledged deliveries the node
+    /// sends ahead. By default the subscriber's `maxConcurrency` × batch size, so nothing waits in
+    /// the client; a larger prefetch (FastStream's `Channel(prefetch_count=)`) lets a fast handler
+    /// take its next delivery without a round trip to the node, each still acked after handling.
+    public var prefetch: Int?
 
-    public init(queue: RabbitQueue, exchange: RabbitExchange? = nil, routingKey: String? = nil, bindingArguments: AMQPFieldTable = [:]) {
+    public init(queue: RabbitQueue, exchange: RabbitExchange? = nil, routingKey: String? = nil, bindingArguments: AMQPFieldTable = [:], prefetch: Int? = nil) {
+        precondition(prefetch.map { $0 > 0 && $0 <= Int(UInt16.max) } ?? true, "prefetch is between 1 and 65535")
         self.queue = queue
         self.exchange = exchange
         self.routingKey = routingKey
         self.bindingArguments = bindingArguments
+        self.prefetch = prefetch
     }
 
     /// A plain destination is a durable queue on the default exchange, as in FastStream.
@@ -76,11 +83,11 @@ public struct RabbitSource: SubscriptionSource {
     }
 
     /// A queue (declared durable unless told otherwise).
-    public static func queue(_ queue: RabbitQueue) -> Self { Self(queue: queue) }
+    public static func queue(_ queue: RabbitQueue, prefetch: Int? = nil) -> Self { Self(queue: queue, prefetch: prefetch) }
 
     /// A queue bound to `exchange` with `routingKey`.
-    public static func queue(_ queue: RabbitQueue, exchange: RabbitExchange, routingKey: String? = nil, arguments: AMQPFieldTable = [:]) -> Self {
-        Self(queue: queue, exchange: exchange, routingKey: routingKey, bindingArguments: arguments)
+    public static func queue(_ queue: RabbitQueue, exchange: RabbitExchange, routingKey: String? = nil, arguments: AMQPFieldTable = [:], prefetch: Int? = nil) -> Self {
+        Self(queue: queue, exchange: exchange, routingKey: routingKey, bindingArguments: arguments, prefetch: prefetch)
     }
 
     public var subscribedDestination: SubscribedDestination {

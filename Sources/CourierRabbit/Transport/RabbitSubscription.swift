@@ -64,7 +64,7 @@ final class RabbitSubscription: TransportSubscription {
         guard claimed else { return }
         do {
             let channel = try await live.connection.openChannel()
-            try await channel.call(.basicQos(prefetchSize: 0, prefetchCount: UInt16(clamping: options.prefetch), global: false))
+            try await channel.call(.basicQos(prefetchSize: 0, prefetchCount: UInt16(clamping: source.prefetch ?? options.prefetch), global: false))
             // A tag of its own per start: deliveries of an earlier start never pass for this one's.
             let start = starts.add(1, ordering: .relaxed).newValue
             let consumer = Consumer(channel: channel, tag: "courier-\(id)-\(start)", generation: live.generation)
