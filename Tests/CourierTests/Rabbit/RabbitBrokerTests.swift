@@ -211,6 +211,38 @@ struct RabbitBrokerTests {
         for queue in [quorum, stream, limited] { try await broker.transport.deleteQueue(queue.name) }
     }
 
+    @Test("prefetch: the node sends `RabbitSource.prefetch` deliveries ahead of a busy handler of concurrency 1 (by default only one), each acked after handling", arguments: [nil, 8] as [Int?])
+    func prefetch(_ prefetch: Int?) async throws {
+        let broker = try RabbitBroker(url: Self.url)
+        let queue = Self.unique("prefetch")
+        let published = 20
+        let gate = Gate()
+        let handled = Inbox<String>()
+        broker.subscriber(.queue(RabbitQueue(queue, autoDelete: true), prefetch: prefetch)) { (text: String, _: MessageContext) in
+            handled.put(text)
+            if text == "0" { try await gate.pass() }
+        }
+        let connection = try await AMQPConnection.connect(try RabbitConfiguration(url: Self.url))
+        let probe = try await connection.openChannel()
+        try await withRunningApp([broker]) { () async throws in
+            await broker.waitUntilSubscribed()
+            try await broker.publishBatch((0..<published).map(String.init), to: queue)
+            // The handler holds the first delivery; the node has sent what the prefetch allows,
+            // and its queue process answers the declaration after that push.
+            try await handled.wait(count: 1)
+            let declared = try await probe.call(.queueDeclare(queue: queue, passive: true, durable: true, exclusive: false, autoDelete: true, noWait: false, arguments: [:]))
+            guard case .queueDeclareOk(_, let ready, _) = declared else { Issue.record("unexpected \(declared)"); return }
+            #expect(Int(ready) == published - (prefetch ?? 1))
+            gate.open()
+            #expect(try await handled.wait(count: published) == (0..<published).map(String.init))
+            // Every one acked: nothing ready, nothing unacknowledged left to come back.
+            let after = try await probe.call(.queueDeclare(queue: queue, passive: true, durable: true, exclusive: false, autoDelete: true, noWait: false, arguments: [:]))
+            guard case .queueDeclareOk(_, let left, _) = after else { Issue.record("unexpected \(after)"); return }
+            #expect(left == 0)
+        }
+        await connection.close()
+    }
+
     @Test("batch consume: one process span linking each message's creation context; a batch fills within maxWait")
     func batchConsume() async throws {
         let tracer = InMemoryTracer()
