@@ -62,6 +62,8 @@ struct BrokerWorkload: Sendable {
     var warmup: Int
     var latencyMessages: Int
     var publishers: Int = 1
+    /// `--rows`: only the rows whose names contain one of these (comma-separated) words; all when nil.
+    var rowFilter: String? = nil
 
     var isSaturation: Bool { publishers > 1 }
 
@@ -212,19 +214,28 @@ extension BrokerWorkload {
 
     /// The rows every broker table has, in order: the raw client, then Courier untraced, with
     /// the no-op tracer and with each of `tracers` (`courier` runs one of them with its
-    /// middlewares).
-    static func scenarios(
+    /// middlewares); only those `rowFilter` selects.
+    func scenarios(
         raw: @escaping () async throws -> BrokerRow?,
         tracers: [BenchTracer],
         courier: @escaping (_ name: String, _ middlewares: [any CourierMiddleware]) async throws -> BrokerRow
     ) -> [() async throws -> BrokerRow?] {
-        [
-            raw,
-            { try await courier(untracedRow, []) },
-            { try await courier("Courier, TelemetryMiddleware with the no-op tracer", [TelemetryMiddleware(tracer: NoOpTracer())]) },
-        ] + tracers.map { tracer in { try await courier("Courier, \(tracer.name)", [TelemetryMiddleware(tracer: tracer.tracer)]) } }
+        let rows: [(String, () async throws -> BrokerRow?)] =
+            [
+                ("raw", raw),
+                (Self.untracedRow, { try await courier(Self.untracedRow, []) }),
+                (Self.noOpRow, { try await courier(Self.noOpRow, [TelemetryMiddleware(tracer: NoOpTracer())]) }),
+            ]
+            + tracers.map { tracer in ("Courier, \(tracer.name)", { try await courier("Courier, \(tracer.name)", [TelemetryMiddleware(tracer: tracer.tracer)]) }) }
+        return rows.filter { selects($0.0) }.map(\.1)
     }
 
+    /// Whether `--rows` selects the row named `name` (the raw client's row is "raw").
+    func selects(_ name: String) -> Bool {
+        rowFilter.map { filter in filter.split(separator: ",").contains { name.localizedCaseInsensitiveContains($0) } } ?? true
+    }
+
+    static let noOpRow = "Courier, TelemetryMiddleware with the no-op tracer"
     static let untracedRow = "Courier, no tracing"
 
     /// The name of a FastStream row.

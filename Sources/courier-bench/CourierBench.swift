@@ -72,6 +72,12 @@ struct CourierBench: AsyncParsableCommand {
     @Option(help: "Which workloads to run: latency, saturation or both.")
     var workloads = "latency,saturation"
 
+    @Option(help: "Only the rows whose names contain one of these comma-separated words (raw, no tracing, no-op, swift-otel, CourierOTLP, 10%, FastStream…), for profiling.")
+    var rows: String?
+
+    @Option(help: "Which tables to run: memory, redis, nats-core, nats-jetstream, kafka, rabbitmq (default: all; a broker given as none is left out).")
+    var tables = "memory,redis,nats-core,nats-jetstream,kafka,rabbitmq"
+
     @Option(help: "Messages left waiting on each broker for the backlog memory check (0: no check).")
     var backlog = 1_000_000
 
@@ -103,10 +109,11 @@ struct CourierBench: AsyncParsableCommand {
             if selected.contains("latency") { kinds.append((false, tracing.latencyTracers)) }
             if selected.contains("saturation") { kinds.append((true, tracing.saturationTracers)) }
 
-            for (saturation, tracers) in kinds {
+            let tables = Set(self.tables.split(separator: ",").map(String.init))
+            for (saturation, tracers) in kinds where tables.contains("memory") {
                 let workload = saturation
-                    ? BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: 0, publishers: publishers)
-                    : BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: latencyMessages)
+                    ? BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: 0, publishers: publishers, rowFilter: self.rows)
+                    : BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: latencyMessages, rowFilter: self.rows)
                 let rows = try await MemoryBench(workload: workload, tracers: tracers).run(rounds: rounds)
                 report.add(
                     broker: "memory", saturation: saturation,
@@ -116,14 +123,14 @@ struct CourierBench: AsyncParsableCommand {
                     rows: rows
                 )
             }
-            if let redis = redis ?? environment["COURIER_REDIS_URL"], redis != "none" {
+            if let redis = redis ?? environment["COURIER_REDIS_URL"], redis != "none", tables.contains("redis") {
                 for (saturation, tracers) in kinds {
                     let bench = RedisBench(url: redis, python: peer, workload: brokerWorkload(saturation, messages: redisMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
                     report.add(broker: "Redis", saturation: saturation, title: bench.title, rows: try await bench.run(rounds: brokerRounds))
                 }
             }
             if let nats = nats ?? environment["COURIER_NATS_URL"], nats != "none" {
-                for jetStream in [false, true] {
+                for jetStream in [false, true] where tables.contains(jetStream ? "nats-jetstream" : "nats-core") {
                     for (saturation, tracers) in kinds {
                         let bench = NatsBench(url: nats, python: peer, workload: brokerWorkload(saturation, messages: natsMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
                         report.add(
@@ -134,7 +141,7 @@ struct CourierBench: AsyncParsableCommand {
                     }
                 }
             }
-            if let kafka = kafka ?? environment["COURIER_KAFKA_URL"], kafka != "none" {
+            if let kafka = kafka ?? environment["COURIER_KAFKA_URL"], kafka != "none", tables.contains("kafka") {
                 for (saturation, tracers) in kinds {
                     // A Kafka round trip takes milliseconds here (see KafkaBench.fetchWaitMilliseconds).
                     let bench = KafkaBench(url: kafka, python: peer, workload: brokerWorkload(saturation, messages: kafkaMessages, latencyMessagesAtMost: 500), tracers: tracers, fastStreamMessages: fastStreamMessages)
@@ -144,7 +151,7 @@ struct CourierBench: AsyncParsableCommand {
                     )
                 }
             }
-            if let rabbit = rabbit ?? environment["COURIER_RABBIT_URL"], rabbit != "none" {
+            if let rabbit = rabbit ?? environment["COURIER_RABBIT_URL"], rabbit != "none", tables.contains("rabbitmq") {
                 for (saturation, tracers) in kinds {
                     let bench = RabbitBench(url: rabbit, python: peer, workload: brokerWorkload(saturation, messages: rabbitMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
                     report.add(broker: "RabbitMQ", saturation: saturation, title: bench.title, rows: try await bench.run(rounds: brokerRounds))
@@ -174,9 +181,9 @@ struct CourierBench: AsyncParsableCommand {
     /// concurrent publishers.
     private func brokerWorkload(_ saturation: Bool, messages: Int, latencyMessagesAtMost latencyCap: Int = 1_000) -> BrokerWorkload {
         if saturation {
-            return BrokerWorkload(messages: saturationMessages, warmup: min(warmup, saturationMessages / 10), latencyMessages: 0, publishers: publishers)
+            return BrokerWorkload(messages: saturationMessages, warmup: min(warmup, saturationMessages / 10), latencyMessages: 0, publishers: publishers, rowFilter: rows)
         }
-        return BrokerWorkload(messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, latencyCap))
+        return BrokerWorkload(messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, latencyCap), rowFilter: rows)
     }
 }
 

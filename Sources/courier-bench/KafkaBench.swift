@@ -48,9 +48,9 @@ struct KafkaBench {
     func run(rounds: Int) async throws -> [BrokerRow] {
         var rows = try await BrokerWorkload.interleaved(
             rounds: rounds,
-            BrokerWorkload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
+            workload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
         )
-        if let python {
+        if let python, workload.selects("FastStream") {
             let workload = self.workload.isSaturation ? self.workload.with(messages: fastStreamMessages) : self.workload
             let servers = try KafkaConfiguration(url: url).bootstrapServers.joined(separator: ",")
             for (client, label) in [("kafka", "kafka (aiokafka)"), ("confluent", "confluent (librdkafka)")] {

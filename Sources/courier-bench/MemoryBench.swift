@@ -13,7 +13,7 @@ struct MemoryBench {
     static let capacity = 1024
 
     func run(rounds: Int) async throws -> [BrokerRow] {
-        let scenarios = BrokerWorkload.scenarios(raw: { nil }, tracers: tracers) { name, middlewares in
+        let scenarios = workload.scenarios(raw: { nil }, tracers: tracers) { name, middlewares in
             let broker = MemoryBroker(capacity: Self.capacity, middlewares: middlewares)
             return try await workload.runCourier(name, broker: broker, source: MemoryDestination(destination: "bench")) { payload in
                 try await broker.publish(payload, to: "bench")

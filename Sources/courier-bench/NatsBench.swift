@@ -50,11 +50,11 @@ struct NatsBench {
         let kind = jetStream ? "jetstream" : "core"
         var rows = try await BrokerWorkload.interleaved(
             rounds: rounds,
-            BrokerWorkload.scenarios(raw: { try await jetStream ? rawJetStream() : rawCore() }, tracers: tracers) {
+            workload.scenarios(raw: { try await jetStream ? rawJetStream() : rawCore() }, tracers: tracers) {
                 try await courier($0, jetStream: jetStream, middlewares: $1)
             }
         )
-        if let python {
+        if let python, workload.selects("FastStream") {
             let workload = self.workload.isSaturation ? self.workload.with(messages: fastStreamMessages) : self.workload
             for tracing in [false, true] {
                 let (subject, stream) = Self.names("faststream")

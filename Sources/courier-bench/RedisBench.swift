@@ -35,9 +35,9 @@ struct RedisBench {
     func run(rounds: Int) async throws -> [BrokerRow] {
         var rows = try await BrokerWorkload.interleaved(
             rounds: rounds,
-            BrokerWorkload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
+            workload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
         )
-        if let python {
+        if let python, workload.selects("FastStream") {
             let workload = self.workload.isSaturation ? self.workload.with(messages: fastStreamMessages) : self.workload
             for tracing in [false, true] {
                 rows.append(

@@ -61,6 +61,8 @@ package final class AMQPConnection: Sendable {
                     let limit = AMQPFrameDecoder.Limit()
                     let handler = AMQPConnectionHandler(configuration: configuration, eventLoop: channel.eventLoop) { limit.maximumFrameSize = $0 }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AMQPFrameDecoder(limit: limit)))
+                    // Many tasks publishing and acking at once: one write(2) per event-loop tick.
+                    try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
                     try channel.pipeline.syncOperations.addHandler(handler)
                     handlers.value[ObjectIdentifier(channel)] = handler
                 }

@@ -1,4 +1,4 @@
-public import Courier
+import Courier
 import Foundation
 public import NIOSSL
 

@@ -1,3 +1,4 @@
+import Courier
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -70,6 +71,8 @@ package final class RedisConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host))
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
+                    // Many tasks sending at once: one write(2) per event-loop tick, not per command.
+                    try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
                     let handler = RedisChannelHandler(handshake: handshake, handshakeTimeout: timeout, eventLoop: channel.eventLoop, onPush: onPush)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     handshakes.value[ObjectIdentifier(channel)] = handler.handshakeCompleted

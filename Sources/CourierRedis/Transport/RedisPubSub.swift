@@ -113,7 +113,7 @@ final class RedisPubSub: Sendable {
         try await shared.connection(
             onPush: { [weak self] push in self?.received(push) },
             onOpened: { [weak self] connection in
-                connection.closeFuture.whenComplete { _ in self?.connectionClosed(connection) }
+                connection.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed(connection) }
             }
         )
     }
