@@ -19,6 +19,8 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     case kafkaRecord = "kafka-record"
     /// AMQP 0-9-1 frames (methods, content headers, field tables) through the frame decoder.
     case amqpFrames = "amqp-frames"
+    /// The JetStream PubAck fast reader, against `JSONDecoder`.
+    case natsPubAck = "nats-puback"
 
     /// The longest input worth trying: past it a target only repeats itself more slowly.
     package var maximumInputLength: Int {
@@ -32,6 +34,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .natsHeaders: 4096
         case .kafkaRecord: 2048
         case .amqpFrames: 8192
+        case .natsPubAck: 256
         }
     }
 
@@ -70,6 +73,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .natsHeaders: try NatsHeaderFuzz.run(input, check)
         case .kafkaRecord: try KafkaRecordFuzz.run(input, check)
         case .amqpFrames: try AMQPFrameFuzz.run(input, check)
+        case .natsPubAck: try NatsPubAckFuzz.run(input, check)
         case .propagation: preconditionFailure("asynchronous target")
         }
     }
@@ -86,6 +90,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .natsHeaders: return NatsHeaderFuzz.seeds(&random)
         case .kafkaRecord: return KafkaRecordFuzz.seeds(&random)
         case .amqpFrames: return AMQPFrameFuzz.seeds(&random)
+        case .natsPubAck: return NatsPubAckFuzz.seeds(&random)
         }
     }
 
@@ -101,6 +106,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .natsHeaders: try NatsHeaderFuzz.generate(&random)
         case .kafkaRecord: KafkaRecordFuzz.generate(&random)
         case .amqpFrames: try AMQPFrameFuzz.generate(&random)
+        case .natsPubAck: try NatsPubAckFuzz.generate(&random)
         }
     }
 }

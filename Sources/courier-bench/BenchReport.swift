@@ -40,6 +40,7 @@ struct BenchReport: Codable {
         return out
     }
 
+    /// Writes the JSON, the chart, and the tables as Markdown beside the JSON (`.md`).
     func write(json: String, chart: String) throws {
         for path in [json, chart] {
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -48,6 +49,8 @@ struct BenchReport: Codable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(self).write(to: URL(fileURLWithPath: json))
         try Data(svg.utf8).write(to: URL(fileURLWithPath: chart))
+        let markdownPath = URL(fileURLWithPath: json).deletingPathExtension().appendingPathExtension("md")
+        try Data(("`\(command)`, \(date)\n" + markdown).utf8).write(to: markdownPath)
     }
 
     /// Horizontal bars, one group per saturation table, msg/s on a logarithmic axis.

@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import Synchronization
 
@@ -37,9 +38,11 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
     }
 
     private struct State {
-        var elements = CircularBuffer<Element>()
-        var consumers = CircularBuffer<ConsumerWaiter>()
-        var producers = CircularBuffer<ProducerWaiter>()
+        // Small to begin with (they grow by doubling): many buffers are one-element reply slots,
+        // made and dropped per request, and a waiter queue rarely holds more than a few.
+        var elements = CircularBuffer<Element>(initialCapacity: 2)
+        var consumers = CircularBuffer<ConsumerWaiter>(initialCapacity: 1)
+        var producers = CircularBuffer<ProducerWaiter>(initialCapacity: 1)
         var stoppedConsumers = Set<Int>()
         var finished = false
         var pressured = false
@@ -203,12 +206,17 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
                 if let ready { continuation.resume(returning: ready) }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> ConsumerWaiter? in
-                guard let index = state.consumers.firstIndex(where: { $0.token == token }) else { return nil }
-                return state.consumers.remove(at: index)
-            }
-            waiter?.continuation.resume(returning: nil)
+            giveUp(token)
         }
+    }
+
+    /// Ends the wait of the consumer `token` with nil, if it still waits (cancelled, timed out).
+    private func giveUp(_ token: Int) {
+        let waiter = state.withLock { state -> ConsumerWaiter? in
+            guard let index = state.consumers.firstIndex(where: { $0.token == token }) else { return nil }
+            return state.consumers.remove(at: index)
+        }
+        waiter?.continuation.resume(returning: nil)
     }
 
     /// Up to `maxElements` elements, waiting at most `timeout` for the first; nil when none came
@@ -216,19 +224,35 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
     /// dropped.
     public func next(upTo maxElements: Int = 1, timeout: Duration) async -> [Element]? {
         if let ready = take(upTo: maxElements) { return ready }
-        return await withTaskGroup(of: [Element]?.self) { group in
-            group.addTask { await self.next(upTo: maxElements) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
+        guard timeout > .zero else { return nil }
+        let token = state.withLock { state in
+            defer { state.nextToken += 1 }
+            return state.nextToken
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<[Element]?, Never>) in
+                var effects = Effects()
+                let ready = state.withLock { state -> [Element]?? in
+                    if !state.elements.isEmpty { return .some(removeFirst(maxElements, from: &state, &effects)) }
+                    if state.finished || Task.isCancelled { return .some(nil) }
+                    state.consumers.append(ConsumerWaiter(token: token, consumer: nil, maxElements: maxElements, continuation: continuation))
+                    return .none
+                }
+                effects.run(onPressure)
+                if let ready {
+                    continuation.resume(returning: ready)
+                    return
+                }
+                // A timer, not a task racing a sleeping task: waiting with a timeout is on the
+                // path of every request and publish confirmation. Whichever comes first, an
+                // element or the timer, takes the waiter out under the lock; the other finds it
+                // gone, so nothing taken is ever dropped. The timer holds the buffer weakly.
+                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.wholeNanoseconds))) { [weak self] in
+                    self?.giveUp(token)
+                }
             }
-            // The first to finish ends the other; the waiter's answer is always collected.
-            var taken: [Element]?
-            while let result = await group.next() {
-                if let result { taken = result }
-                group.cancelAll()
-            }
-            return taken
+        } onCancel: {
+            giveUp(token)
         }
     }
 

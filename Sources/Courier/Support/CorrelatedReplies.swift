@@ -35,6 +35,14 @@ public final class CorrelatedReplies<Key: Hashable & Sendable, Reply: Sendable>:
         return await slot.next()?.first
     }
 
+    /// The reply for `key`, waiting at most `timeout` for it; nil if none came in time, the wait
+    /// is cancelled or ``cancel(_:)`` ends it. The key is forgotten afterwards.
+    public func wait(for key: Key, timeout: Duration) async -> Reply? {
+        guard let slot = slots.withLock({ $0[key] }) else { return nil }
+        defer { cancel(key) }
+        return await slot.next(timeout: timeout)?.first
+    }
+
     /// Forgets `key`: its waiter gets nil, a later reply is refused.
     public func cancel(_ key: Key) {
         slots.withLock { $0.removeValue(forKey: key) }?.finish(discardingElements: true)

@@ -37,15 +37,17 @@ final class NatsJetStream: Sendable {
         for (token, message) in zip(tokens, messages) {
             try client.publish(subject: subject, reply: inboxPrefix + String(token), headers: message.headers, body: message.body)
         }
-        let timeout = self.timeout
-        let replies = self.replies
-        let answers = try await withTimeout(timeout, error: { NatsError(.timeout, "no answer from '\(subject)' within \(timeout)") }) {
-            var answers: [NatsRawMessage] = []
-            for token in tokens {
-                guard let reply = await replies.wait(for: token) else { throw CancellationError() }
-                answers.append(reply)
+        // Every reply by one deadline, each wait ending on its timer (no task per request).
+        let deadline = ContinuousClock.now + timeout
+        var answers: [NatsRawMessage] = []
+        answers.reserveCapacity(tokens.count)
+        for token in tokens {
+            guard let reply = await replies.wait(for: token, timeout: deadline - .now) else {
+                try Task.checkCancellation()
+                if ContinuousClock.now < deadline { throw NatsError(.connectionClosed, "the connection closed before '\(subject)' answered") }
+                throw NatsError(.timeout, "no answer from '\(subject)' within \(timeout)")
             }
-            return answers
+            answers.append(reply)
         }
         if answers.contains(where: { $0.status == 503 }) {
             throw NatsError(.noResponders, "nothing answers on '\(subject)' (no stream or no JetStream)")
@@ -154,7 +156,9 @@ final class NatsJetStream: Sendable {
 
     /// Publishes a batch in order and returns its PubAcks, in the same order.
     func publish(subject: String, _ messages: [(headers: MessageHeaders, body: ByteBuffer)]) async throws -> [NatsPubAck] {
-        try await requests(subject, messages).map { try decode($0, as: NatsPubAck.self, from: subject) }
+        try await requests(subject, messages).map { reply in
+            try NatsPubAckParser.parse(reply.body) ?? decode(reply, as: NatsPubAck.self, from: subject)
+        }
     }
 }
 

@@ -118,6 +118,12 @@ public struct NatsPubAck: Sendable, Hashable, Decodable {
         case stream, sequence = "seq", duplicate
     }
 
+    package init(stream: String, sequence: UInt64, duplicate: Bool) {
+        self.stream = stream
+        self.sequence = sequence
+        self.duplicate = duplicate
+    }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         stream = try container.decode(String.self, forKey: .stream)
