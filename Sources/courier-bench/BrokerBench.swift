@@ -85,7 +85,7 @@ struct BrokerWorkload: Sendable {
         await probe.counter.waitForWarmup()
         probe.counter.startClock()
         try await publishAll(messages, publish)
-        let elapsed = await probe.counter.waitForAll()
+        let elapsed = try await waitForAll(name, probe)
         var latencies: [Duration] = []
         if latencyMessages > 0 {
             probe.startMeasuringLatency()
@@ -113,6 +113,28 @@ struct BrokerWorkload: Sendable {
 
     func run(_ name: String, probe: ArrivalProbe, publish: @escaping @Sendable () async throws -> Void) async throws -> BrokerRow {
         try await run(name, probe: probe, publish: .async(publish))
+    }
+
+    /// Waits for the last arrival; a row that stops receiving for `stallLimit` fails with what it
+    /// got (a lost message is a failure to report, not a bench that never ends).
+    private func waitForAll(_ name: String, _ probe: ArrivalProbe) async throws -> Duration {
+        let stallLimit = Duration.seconds(30)
+        return try await withThrowingTaskGroup(of: Duration?.self) { group in
+            group.addTask { await probe.counter.waitForAll() }
+            group.addTask {
+                var last = -1
+                while probe.total != last {
+                    last = probe.total
+                    try await Task.sleep(for: stallLimit)
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let elapsed = try await group.next() ?? nil else {
+                throw BenchError("\(name): no message arrived for \(stallLimit); \(probe.total) of \(warmup + messages) arrived")
+            }
+            return elapsed
+        }
     }
 
     private func publishOne(_ publish: Publish) async throws {

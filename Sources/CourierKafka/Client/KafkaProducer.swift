@@ -1,4 +1,5 @@
 import CKafka
+import Dispatch
 import Courier
 import Logging
 import NIOCore
@@ -191,16 +192,19 @@ final class KafkaDelivery: Sendable {
     /// fate is unknown and its publish fails with a timeout rather than wait on. Not cancellable:
     /// the records are on their way.
     func results(deadline: Duration) async -> [Result<KafkaRecordPosition?, KafkaError>] {
-        let done = self.done
-        await Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await done.wait() }
-                group.addTask { try? await Task.sleep(for: deadline) }
-                await group.next()
-                group.cancelAll()
+        // A timer rather than a task racing a sleeping task: this is on the path of every publish.
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(deadline.wholeNanoseconds))) { [weak self] in
+            self?.expire(after: deadline)
+        }
+        while state.withLock({ $0.remaining > 0 }) {
+            // A cancelled task passes the latch at once; its wait goes on in a task of its own.
+            if Task.isCancelled {
+                let done = self.done
+                await Task { await done.wait() }.value
+            } else {
+                await done.wait()
             }
-        }.value
-        expire(after: deadline)
+        }
         return state.withLock { $0.results.map { $0! } }
     }
 
