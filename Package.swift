@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "CourierKafka", targets: ["CourierKafka"]),
         .library(name: "CourierRabbit", targets: ["CourierRabbit"]),
         .library(name: "CourierTraceView", targets: ["CourierTraceView"]),
+        .library(name: "CourierOTLP", targets: ["CourierOTLP"]),
         .library(name: "CourierTesting", targets: ["CourierTesting"]),
         .executable(name: "courier-demo", targets: ["courier-demo"]),
         .executable(name: "courier-bench", targets: ["courier-bench"]),
@@ -34,6 +35,10 @@ let package = Package(
         ),
         // Exporting (OTLP gRPC and HTTP): used by the demo and the benchmark, never by the libraries.
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0"),
+        // CourierOTLP's exporters (already in the graph through swift-otel).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     ],
     targets: [
         .target(
@@ -130,6 +135,24 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // A lean OTLP tracer for high message rates: spans into a locked buffer, one export task per
+        // batch, OTLP/HTTP and OTLP/gRPC with a hand-written protobuf encoder. Optional; the core never
+        // depends on it.
+        .target(
+            name: "CourierOTLP",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ]
+        ),
         .executableTarget(
             name: "courier-demo",
             dependencies: [
@@ -158,6 +181,7 @@ let package = Package(
             name: "CourierExamples",
             dependencies: [
                 "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTesting",
+                "CourierOTLP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Logging", package: "swift-log"),
@@ -194,7 +218,7 @@ let package = Package(
             name: "CourierTests",
             dependencies: [
                 "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
-                "CourierExamples",
+                "CourierExamples", "CourierOTLP",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "OTel", package: "swift-otel"),

@@ -1,0 +1,53 @@
+import CourierOTLP
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Tracing
+
+/// Runs `service` (a tracer's export loop) while `body` runs, then shuts it down gracefully and
+/// waits for it: when this returns, the tracer has flushed (or given up within its bound).
+func withRunningService<T: Sendable>(_ service: some Service, _ body: () async throws -> T) async throws -> T {
+    try await testGracefulShutdown { trigger in
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.run() }
+            do {
+                let result = try await body()
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+                return result
+            } catch {
+                trigger.triggerGracefulShutdown()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
+    }
+}
+
+struct DictionaryInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) {
+        carrier[key] = value
+    }
+}
+
+struct DictionaryExtractor: Extractor {
+    func extract(key: String, from carrier: [String: String]) -> String? {
+        carrier[key]
+    }
+}
+
+/// An instant at a fixed time, for events whose timestamp the test checks.
+struct FixedInstant: TracerInstant {
+    var nanosecondsSinceEpoch: UInt64
+    static func < (lhs: Self, rhs: Self) -> Bool { lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch }
+}
+
+extension OTLPTracerConfiguration {
+    /// A configuration for tests: one service name, the exporter given.
+    static func test(_ exporter: OTLPExporterChoice, service: String = "courier-otlp-tests") -> OTLPTracerConfiguration {
+        var configuration = OTLPTracerConfiguration()
+        configuration.serviceName = service
+        configuration.exporter = exporter
+        configuration.sampler = .alwaysOn
+        return configuration
+    }
+}
