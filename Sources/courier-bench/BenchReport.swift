@@ -17,6 +17,8 @@ struct BenchReport: Codable {
     var date = ISO8601DateFormatter().string(from: Date())
     var tables: [Table] = []
     var backlog: [BacklogRow] = []
+    /// What the tracers exported and dropped over the whole run.
+    var exports = ""
 
     init(command: String) {
         self.command = command
@@ -37,6 +39,7 @@ struct BenchReport: Codable {
             }
         }
         if !backlog.isEmpty { out += "\n" + BacklogRow.table(backlog) }
+        if !exports.isEmpty { out += "\n" + exports + "\n" }
         return out
     }
 

@@ -1,3 +1,4 @@
+import CourierOTLP
 import Foundation
 import Logging
 import OTel
@@ -6,10 +7,14 @@ import Tracing
 
 /// The tracers of the traced rows, every one exporting OTLP/HTTP protobuf in batches to a local
 /// receiver that discards what it gets: swift-otel and CourierOTLP, always on and with a 10%
-/// parent-based sampler.
+/// parent-based sampler. Both keep their default batch settings (a queue of 2,048 spans, batches
+/// of 512, at least every 5 s) and drop what does not fit, so the receiver's counts are printed
+/// with the results: a tracer that dropped most of its spans would look cheaper than it is.
 struct BenchTracing {
     let receiver: DiscardingOTLPReceiver
     let services: [any Service]
+    /// CourierOTLP's tracers, whose counters the report shows (spans exported, dropped).
+    let otlpTracers: [OTLPTracer]
     /// The latency tables' traced rows: each tracer always on.
     let latencyTracers: [BenchTracer]
     /// The saturation tables' traced rows: each tracer always on, then each at 10%.
@@ -34,12 +39,34 @@ struct BenchTracing {
         let (sampled, sampledService) = try swiftOTel(.parentBasedTraceIDRatio(ratio: 0.1)!)
         let swiftOTelAlwaysOn = BenchTracer(name: "swift-otel (always on, OTLP/HTTP batch)", tracer: alwaysOn)
         let swiftOTelSampled = BenchTracer(name: "swift-otel (10% parent-based, OTLP/HTTP batch)", tracer: sampled)
+
+        // CourierOTLP with swift-otel's defaults (queue 2,048, batches of 512, 5 s delay).
+        func courierOTLP(_ sampler: OTLPSampler) -> OTLPTracer {
+            var configuration = OTLPTracerConfiguration()
+            configuration.serviceName = "courier-bench"
+            configuration.exporter = .httpProtobuf(endpoint: receiver.endpoint)
+            configuration.sampler = sampler
+            return OTLPTracer(configuration: configuration)
+        }
+        let otlpAlwaysOn = courierOTLP(.alwaysOn)
+        let otlpSampled = courierOTLP(.parentBased(root: .traceIDRatio(0.1)))
+        let courierOTLPAlwaysOn = BenchTracer(name: "CourierOTLP (always on, OTLP/HTTP batch)", tracer: otlpAlwaysOn)
+        let courierOTLPSampled = BenchTracer(name: "CourierOTLP (10% parent-based, OTLP/HTTP batch)", tracer: otlpSampled)
         return BenchTracing(
             receiver: receiver,
-            services: [alwaysOnService, sampledService],
-            latencyTracers: [swiftOTelAlwaysOn],
-            saturationTracers: [swiftOTelAlwaysOn, swiftOTelSampled]
+            services: [alwaysOnService, sampledService, otlpAlwaysOn, otlpSampled],
+            otlpTracers: [otlpAlwaysOn, otlpSampled],
+            latencyTracers: [swiftOTelAlwaysOn, courierOTLPAlwaysOn],
+            saturationTracers: [swiftOTelAlwaysOn, swiftOTelSampled, courierOTLPAlwaysOn, courierOTLPSampled]
         )
+    }
+
+    /// What reached the receiver, and what CourierOTLP's tracers exported and dropped.
+    var summary: String {
+        let otlp = otlpTracers.enumerated().map { index, tracer in
+            "CourierOTLP tracer \(index + 1): \(tracer.exportedSpanCount) spans exported, \(tracer.droppedSpanCount) dropped (queue full), \(tracer.failedSpanCount) failed"
+        }
+        return (["The local OTLP receiver answered \(receiver.requests) export requests (\(receiver.bytes / 1_048_576) MiB)."] + otlp).joined(separator: "\n")
     }
 
     func stop() async {

@@ -169,6 +169,7 @@ struct CourierBench: AsyncParsableCommand {
             await otelGroup.triggerGracefulShutdown()
             try await group.waitForAll()
         }
+        report.exports = tracing.summary
         await tracing.stop()
         print(report.markdown)
         try report.write(json: json, chart: chart)

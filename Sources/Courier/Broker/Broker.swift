@@ -435,7 +435,10 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     private func consume(_ subscription: any TransportSubscription, _ definition: SubscriberDefinition<Transport.Source>) async {
         let destination = definition.source.subscribedDestination
         let policy = definition.options.ackPolicy ?? transport.defaultAckPolicy
-        let chain = ([AcknowledgementMiddleware(policy: policy), ErrorLoggingMiddleware()] + middlewares + [ErrorLoggingMiddleware()])
+        // Error logging innermost (inside the process span) and outermost (for a middleware's
+        // failure); without middlewares the two would be neighbours, and one does.
+        let chain = ([AcknowledgementMiddleware(policy: policy), ErrorLoggingMiddleware()] + middlewares
+            + (middlewares.isEmpty ? [] : [ErrorLoggingMiddleware()]))
             .consumeChain(ending: definition.handle)
         let isBatch = definition.batch != nil
         let broker = transport.description

@@ -11,6 +11,11 @@ import Synchronization
 /// Waiting consumers are served first come, first served; a waiting producer's element goes in
 /// as soon as there is room, in order. Cancelling a waiting consumer makes its ``next(upTo:consumer:)``
 /// return nil; cancelling a waiting producer makes its ``push(_:)`` throw `CancellationError`.
+///
+/// Its implementation is inlinable, so that each module using it gets code specialised for its
+/// element type: unspecialised, every call looked up the generic metadata of the state, the
+/// waiters and the circular buffer at run time, which cost more than a message's whole trip
+/// through the in-memory broker.
 public final class AsyncBuffer<Element: Sendable>: Sendable {
     /// Why ``offer(_:)`` did not take an element.
     public enum OfferResult: Sendable, Equatable {
@@ -22,40 +27,73 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
     }
 
     /// Thrown by ``push(_:)`` once the buffer is finished.
-    public struct Finished: Error {}
-
-    private struct ConsumerWaiter {
-        var token: Int
-        var consumer: Int?
-        var maxElements: Int
-        var continuation: CheckedContinuation<[Element]?, Never>
+    public struct Finished: Error {
+        @usableFromInline init() {}
     }
 
-    private struct ProducerWaiter {
-        var token: Int
-        var element: Element
-        var continuation: CheckedContinuation<Void, any Error>
+    // Unsafe continuations: a checked one allocates a canary per wait, and this type resumes
+    // each exactly once by construction (a waiter is resumed only by whoever removed it from the
+    // state under the lock: an element's arrival, finish, stop, or its cancellation handler).
+    @usableFromInline typealias ConsumerContinuation = UnsafeContinuation<[Element]?, Never>
+    @usableFromInline typealias ProducerContinuation = UnsafeContinuation<Void, any Error>
+
+    @usableFromInline struct ConsumerWaiter: Sendable {
+        @usableFromInline var token: Int
+        @usableFromInline var consumer: Int?
+        @usableFromInline var maxElements: Int
+        @usableFromInline var continuation: ConsumerContinuation
+
+        @inlinable init(token: Int, consumer: Int?, maxElements: Int, continuation: ConsumerContinuation) {
+            self.token = token
+            self.consumer = consumer
+            self.maxElements = maxElements
+            self.continuation = continuation
+        }
     }
 
-    private struct State {
+    @usableFromInline struct ProducerWaiter: Sendable {
+        @usableFromInline var token: Int
+        @usableFromInline var element: Element
+        @usableFromInline var continuation: ProducerContinuation
+
+        @inlinable init(token: Int, element: Element, continuation: ProducerContinuation) {
+            self.token = token
+            self.element = element
+            self.continuation = continuation
+        }
+    }
+
+    @usableFromInline struct State: Sendable {
         // Small to begin with (they grow by doubling): many buffers are one-element reply slots,
         // made and dropped per request, and a waiter queue rarely holds more than a few.
-        var elements = CircularBuffer<Element>(initialCapacity: 2)
-        var consumers = CircularBuffer<ConsumerWaiter>(initialCapacity: 1)
-        var producers = CircularBuffer<ProducerWaiter>(initialCapacity: 1)
-        var stoppedConsumers = Set<Int>()
-        var finished = false
-        var pressured = false
-        var nextToken = 0
+        @usableFromInline var elements = CircularBuffer<Element>(initialCapacity: 2)
+        @usableFromInline var consumers = CircularBuffer<ConsumerWaiter>(initialCapacity: 1)
+        @usableFromInline var producers = CircularBuffer<ProducerWaiter>(initialCapacity: 1)
+        @usableFromInline var stoppedConsumers = Set<Int>()
+        @usableFromInline var finished = false
+        @usableFromInline var pressured = false
+
+        @inlinable init() {}
     }
 
     /// What to do outside the lock once the state has changed.
-    private struct Effects {
-        var resumeConsumers: [(CheckedContinuation<[Element]?, Never>, [Element]?)] = []
-        var resumeProducers: [(CheckedContinuation<Void, any Error>, (any Error)?)] = []
-        var pressure: Bool?
+    ///
+    /// The common case, one element handed to one waiting consumer, fits in `consumer` without
+    /// allocating an array; the arrays take the rest (finish, several producers let in).
+    @usableFromInline struct Effects: Sendable {
+        @usableFromInline var consumer: (ConsumerContinuation, [Element]?)?
+        @usableFromInline var resumeConsumers: [(ConsumerContinuation, [Element]?)] = []
+        @usableFromInline var resumeProducers: [(ProducerContinuation, (any Error)?)] = []
+        @usableFromInline var pressure: Bool?
 
-        func run(_ onPressure: (@Sendable (Bool) -> Void)?) {
+        @inlinable init() {}
+
+        @inlinable mutating func resume(_ continuation: ConsumerContinuation, with value: [Element]?) {
+            if consumer == nil { consumer = (continuation, value) } else { resumeConsumers.append((continuation, value)) }
+        }
+
+        @inlinable func run(_ onPressure: (@Sendable (Bool) -> Void)?) {
+            if let consumer { consumer.0.resume(returning: consumer.1) }
             for (continuation, value) in resumeConsumers { continuation.resume(returning: value) }
             for (continuation, error) in resumeProducers {
                 if let error { continuation.resume(throwing: error) } else { continuation.resume() }
@@ -66,9 +104,11 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Producers wait (``push(_:)``) or are refused (``offer(_:)``) at this many elements.
     public let capacity: Int
-    private let resumeBelow: Int
-    private let onPressure: (@Sendable (_ full: Bool) -> Void)?
-    private let state = Mutex(State())
+    @usableFromInline let resumeBelow: Int
+    @usableFromInline let onPressure: (@Sendable (_ full: Bool) -> Void)?
+    @usableFromInline let state = Mutex(State())
+    /// Identifies waiters for their cancellation handlers; an atomic, so waiting takes no extra lock.
+    @usableFromInline let nextToken = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - capacity: the most elements held; `Int.max` for no bound.
@@ -76,7 +116,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
     ///     itself drained (half the capacity by default).
     ///   - onPressure: called with true when the buffer reaches its capacity, and with false once
     ///     it drained to `resumeBelow`: a transport stops reading its socket in between.
-    public init(capacity: Int = .max, resumeBelow: Int? = nil, onPressure: (@Sendable (_ full: Bool) -> Void)? = nil) {
+    @inlinable public init(capacity: Int = .max, resumeBelow: Int? = nil, onPressure: (@Sendable (_ full: Bool) -> Void)? = nil) {
         precondition(capacity > 0, "a buffer holds at least one element")
         self.capacity = capacity
         self.resumeBelow = resumeBelow ?? capacity / 2
@@ -84,17 +124,17 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
     }
 
     /// How many elements wait now.
-    public var count: Int { state.withLock { $0.elements.count } }
+    @inlinable public var count: Int { state.withLock { $0.elements.count } }
 
     /// Whether ``finish()`` was called.
-    public var isFinished: Bool { state.withLock { $0.finished } }
+    @inlinable public var isFinished: Bool { state.withLock { $0.finished } }
 
     // MARK: Producing
 
     /// Appends `element`, waiting while the buffer is full.
     /// - Throws: ``Finished`` once the buffer is finished; `CancellationError` if the task is
     ///   cancelled while waiting (the element is then not added).
-    public func push(_ element: Element) async throws {
+    @inlinable public func push(_ element: Element) async throws {
         var effects = Effects()
         let admitted = try state.withLock { state -> Bool in
             if state.finished { throw Finished() }
@@ -107,12 +147,9 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
         effects.run(onPressure)
         if admitted { return }
 
-        let token = state.withLock { state in
-            defer { state.nextToken += 1 }
-            return state.nextToken
-        }
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: ProducerContinuation) in
                 var effects = Effects()
                 let outcome = state.withLock { state -> Result<Bool, any Error> in
                     if state.finished { return .failure(Finished()) }
@@ -142,7 +179,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Appends `element` if there is room, never waiting: for callers that cannot wait (a C
     /// library's callback, a NIO handler).
-    @discardableResult
+    @inlinable @discardableResult
     public func offer(_ element: Element) -> OfferResult {
         var effects = Effects()
         let result = state.withLock { state -> OfferResult in
@@ -157,7 +194,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Appends `element` past the capacity if need be, never waiting or refusing: for a producer
     /// that reacts to the pressure signal instead (a socket whose reading stops when full).
-    public func append(_ element: Element) {
+    @inlinable public func append(_ element: Element) {
         var effects = Effects()
         state.withLock { state in
             guard !state.finished else { return }
@@ -168,12 +205,12 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Puts `element` back at the front, past the capacity if need be (a nacked message was
     /// counted once already).
-    public func pushFront(_ element: Element) {
+    @inlinable public func pushFront(_ element: Element) {
         var effects = Effects()
         state.withLock { state in
             guard !state.finished else { return }
             if let waiter = takeConsumer(&state) {
-                effects.resumeConsumers.append((waiter.continuation, [element]))
+                effects.resume(waiter.continuation, with: [element])
             } else {
                 state.elements.prepend(element)
                 notePressure(&state, &effects)
@@ -186,14 +223,11 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Up to `maxElements` elements, waiting for the first; nil once the buffer is finished and
     /// drained, once `consumer` was stopped, or when the waiting task is cancelled.
-    public func next(upTo maxElements: Int = 1, consumer: Int? = nil) async -> [Element]? {
+    @inlinable public func next(upTo maxElements: Int = 1, consumer: Int? = nil) async -> [Element]? {
         if let ready = take(upTo: maxElements, consumer: consumer) { return ready }
-        let token = state.withLock { state in
-            defer { state.nextToken += 1 }
-            return state.nextToken
-        }
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<[Element]?, Never>) in
+            await withUnsafeContinuation { (continuation: ConsumerContinuation) in
                 var effects = Effects()
                 let ready = state.withLock { state -> [Element]?? in
                     if let consumer, state.stoppedConsumers.contains(consumer) { return .some(nil) }
@@ -211,7 +245,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
     }
 
     /// Ends the wait of the consumer `token` with nil, if it still waits (cancelled, timed out).
-    private func giveUp(_ token: Int) {
+    @usableFromInline func giveUp(_ token: Int) {
         let waiter = state.withLock { state -> ConsumerWaiter? in
             guard let index = state.consumers.firstIndex(where: { $0.token == token }) else { return nil }
             return state.consumers.remove(at: index)
@@ -222,15 +256,12 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
     /// Up to `maxElements` elements, waiting at most `timeout` for the first; nil when none came
     /// in time (or the buffer finished). Elements taken as the time runs out are returned, never
     /// dropped.
-    public func next(upTo maxElements: Int = 1, timeout: Duration) async -> [Element]? {
+    @inlinable public func next(upTo maxElements: Int = 1, timeout: Duration) async -> [Element]? {
         if let ready = take(upTo: maxElements) { return ready }
         guard timeout > .zero else { return nil }
-        let token = state.withLock { state in
-            defer { state.nextToken += 1 }
-            return state.nextToken
-        }
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<[Element]?, Never>) in
+            await withUnsafeContinuation { (continuation: ConsumerContinuation) in
                 var effects = Effects()
                 let ready = state.withLock { state -> [Element]?? in
                     if !state.elements.isEmpty { return .some(removeFirst(maxElements, from: &state, &effects)) }
@@ -243,23 +274,29 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
                     continuation.resume(returning: ready)
                     return
                 }
-                // A timer, not a task racing a sleeping task: waiting with a timeout is on the
-                // path of every request and publish confirmation. Whichever comes first, an
-                // element or the timer, takes the waiter out under the lock; the other finds it
-                // gone, so nothing taken is ever dropped. The timer holds the buffer weakly.
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.wholeNanoseconds))) { [weak self] in
-                    self?.giveUp(token)
-                }
+                giveUp(token, after: timeout)
             }
         } onCancel: {
             giveUp(token)
         }
     }
 
+    /// Ends the wait of the consumer `token` after `timeout`, if it still waits then.
+    ///
+    /// A timer, not a task racing a sleeping task: waiting with a timeout is on the path of every
+    /// request and publish confirmation. Whichever comes first, an element or the timer, takes the
+    /// waiter out under the lock; the other finds it gone, so nothing taken is ever dropped. The
+    /// timer holds the buffer weakly.
+    @usableFromInline func giveUp(_ token: Int, after timeout: Duration) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.wholeNanoseconds))) { [weak self] in
+            self?.giveUp(token)
+        }
+    }
+
     /// A batch: waits for the first element, then up to `maxWait` (from then) for more, until
     /// `maxElements`; without `maxWait`, what is ready with the first. Nil once the buffer is
     /// finished and drained, or when the waiting task is cancelled.
-    public func nextBatch(upTo maxElements: Int, maxWait: Duration?) async -> [Element]? {
+    @inlinable public func nextBatch(upTo maxElements: Int, maxWait: Duration?) async -> [Element]? {
         guard var batch = await next(upTo: maxElements) else { return nil }
         guard let maxWait, batch.count < maxElements else { return batch }
         let deadline = ContinuousClock.now + maxWait
@@ -273,7 +310,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Up to `maxElements` elements that are ready now, without waiting; nil when none is ready
     /// (or the buffer finished, or `consumer` stopped).
-    public func take(upTo maxElements: Int = 1, consumer: Int? = nil) -> [Element]? {
+    @inlinable public func take(upTo maxElements: Int = 1, consumer: Int? = nil) -> [Element]? {
         var effects = Effects()
         let ready = state.withLock { state -> [Element]? in
             if let consumer, state.stoppedConsumers.contains(consumer) { return nil }
@@ -286,7 +323,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Stops one consumer: its waiting and later ``next(upTo:consumer:)`` calls return nil; the
     /// elements stay for the others.
-    public func stop(consumer: Int) {
+    @inlinable public func stop(consumer: Int) {
         let waiters = state.withLock { state -> [ConsumerWaiter] in
             state.stoppedConsumers.insert(consumer)
             let stopped = Array(state.consumers.filter { $0.consumer == consumer })
@@ -298,7 +335,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     /// Ends the buffer: producers are refused (waiting ones throw ``Finished``); consumers take
     /// what is left, then get nil. With `discardingElements`, what is left is dropped at once.
-    public func finish(discardingElements: Bool = false) {
+    @inlinable public func finish(discardingElements: Bool = false) {
         var effects = Effects()
         state.withLock { state in
             state.finished = true
@@ -308,7 +345,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
             }
             if state.elements.isEmpty {
                 while let consumer = state.consumers.popFirst() {
-                    effects.resumeConsumers.append((consumer.continuation, nil))
+                    effects.resume(consumer.continuation, with: nil)
                 }
             }
             if state.pressured {
@@ -321,20 +358,20 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
 
     // MARK: State changes (under the lock)
 
-    private func append(_ element: Element, to state: inout State, _ effects: inout Effects) {
+    @inlinable func append(_ element: Element, to state: inout State, _ effects: inout Effects) {
         if let waiter = takeConsumer(&state) {
-            effects.resumeConsumers.append((waiter.continuation, [element]))
+            effects.resume(waiter.continuation, with: [element])
             return
         }
         state.elements.append(element)
         notePressure(&state, &effects)
     }
 
-    private func takeConsumer(_ state: inout State) -> ConsumerWaiter? {
+    @inlinable func takeConsumer(_ state: inout State) -> ConsumerWaiter? {
         state.consumers.popFirst()
     }
 
-    private func removeFirst(_ maxElements: Int, from state: inout State, _ effects: inout Effects) -> [Element] {
+    @inlinable func removeFirst(_ maxElements: Int, from state: inout State, _ effects: inout Effects) -> [Element] {
         let count = min(maxElements, state.elements.count)
         var taken: [Element] = []
         taken.reserveCapacity(count)
@@ -351,7 +388,7 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
         return taken
     }
 
-    private func notePressure(_ state: inout State, _ effects: inout Effects) {
+    @inlinable func notePressure(_ state: inout State, _ effects: inout Effects) {
         guard onPressure != nil, !state.pressured, state.elements.count >= capacity else { return }
         state.pressured = true
         effects.pressure = true

@@ -1,5 +1,6 @@
 public import CoreMetrics
 import Logging
+import Synchronization
 public import Tracing
 
 /// Traces and measures every publish and every processed message, by the OpenTelemetry messaging
@@ -22,6 +23,11 @@ public import Tracing
 ///   `messaging.client.sent.messages`, `messaging.client.consumed.messages`.
 /// - A missing or malformed `traceparent` or `baggage` is ignored (logged at debug level): the
 ///   message starts a new trace and is processed as usual.
+/// The type of a value last found not to adopt ``MessagingSpanAttributes`` (its metatype's
+/// identity), so that ``TelemetryMiddleware`` casts such values once, not per message. Types
+/// never change their conformances while the process runs, so any value read is safe to use.
+private let lastTypeWithoutAttributes = Atomic<Int>(0)
+
 public struct TelemetryMiddleware: CourierMiddleware {
     /// Span names and attributes to emit.
     public let conventions: TelemetryConventions
@@ -56,24 +62,35 @@ public struct TelemetryMiddleware: CourierMiddleware {
 
     public func consume(_ context: MessageContext, next: ConsumeNext) async throws {
         let tracer = self.tracer
+        // A single message needs no array of creation contexts (nor baggage merged into one).
+        let first: ServiceContext?
         var creationContexts: [ServiceContext?] = []
-        creationContexts.reserveCapacity(context.messages.count)
-        var baggage = Baggage()
-        for message in context.messages {
-            let extracted = extract(from: message.headers, tracer: tracer, logger: context)
-            creationContexts.append(extracted.creationContext)
-            baggage = baggage.merging(extracted.baggage)
+        var baggage: Baggage
+        if !context.isBatch {
+            let extracted = extract(from: context.message.headers, tracer: tracer, logger: context)
+            first = extracted.creationContext
+            baggage = extracted.baggage
+        } else {
+            creationContexts.reserveCapacity(context.messages.count)
+            baggage = Baggage()
+            for message in context.messages {
+                let extracted = extract(from: message.headers, tracer: tracer, logger: context)
+                creationContexts.append(extracted.creationContext)
+                if !extracted.baggage.isEmpty { baggage = baggage.merging(extracted.baggage) }
+            }
+            first = creationContexts.first ?? nil
         }
         switch conventions {
         case .openTelemetry:
-            try await consumeWithOpenTelemetry(context, creationContexts, baggage, tracer, next)
+            try await consumeWithOpenTelemetry(context, first, creationContexts, baggage, tracer, next)
         case .fastStream:
-            try await consumeWithFastStream(context, creationContexts, baggage, tracer, next)
+            try await consumeWithFastStream(context, first, creationContexts, baggage, tracer, next)
         }
     }
 
     private func consumeWithOpenTelemetry(
         _ context: MessageContext,
+        _ firstCreationContext: ServiceContext?,
         _ creationContexts: [ServiceContext?],
         _ baggage: Baggage,
         _ tracer: any Tracer,
@@ -81,14 +98,15 @@ public struct TelemetryMiddleware: CourierMiddleware {
     ) async throws {
         let destination = context.destination
         // A single delivery may name its destination more precisely than the subscription.
-        let named = context.isBatch ? nil : (context.message.raw as? any MessagingSpanAttributes)?.messagingDestination(conventions: .openTelemetry)
+        let named = context.isBatch ? nil : Self.spanAttributes(of: context.message.raw)?.messagingDestination(conventions: .openTelemetry)
         let destinationName = named?.attribute ?? destination.name
         let spanDestination = destination.isTemporary ? nil : (destination.template ?? named?.span ?? destination.name)
-        var parent = ServiceContext.current ?? .topLevel
+        let current = ServiceContext.current
+        var parent = current ?? .topLevel
         var links: [ServiceContext] = []
         if context.isBatch {
             links = creationContexts.compactMap { $0 }
-        } else if let creation = creationContexts[0] {
+        } else if let creation = firstCreationContext {
             switch processSpanParent {
             case .creationContext: parent = creation
             case .link: links = [creation]
@@ -119,58 +137,76 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 if let id = message.messageID { attributes.set(MessagingAttribute.messageID, value: .string(id)) }
                 if let id = message.correlationID { attributes.set(MessagingAttribute.conversationID, value: .string(id)) }
                 attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.body.readableBytes)))
-                (message.raw as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+                Self.spanAttributes(of: message.raw)?.addSpanAttributes(to: &attributes, conventions: conventions)
             }
             span.attributes = attributes
+            for link in links { span.addLink(SpanLink(context: link, attributes: [:])) }
         }
-        for link in links { span.addLink(SpanLink(context: link, attributes: [:])) }
 
-        let record = metrics.operation(counting: context.messages.count, in: MessagingMetric.consumedMessages, timing: MessagingMetric.processDuration) {
-            var dimensions = metricDimensions(context.broker, spanDestination ?? destinationName, operation: "process")
-            if let group = destination.consumerGroup { dimensions.append(MetricDimension(MessagingAttribute.consumerGroup, group)) }
-            return dimensions
-        }
-        try await runProcess(context, span: span, baggage: baggage, origin: creationContexts[0], next: next, record: record)
+        let instruments = metrics.instruments(
+            .process,
+            broker: context.broker,
+            destination: spanDestination ?? destinationName,
+            consumerGroup: destination.consumerGroup
+        )
+        instruments?.count(context.messages.count)
+        try await runProcess(
+            context,
+            span: span,
+            baggage: baggage,
+            origin: firstCreationContext,
+            current: current,
+            next: next,
+            instruments: instruments
+        )
     }
 
     private func consumeWithFastStream(
         _ context: MessageContext,
+        _ firstCreationContext: ServiceContext?,
         _ creationContexts: [ServiceContext?],
         _ baggage: Baggage,
         _ tracer: any Tracer,
         _ next: ConsumeNext
     ) async throws {
-        let named = context.isBatch ? nil : (context.message.raw as? any MessagingSpanAttributes)?.messagingDestination(conventions: .fastStream)
+        let named = context.isBatch ? nil : Self.spanAttributes(of: context.message.raw)?.messagingDestination(conventions: .fastStream)
         let destination = named?.span ?? context.destination.name
-        var attributes: SpanAttributes = [MessagingAttribute.system: .string(context.broker.messagingSystem)]
         let message = context.message
-        attributes.set(MessagingAttribute.messageID, value: .string(message.messageID ?? message.correlationID ?? MessageIdentifier.make()))
-        if let id = message.correlationID { attributes.set(MessagingAttribute.conversationID, value: .string(id)) }
-        let payloadSize = context.messages.reduce(0) { $0 + $1.body.readableBytes }
-        attributes.set(MessagingAttribute.FastStream.payloadSize, value: .int64(Int64(payloadSize)))
-        attributes.set(MessagingAttribute.FastStream.destinationPublishName, value: .string(named?.attribute ?? destination))
-        if context.isBatch {
-            attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(context.messages.count)))
+        // Built for spans that record only (the no-op tracer, an unsampled trace need none).
+        func attributes() -> SpanAttributes {
+            var attributes: SpanAttributes = [MessagingAttribute.system: .string(context.broker.messagingSystem)]
+            attributes.set(MessagingAttribute.messageID, value: .string(message.messageID ?? message.correlationID ?? MessageIdentifier.make()))
+            if let id = message.correlationID { attributes.set(MessagingAttribute.conversationID, value: .string(id)) }
+            let payloadSize = context.messages.reduce(0) { $0 + $1.body.readableBytes }
+            attributes.set(MessagingAttribute.FastStream.payloadSize, value: .int64(Int64(payloadSize)))
+            attributes.set(MessagingAttribute.FastStream.destinationPublishName, value: .string(named?.attribute ?? destination))
+            if context.isBatch {
+                attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(context.messages.count)))
+            }
+            return attributes
         }
 
         // FastStream starts a new trace for batches, and for messages it sent as part of one.
         let isBatch = context.isBatch || baggage["with_batch"] != nil
+        let current = ServiceContext.current
         var origin: ServiceContext
-        if !isBatch, let creation = creationContexts[0] {
+        if !isBatch, let creation = firstCreationContext {
             origin = creation
         } else {
             let create = tracer.startSpan(
                 "\(destination) create",
-                context: ServiceContext.current ?? .topLevel,
+                context: current ?? .topLevel,
                 ofKind: .consumer,
                 at: DefaultTracerClock.now,
                 function: #function,
                 file: #fileID,
                 line: #line
             )
-            create.attributes = attributes
-            if isBatch {
-                for link in fastStreamBatchLinks(context.messages, creationContexts) { create.addLink(link) }
+            if create.isRecording {
+                create.attributes = attributes()
+                if isBatch {
+                    for link in fastStreamBatchLinks(context.messages, creationContexts) { create.addLink(link) }
+                }
             }
             origin = create.context
             create.end()
@@ -186,23 +222,18 @@ public struct TelemetryMiddleware: CourierMiddleware {
             file: #fileID,
             line: #line
         )
-        attributes.set(MessagingAttribute.FastStream.operation, value: "process")
-        if span.isRecording, !context.isBatch {
-            (message.raw as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+        if span.isRecording {
+            var attributes = attributes()
+            attributes.set(MessagingAttribute.FastStream.operation, value: "process")
+            if !context.isBatch {
+                Self.spanAttributes(of: message.raw)?.addSpanAttributes(to: &attributes, conventions: conventions)
+            }
+            span.attributes = attributes
         }
-        span.attributes = attributes
 
-        let record = metrics.operation(
-            counting: context.messages.count,
-            in: MessagingMetric.FastStream.processMessages,
-            timing: MessagingMetric.FastStream.processDuration
-        ) {
-            [
-                MetricDimension(MessagingAttribute.system, context.broker.messagingSystem),
-                MetricDimension(MessagingAttribute.FastStream.destinationPublishName, destination),
-            ]
-        }
-        try await runProcess(context, span: span, baggage: baggage, origin: origin, next: next, record: record)
+        let instruments = metrics.instruments(.fastStreamProcess, broker: context.broker, destination: destination)
+        instruments?.count(context.messages.count)
+        try await runProcess(context, span: span, baggage: baggage, origin: origin, current: current, next: next, instruments: instruments)
     }
 
     /// FastStream links a batch's create span once per correlation id, the last message winning,
@@ -228,13 +259,18 @@ public struct TelemetryMiddleware: CourierMiddleware {
     }
 
     /// Runs the rest of the consume path with `span` current, then ends it.
+    ///
+    /// `current` is the caller's context, read once by the caller: when the span's context is
+    /// empty (the no-op tracer, with no trace to continue) and so is the caller's, making it
+    /// current would change nothing, and costs a task-local push per message.
     private func runProcess(
         _ context: MessageContext,
         span: any Span,
         baggage: Baggage,
         origin: ServiceContext?,
+        current: ServiceContext?,
         next: ConsumeNext,
-        record: RecordDuration?
+        instruments: TelemetryMetrics.Instruments?
     ) async throws {
         var spanContext = span.context
         if !baggage.isEmpty { spanContext.baggage = baggage }
@@ -242,16 +278,20 @@ public struct TelemetryMiddleware: CourierMiddleware {
         context.serviceContext = spanContext
         context.span = span
         context.originContext = origin
-        let start: ContinuousClock.Instant? = record == nil ? nil : .now
+        let start: ContinuousClock.Instant? = instruments == nil ? nil : .now
         do {
-            try await ServiceContext.withValue(spanContext) {
+            if spanContext.isEmpty, current?.isEmpty ?? true {
                 try await next(context)
+            } else {
+                try await ServiceContext.withValue(spanContext) {
+                    try await next(context)
+                }
             }
-            if let record, let start { record(.now - start, nil) }
+            if let instruments, let start { instruments.record(.now - start, errorType: nil) }
             span.end()
         } catch {
             let errorType = recordFailure(error, on: span)
-            if let record, let start { record(.now - start, errorType) }
+            if let instruments, let start { instruments.record(.now - start, errorType: errorType) }
             span.end()
             throw error
         }
@@ -268,14 +308,15 @@ public struct TelemetryMiddleware: CourierMiddleware {
 
     private func publishWithOpenTelemetry(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws -> [PublishReceipt] {
         var publication = publication
-        let named = (publication.destination as? any MessagingSpanAttributes)?.messagingDestination(conventions: .openTelemetry)
+        let destinationAttributes = Self.spanAttributes(of: publication.destination)
+        let named = destinationAttributes?.messagingDestination(conventions: .openTelemetry)
         let destinationName = named?.attribute ?? publication.destinationName
         let spanDestination = publication.destinationIsTemporary ? nil : (named?.span ?? publication.destinationName)
         let baggage = publication.serviceContext.baggage
         let span: any Span
         if publication.isBatch {
             var common = commonAttributes(publication.broker, destinationName, temporary: publication.destinationIsTemporary)
-            (publication.destination as? any MessagingSpanAttributes)?.addSpanAttributes(to: &common, conventions: conventions)
+            destinationAttributes?.addSpanAttributes(to: &common, conventions: conventions)
             var links: [SpanLink] = []
             links.reserveCapacity(publication.messages.count)
             for index in publication.messages.indices {
@@ -288,13 +329,15 @@ public struct TelemetryMiddleware: CourierMiddleware {
                     file: #fileID,
                     line: #line
                 )
-                var attributes = common
-                attributes.set(MessagingAttribute.operationName, value: "create")
-                attributes.set(MessagingAttribute.operationType, value: "create")
-                addMessageAttributes(publication.messages[index], to: &attributes)
-                (publication.messages[index].options as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
-                create.attributes = attributes
-                inject(create.context, baggage: baggage, into: &publication.messages[index].headers, tracer: tracer)
+                if create.isRecording {
+                    var attributes = common
+                    attributes.set(MessagingAttribute.operationName, value: "create")
+                    attributes.set(MessagingAttribute.operationType, value: "create")
+                    addMessageAttributes(publication.messages[index], to: &attributes)
+                    Self.spanAttributes(of: publication.messages[index].options)?.addSpanAttributes(to: &attributes, conventions: conventions)
+                    create.attributes = attributes
+                }
+                inject(create.context, baggage: baggage, into: &publication.messages, at: index, tracer: tracer)
                 links.append(SpanLink(context: create.context, attributes: [:]))
                 create.end()
             }
@@ -307,12 +350,14 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 file: #fileID,
                 line: #line
             )
-            var attributes = common
-            attributes.set(MessagingAttribute.operationName, value: "send")
-            attributes.set(MessagingAttribute.operationType, value: "send")
-            attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(publication.messages.count)))
-            span.attributes = attributes
-            for link in links { span.addLink(link) }
+            if span.isRecording {
+                var attributes = common
+                attributes.set(MessagingAttribute.operationName, value: "send")
+                attributes.set(MessagingAttribute.operationType, value: "send")
+                attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(publication.messages.count)))
+                span.attributes = attributes
+                for link in links { span.addLink(link) }
+            }
         } else {
             span = tracer.startSpan(
                 spanName("send", spanDestination),
@@ -327,41 +372,41 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 var attributes = commonAttributes(publication.broker, destinationName, temporary: publication.destinationIsTemporary)
                 attributes.set(MessagingAttribute.operationName, value: "send")
                 attributes.set(MessagingAttribute.operationType, value: "send")
-                (publication.destination as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+                destinationAttributes?.addSpanAttributes(to: &attributes, conventions: conventions)
                 for message in publication.messages {
                     addMessageAttributes(message, to: &attributes)
-                    (message.options as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+                    Self.spanAttributes(of: message.options)?.addSpanAttributes(to: &attributes, conventions: conventions)
                 }
                 span.attributes = attributes
             }
             for index in publication.messages.indices {
-                inject(span.context, baggage: baggage, into: &publication.messages[index].headers, tracer: tracer)
+                inject(span.context, baggage: baggage, into: &publication.messages, at: index, tracer: tracer)
             }
         }
 
-        let record = metrics.operation(
-            counting: publication.messages.count,
-            in: MessagingMetric.sentMessages,
-            timing: MessagingMetric.clientOperationDuration,
-            { metricDimensions(publication.broker, spanDestination ?? destinationName, operation: "send") },
-            extraTimerDimensions: [MetricDimension(MessagingAttribute.operationType, "send")]
-        )
-        return try await runSend(publication, span: span, next: next, record: record)
+        let instruments = metrics.instruments(.send, broker: publication.broker, destination: spanDestination ?? destinationName)
+        instruments?.count(publication.messages.count)
+        return try await runSend(publication, span: span, next: next, instruments: instruments)
     }
 
     private func publishWithFastStream(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws -> [PublishReceipt] {
         var publication = publication
-        let named = (publication.destination as? any MessagingSpanAttributes)?.messagingDestination(conventions: .fastStream)
+        let destinationAttributes = Self.spanAttributes(of: publication.destination)
+        let named = destinationAttributes?.messagingDestination(conventions: .fastStream)
         let destination = named?.span ?? publication.destinationName
-        var attributes: SpanAttributes = [
-            MessagingAttribute.system: .string(publication.broker.messagingSystem),
-            MessagingAttribute.destinationName: .string(named?.attribute ?? destination),
-        ]
-        if let first = publication.messages.first {
-            attributes.set(MessagingAttribute.conversationID, value: .string(first.correlationID))
-        }
-        if publication.messages.count > 1 {
-            attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(publication.messages.count)))
+        // Built for spans that record only (the no-op tracer, an unsampled trace need none).
+        func attributes() -> SpanAttributes {
+            var attributes: SpanAttributes = [
+                MessagingAttribute.system: .string(publication.broker.messagingSystem),
+                MessagingAttribute.destinationName: .string(named?.attribute ?? destination),
+            ]
+            if let first = publication.messages.first {
+                attributes.set(MessagingAttribute.conversationID, value: .string(first.correlationID))
+            }
+            if publication.messages.count > 1 {
+                attributes.set(MessagingAttribute.batchMessageCount, value: .int64(Int64(publication.messages.count)))
+            }
+            return attributes
         }
         let baggage = publication.serviceContext.baggage
         let injected: ServiceContext
@@ -380,13 +425,13 @@ public struct TelemetryMiddleware: CourierMiddleware {
                 file: #fileID,
                 line: #line
             )
-            create.attributes = attributes
+            if create.isRecording { create.attributes = attributes() }
             injected = create.context
             parent = create.context
             create.end()
         }
         for index in publication.messages.indices {
-            inject(injected, baggage: baggage, into: &publication.messages[index].headers, tracer: tracer)
+            inject(injected, baggage: baggage, into: &publication.messages, at: index, tracer: tracer)
         }
         let span = tracer.startSpan(
             "\(destination) publish",
@@ -397,26 +442,19 @@ public struct TelemetryMiddleware: CourierMiddleware {
             file: #fileID,
             line: #line
         )
-        attributes.set(MessagingAttribute.FastStream.operation, value: "publish")
         if span.isRecording {
-            (publication.destination as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+            var attributes = attributes()
+            attributes.set(MessagingAttribute.FastStream.operation, value: "publish")
+            destinationAttributes?.addSpanAttributes(to: &attributes, conventions: conventions)
             if publication.messages.count == 1 {
-                (publication.messages[0].options as? any MessagingSpanAttributes)?.addSpanAttributes(to: &attributes, conventions: conventions)
+                Self.spanAttributes(of: publication.messages[0].options)?.addSpanAttributes(to: &attributes, conventions: conventions)
             }
+            span.attributes = attributes
         }
-        span.attributes = attributes
 
-        let record = metrics.operation(
-            counting: publication.messages.count,
-            in: MessagingMetric.FastStream.publishMessages,
-            timing: MessagingMetric.FastStream.publishDuration
-        ) {
-            [
-                MetricDimension(MessagingAttribute.system, publication.broker.messagingSystem),
-                MetricDimension(MessagingAttribute.destinationName, destination),
-            ]
-        }
-        return try await runSend(publication, span: span, next: next, record: record)
+        let instruments = metrics.instruments(.fastStreamPublish, broker: publication.broker, destination: destination)
+        instruments?.count(publication.messages.count)
+        return try await runSend(publication, span: span, next: next, instruments: instruments)
     }
 
     /// Runs the rest of the publish path with `span` current, then ends it.
@@ -424,17 +462,25 @@ public struct TelemetryMiddleware: CourierMiddleware {
         _ publication: Publication,
         span: any Span,
         next: PublishNext,
-        record: RecordDuration?
+        instruments: TelemetryMetrics.Instruments?
     ) async throws -> [PublishReceipt] {
-        let start: ContinuousClock.Instant? = record == nil ? nil : .now
+        let start: ContinuousClock.Instant? = instruments == nil ? nil : .now
         do {
-            let receipts = try await ServiceContext.withValue(span.context) {
-                try await next(publication)
+            let receipts: [PublishReceipt]
+            // An empty span context (the no-op tracer, outside any trace) over an empty caller's
+            // context changes nothing: no task-local push for it.
+            let spanContext = span.context
+            if spanContext.isEmpty, ServiceContext.current?.isEmpty ?? true {
+                receipts = try await next(publication)
+            } else {
+                receipts = try await ServiceContext.withValue(spanContext) {
+                    try await next(publication)
+                }
             }
-            if let record, let start { record(.now - start, nil) }
+            if let instruments, let start { instruments.record(.now - start, errorType: nil) }
             // What the broker confirmed (a partition and offset, a stream sequence) belongs on the span.
             if span.isRecording, publication.messages.count == 1,
-                let details = receipts.first?.details as? any MessagingSpanAttributes
+                let details = Self.spanAttributes(of: receipts.first?.details)
             {
                 var attributes = span.attributes
                 details.addSpanAttributes(to: &attributes, conventions: conventions)
@@ -444,15 +490,13 @@ public struct TelemetryMiddleware: CourierMiddleware {
             return receipts
         } catch {
             let errorType = recordFailure(error, on: span)
-            if let record, let start { record(.now - start, errorType) }
+            if let instruments, let start { instruments.record(.now - start, errorType: errorType) }
             span.end()
             throw error
         }
     }
 
     // MARK: - Helpers
-
-    private typealias RecordDuration = TelemetryMetrics.RecordDuration
 
     private func spanName(_ operation: String, _ destination: String?) -> String {
         guard let destination else { return operation }
@@ -476,18 +520,6 @@ public struct TelemetryMiddleware: CourierMiddleware {
         attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.body.readableBytes)))
     }
 
-    /// The low-cardinality attributes metrics carry.
-    private func metricDimensions(_ broker: BrokerDescription, _ destination: String, operation: String) -> [MetricDimension] {
-        var dimensions = [
-            MetricDimension(MessagingAttribute.system, broker.messagingSystem),
-            MetricDimension(MessagingAttribute.operationName, operation),
-            MetricDimension(MessagingAttribute.destinationName, destination),
-        ]
-        if let address = broker.serverAddress { dimensions.append(MetricDimension(MessagingAttribute.serverAddress, address)) }
-        if let port = broker.serverPort { dimensions.append(MetricDimension(MessagingAttribute.serverPort, String(port))) }
-        return dimensions
-    }
-
     /// Marks `span` failed; returns the `error.type` value (the error's Swift type name).
     private func recordFailure(_ error: any Error, on span: any Span) -> String {
         let errorType = String(describing: type(of: error))
@@ -499,11 +531,41 @@ public struct TelemetryMiddleware: CourierMiddleware {
         return errorType
     }
 
-    private func inject(_ context: ServiceContext, baggage: Baggage?, into headers: inout MessageHeaders, tracer: any Tracer) {
-        tracer.inject(context, into: &headers, using: HeadersInjector())
-        if let baggage, !baggage.isEmpty {
-            headers[MessageHeaderName.baggage] = baggage.headerValue
+    /// The broker-specific span attributes of `value` (a destination, options, a receipt's
+    /// details, a delivery's info), when its type has any. Nil values (most options and
+    /// details) are not cast at all, nor values of the last type found without any.
+    private static func spanAttributes(of value: (any Sendable)?) -> (any MessagingSpanAttributes)? {
+        guard let value else { return nil }
+        // A cast to a protocol asks the runtime's conformance cache, per message; the types
+        // that have no attributes (a plain name, a NATS subject) repeat, so one is remembered.
+        let type = Int(bitPattern: UInt(bitPattern: ObjectIdentifier(Swift.type(of: value))))
+        if lastTypeWithoutAttributes.load(ordering: .relaxed) == type { return nil }
+        guard let attributes = value as? any MessagingSpanAttributes else {
+            lastTypeWithoutAttributes.store(type, ordering: .relaxed)
+            return nil
         }
+        return attributes
+    }
+
+    /// Injects `context` and the baggage into the headers of `messages[index]`.
+    ///
+    /// The tracer writes into empty headers first: a tracer that injects nothing (the no-op
+    /// tracer) then leaves the messages untouched, so the array (shared with the caller's
+    /// publication) is not copied for nothing.
+    private func inject(
+        _ context: ServiceContext,
+        baggage: Baggage?,
+        into messages: inout [OutgoingMessage],
+        at index: Int,
+        tracer: any Tracer
+    ) {
+        var injected = MessageHeaders()
+        tracer.inject(context, into: &injected, using: HeadersInjector())
+        if let baggage, !baggage.isEmpty {
+            injected[MessageHeaderName.baggage] = baggage.headerValue
+        }
+        guard !injected.isEmpty else { return }
+        messages[index].headers.merge(injected)
     }
 
     private func extract(

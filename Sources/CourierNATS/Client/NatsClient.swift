@@ -124,10 +124,63 @@ final class NatsClient: Sendable {
         }.pointer
     }
 
+    /// The connection, connecting first if need be (a publish-only broker that never ran): one
+    /// look at the state when connected, where a separate connect and lookup would take two.
+    func connectedConnection() async throws -> OpaquePointer {
+        let connected = state.withLock { state -> UncheckedPointer? in
+            if case .connected(let connection) = state { return connection }
+            return nil
+        }
+        if let connected { return connected.pointer }
+        try await connect()
+        return try connection()
+    }
+
     /// Publishes one message. nats.c buffers it and its flusher thread writes it out, so this
     /// never waits for the network (while reconnecting, up to nats.c's reconnect buffer).
     func publish(subject: String, reply: String?, headers: MessageHeaders, body: ByteBuffer) throws {
-        let connection = try connection()
+        try publish(on: connection(), subject: subject, reply: reply, headers: headers, body: body)
+    }
+
+    /// Publishes one message on `connection` (from ``connectedConnection()``).
+    func publish(on connection: OpaquePointer, subject: String, reply: String?, headers: MessageHeaders, body: ByteBuffer) throws {
+        try publish(on: connection, subject: subject, reply: reply, body: body) { message in
+            for (name, value) in headers where natsMsgHeader_Add(message, name, value) != NATS_OK { return name }
+            return nil
+        }
+    }
+
+    /// Publishes a Courier message to a core subject with the headers
+    /// ``NatsIncoming/headers(of:replyToHeader:)`` gives it, added straight to nats.c's message
+    /// when the message has no headers of its own (nearly always): no header list built per message.
+    func publish(on connection: OpaquePointer, subject: String, _ outgoing: OutgoingMessage) throws {
+        guard outgoing.headers.isEmpty else {
+            let headers = NatsIncoming.headers(of: outgoing, replyToHeader: false)
+            return try publish(on: connection, subject: subject, reply: outgoing.replyTo, headers: headers, body: outgoing.body)
+        }
+        try publish(on: connection, subject: subject, reply: outgoing.replyTo, body: outgoing.body) { message in
+            if natsMsgHeader_Add(message, MessageHeaderName.contentType, outgoing.contentType ?? "") != NATS_OK {
+                return MessageHeaderName.contentType
+            }
+            if natsMsgHeader_Add(message, MessageHeaderName.correlationID, outgoing.correlationID) != NATS_OK {
+                return MessageHeaderName.correlationID
+            }
+            if natsMsgHeader_Add(message, MessageHeaderName.messageID, outgoing.messageID) != NATS_OK {
+                return MessageHeaderName.messageID
+            }
+            return nil
+        }
+    }
+
+    /// Creates nats.c's message, lets `addHeaders` add the headers (it returns the name of one
+    /// nats.c refused), and publishes it.
+    private func publish(
+        on connection: OpaquePointer,
+        subject: String,
+        reply: String?,
+        body: ByteBuffer,
+        addHeaders: (OpaquePointer) -> String?
+    ) throws {
         var message: OpaquePointer?
         let status = body.withUnsafeReadableBytes { bytes in
             natsMsg_Create(
@@ -137,10 +190,8 @@ final class NatsClient: Sendable {
         }
         guard status == NATS_OK, let message else { throw Self.lastError("cannot publish to '\(subject)'") }
         defer { natsMsg_Destroy(message) }
-        for (name, value) in headers {
-            guard natsMsgHeader_Add(message, name, value) == NATS_OK else {
-                throw Self.lastError("invalid header '\(name)' for '\(subject)'")
-            }
+        if let refused = addHeaders(message) {
+            throw Self.lastError("invalid header '\(refused)' for '\(subject)'")
         }
         guard natsConnection_PublishMsg(connection, message) == NATS_OK else {
             throw Self.lastError("cannot publish to '\(subject)'")
@@ -351,10 +402,15 @@ package final class NatsMessageSink: Sendable {
         )
     }
 
+    /// The subject of the last message, reused while it repeats (always, on a subject without
+    /// wildcards): copying it out of C memory costs an allocation per message. Only nats.c's
+    /// delivery thread for this subscription takes the lock.
+    private let lastSubject = Mutex<String>("")
+
     static let onMessage: natsMsgHandler = { _, _, message, closure in
         guard let message, let closure else { return }
         let sink = Unmanaged<NatsMessageSink>.fromOpaque(closure).takeUnretainedValue()
-        let raw = NatsMessageSink.copy(message)
+        let raw = NatsMessageSink.copy(message, subject: sink.subject(of: message))
         natsMsg_Destroy(message)
         if case .dropped(let first) = sink.deliver(raw) {
             sink.dropped.increment()
@@ -377,9 +433,25 @@ package final class NatsMessageSink: Sendable {
         sink.onFinish()
     }
 
+    private func subject(of message: OpaquePointer) -> String {
+        guard let delivered = natsMsg_GetSubject(message) else { return "" }
+        return lastSubject.withLock { last in
+            let length = strlen(delivered)
+            let same = last.withUTF8 { bytes in
+                bytes.count == length && (length == 0 || memcmp(bytes.baseAddress!, delivered, length) == 0)
+            }
+            if !same { last = String(cString: delivered) }
+            return last
+        }
+    }
+
     /// Copies a nats.c message into Swift values.
     package static func copy(_ message: OpaquePointer) -> NatsRawMessage {
-        let subject = String(cString: natsMsg_GetSubject(message))
+        copy(message, subject: String(cString: natsMsg_GetSubject(message)))
+    }
+
+    /// Copies a nats.c message into Swift values, its subject already copied.
+    static func copy(_ message: OpaquePointer, subject: String) -> NatsRawMessage {
         let reply = natsMsg_GetReply(message).map { String(cString: $0) }
         let length = Int(natsMsg_GetDataLength(message))
         var body = ByteBuffer()
@@ -421,6 +493,18 @@ package func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
     guard headers.contains(where: { $0.value.utf8.contains(UInt8(ascii: ":")) }) else { return headers }
     var repaired = MessageHeaders()
     for (name, value) in headers {
+        // Every Courier and FastStream message with a raw body comes here (its `content-type` is
+        // empty): an ASCII value is split on its bytes. Character by character, with Foundation's
+        // substring search, this cost more than the rest of the message's delivery.
+        if let split = splitSwallowedASCII(value) {
+            if let swallowed = split, headers[swallowed.name] == nil {
+                repaired[name] = ""
+                repaired[swallowed.name] = swallowed.value
+            } else {
+                repaired[name] = value
+            }
+            continue
+        }
         if let colon = value.firstIndex(of: ":"),
             case let swallowed = String(value[..<colon]),
             !swallowed.isEmpty, !swallowed.contains(" "), headers[swallowed] == nil,
@@ -433,6 +517,32 @@ package func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
         }
     }
     return repaired
+}
+
+/// For an ASCII `value`, the swallowed header line it holds as a name and value, or `.some(nil)`
+/// when it holds none; nil for a value that is not ASCII (the caller splits it by characters).
+/// In ASCII every byte is a character but CR LF, which is neither the colon nor the space looked
+/// for here, so this splits exactly as the character-based rule does.
+private func splitSwallowedASCII(_ value: String) -> (name: String, value: String)?? {
+    var value = value
+    return value.withUTF8 { bytes -> (name: String, value: String)?? in
+        let colonByte = UInt8(ascii: ":")
+        let space = UInt8(ascii: " ")
+        var colon: Int?
+        for (index, byte) in bytes.enumerated() {
+            if byte >= 0x80 { return nil }
+            if colon == nil, byte == colonByte { colon = index }
+        }
+        guard let colon, colon > 0 else { return .some(nil) }
+        let name = UnsafeBufferPointer(rebasing: bytes[..<colon])
+        guard !name.contains(space) else { return .some(nil) }
+        let afterColon = colon + 1
+        guard afterColon == bytes.count || bytes[afterColon] == space else { return .some(nil) }
+        var start = afterColon
+        while start < bytes.count, bytes[start] == space { start += 1 }
+        let rest = UnsafeBufferPointer(rebasing: bytes[start...])
+        return .some((name: String(decoding: name, as: UTF8.self), value: String(decoding: rest, as: UTF8.self)))
+    }
 }
 
 /// nats.c's connection callbacks: logged, and slow consumers counted.

@@ -8,6 +8,15 @@ struct NatsIncoming: Sendable {
     let source: NatsSource
     let client: NatsClient
     let logger: Logger
+    /// Whether the subject has `{name}` captures, found once rather than per message.
+    private let hasCaptures: Bool
+
+    init(source: NatsSource, client: NatsClient, logger: Logger) {
+        self.source = source
+        self.client = client
+        self.logger = logger
+        self.hasCaptures = TokenPattern(source.subject).hasCaptures
+    }
 
     func delivery(_ raw: NatsRawMessage) -> (IncomingMessage, Settlement) {
         switch source.kind {
@@ -46,7 +55,7 @@ struct NatsIncoming: Sendable {
         let contentType = headers[MessageHeaderName.contentType].flatMap { $0.isEmpty ? nil : $0 }
         let info = NatsMessageInfo(
             subject: raw.subject,
-            path: source.captures(in: raw.subject),
+            path: hasCaptures ? source.captures(in: raw.subject) : [:],
             jetStream: jetStream,
             keyValue: nil,
             acknowledger: acknowledger

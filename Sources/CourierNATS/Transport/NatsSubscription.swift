@@ -42,11 +42,14 @@ final class NatsSubscription: TransportSubscription {
                 }
                 continue  // heartbeats and other control messages carry nothing to handle
             }
+            guard let batch, batch.maxMessages > 1 else {
+                // A single message: no arrays of deliveries to combine.
+                let (message, settlement) = incoming.delivery(raw)
+                return InboundDelivery(messages: [message], settlement: settlement)
+            }
             var deliveries = [incoming.delivery(raw)]
-            if let batch, batch.maxMessages > 1 {
-                for more in inbound.takeQueued(upTo: batch.maxMessages - 1) where more.status == nil {
-                    deliveries.append(incoming.delivery(more))
-                }
+            for more in inbound.takeQueued(upTo: batch.maxMessages - 1) where more.status == nil {
+                deliveries.append(incoming.delivery(more))
             }
             return InboundDelivery.combining(deliveries)
         }

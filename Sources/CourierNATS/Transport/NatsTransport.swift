@@ -73,12 +73,11 @@ public final class NatsTransport: BrokerTransport {
     public func send(_ publication: Publication) async throws -> [PublishReceipt] {
         let destination = try destination(of: publication)
         // A publish-only broker that never ran connects on its first publish.
-        try await client.connect()
+        let connection = try await client.connectedConnection()
         let subject = destination.subject
         guard case .jetStream(let expectedStream) = destination.kind else {
             for message in publication.messages {
-                let headers = NatsIncoming.headers(of: message, replyToHeader: false)
-                try client.publish(subject: subject, reply: message.replyTo, headers: headers, body: message.body)
+                try client.publish(on: connection, subject: subject, message)
             }
             return publication.plainReceipts
         }
