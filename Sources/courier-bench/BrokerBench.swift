@@ -115,26 +115,8 @@ struct BrokerWorkload: Sendable {
         try await run(name, probe: probe, publish: .async(publish))
     }
 
-    /// Waits for the last arrival; a row that stops receiving for `stallLimit` fails with what it
-    /// got (a lost message is a failure to report, not a bench that never ends).
     private func waitForAll(_ name: String, _ probe: ArrivalProbe) async throws -> Duration {
-        let stallLimit = Duration.seconds(30)
-        return try await withThrowingTaskGroup(of: Duration?.self) { group in
-            group.addTask { await probe.counter.waitForAll() }
-            group.addTask {
-                var last = -1
-                while probe.total != last {
-                    last = probe.total
-                    try await Task.sleep(for: stallLimit)
-                }
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let elapsed = try await group.next() ?? nil else {
-                throw BenchError("\(name): no message arrived for \(stallLimit); \(probe.total) of \(warmup + messages) arrived")
-            }
-            return elapsed
-        }
+        try await probe.counter.waitForAll(name)
     }
 
     private func publishOne(_ publish: Publish) async throws {

@@ -81,6 +81,9 @@ struct CourierBench: AsyncParsableCommand {
     @Option(help: "Messages left waiting on each broker for the backlog memory check (0: no check).")
     var backlog = 1_000_000
 
+    @Option(help: "The Kafka backlog (tansu serves a paused and resumed subscriber slowly, see the README).")
+    var kafkaBacklog = 200_000
+
     @Option(help: "The Python with FastStream for its rows (default: $COURIER_PEER_PYTHON; none: no FastStream rows).")
     var python: String?
 
@@ -158,8 +161,9 @@ struct CourierBench: AsyncParsableCommand {
                 }
             }
             if backlog > 0 {
-                report.backlog = try await BacklogBench(
+                report.backlog = await BacklogBench(
                     messages: backlog,
+                    kafkaMessages: kafkaBacklog,
                     redis: (redis ?? environment["COURIER_REDIS_URL"]).flatMap { $0 == "none" ? nil : $0 },
                     nats: (nats ?? environment["COURIER_NATS_URL"]).flatMap { $0 == "none" ? nil : $0 },
                     kafka: (kafka ?? environment["COURIER_KAFKA_URL"]).flatMap { $0 == "none" ? nil : $0 },
@@ -224,6 +228,31 @@ final class ArrivalCounter: Sendable {
 
     func waitForWarmup() async {
         await warmedUp.wait()
+    }
+
+    /// Arrivals so far.
+    var received: Int { state.withLock { $0.received } }
+
+    /// Waits for the last message, as ``waitForAll()``; a run that stops receiving for
+    /// `stallLimit` fails with what it got (a lost message is a failure to report, not a bench
+    /// that never ends).
+    func waitForAll(_ name: String, stallLimit: Duration = .seconds(30)) async throws -> Duration {
+        try await withThrowingTaskGroup(of: Duration?.self) { group in
+            group.addTask { await self.waitForAll() }
+            group.addTask {
+                var last = -1
+                while self.received != last {
+                    last = self.received
+                    try await Task.sleep(for: stallLimit)
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let elapsed = try await group.next() ?? nil else {
+                throw BenchError("\(name): nothing arrived for \(stallLimit); \(received) of \(expected) arrived")
+            }
+            return elapsed
+        }
     }
 
     /// Waits for the last message; returns the time since ``startClock()``.

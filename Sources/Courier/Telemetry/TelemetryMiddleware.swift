@@ -175,6 +175,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
         // Built for spans that record only (the no-op tracer, an unsampled trace need none).
         func attributes() -> SpanAttributes {
             var attributes: SpanAttributes = [MessagingAttribute.system: .string(context.broker.messagingSystem)]
+            attributes.reserveCapacity(8)
             attributes.set(MessagingAttribute.messageID, value: .string(message.messageID ?? message.correlationID ?? MessageIdentifier.make()))
             if let id = message.correlationID { attributes.set(MessagingAttribute.conversationID, value: .string(id)) }
             let payloadSize = context.messages.reduce(0) { $0 + $1.body.readableBytes }
@@ -508,6 +509,8 @@ public struct TelemetryMiddleware: CourierMiddleware {
             MessagingAttribute.system: .string(broker.messagingSystem),
             MessagingAttribute.destinationName: .string(destination),
         ]
+        // A span gets a dozen attributes: room for them at once, not a rehash at 3, 6 and 12.
+        attributes.reserveCapacity(16)
         if temporary { attributes.set(MessagingAttribute.destinationTemporary, value: .bool(true)) }
         if let address = broker.serverAddress { attributes.set(MessagingAttribute.serverAddress, value: .string(address)) }
         if let port = broker.serverPort { attributes.set(MessagingAttribute.serverPort, value: .int64(Int64(port))) }

@@ -106,9 +106,11 @@ struct OTLPConformanceTests {
 
         // OTLPTracer, exporting to another.
         let ourReceiver = try await OTLPReceiver()
-        var configuration = OTLPTracerConfiguration()
-        configuration.serviceName = "conformance"
-        configuration.exporter = transport == "http" ? .httpProtobuf(endpoint: ourReceiver.httpEndpoint) : .grpc(endpoint: ourReceiver.grpcEndpoint)
+        var configuration = OTLPTracerConfiguration.test(
+            transport == "http" ? .httpProtobuf(endpoint: ourReceiver.httpEndpoint) : .grpc(endpoint: ourReceiver.grpcEndpoint),
+            service: "conformance"
+        )
+        configuration.sampler = OTLPTracerConfiguration().sampler
         let tracer = OTLPTracer(configuration: configuration)
         try await withRunningService(tracer) {
             try await Self.seedPipeline(tracer: tracer)

@@ -42,12 +42,16 @@ struct FixedInstant: TracerInstant {
 }
 
 extension OTLPTracerConfiguration {
-    /// A configuration for tests: one service name, the exporter given.
+    /// A configuration for tests: one service name, the exporter given. Its shutdown flush and
+    /// exports may take up to 30 s: a liveness bound (a gRPC connection and an export on a busy
+    /// machine can take seconds), not a timing; the tests of the bounds set their own.
     static func test(_ exporter: OTLPExporterChoice, service: String = "courier-otlp-tests") -> OTLPTracerConfiguration {
         var configuration = OTLPTracerConfiguration()
         configuration.serviceName = service
         configuration.exporter = exporter
         configuration.sampler = .alwaysOn
+        configuration.shutdownTimeout = .seconds(30)
+        configuration.exportTimeout = .seconds(30)
         return configuration
     }
 }
