@@ -50,6 +50,7 @@ struct BenchReport: Codable {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try encoder.encode(self).write(to: URL(fileURLWithPath: json))
         try Data(svg.utf8).write(to: URL(fileURLWithPath: chart))
         let markdownPath = URL(fileURLWithPath: json).deletingPathExtension().appendingPathExtension("md")
@@ -84,7 +85,7 @@ struct BenchReport: Codable {
         for group in groups {
             body += #"<text x="10" y="\#(y + 12)" font-weight="bold">\#(escape(group.broker))</text>"#
             y += 20
-            for row in group.rows {
+            for row in group.rows where row.failure == nil {
                 let end = x(row.throughput)
                 body += #"<text x="\#(labelWidth - 6)" y="\#(y + barHeight - 3)" text-anchor="end">\#(escape(row.name))</text>"#
                 body += #"<rect x="\#(labelWidth)" y="\#(y)" width="\#(max(1, end - labelWidth))" height="\#(barHeight)" fill="\#(color(row.name))"/>"#

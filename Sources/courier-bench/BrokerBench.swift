@@ -13,6 +13,8 @@ struct BrokerRow: Codable {
     var p99: Double?
     /// MiB; the high-water mark of this process (reset before the row), or of FastStream's.
     var peakRSS: Double?
+    /// Why the row has no numbers (it failed; the rest of the run went on).
+    var failure: String? = nil
 }
 
 /// What a broker workload's consumer reports: arrivals counted while throughput is measured,
@@ -252,12 +254,20 @@ extension BrokerWorkload {
     /// A scenario that returns nil has no row (the in-memory tables have no raw client).
     static func interleaved(rounds: Int, _ scenarios: [() async throws -> BrokerRow?]) async throws -> [BrokerRow] {
         var runs = Array(repeating: [BrokerRow](), count: scenarios.count)
+        var failures: [Int: String] = [:]
         for _ in 0..<max(1, rounds) {
-            for (index, scenario) in scenarios.enumerated() {
-                if let row = try await scenario() { runs[index].append(row) }
+            for (index, scenario) in scenarios.enumerated() where failures[index] == nil {
+                do {
+                    if let row = try await scenario() { runs[index].append(row) }
+                } catch {
+                    // One failed row is reported as failed; the rest of the run goes on.
+                    FileHandle.standardError.write(Data("courier-bench: failed: \(error)\n".utf8))
+                    failures[index] = "\(error)"
+                }
             }
         }
-        return runs.filter { !$0.isEmpty }.map { runs in
+        let failed = failures.sorted { $0.key < $1.key }.map { BrokerRow(name: String($0.value.prefix { $0 != ":" }), throughput: .nan, failure: $0.value) }
+        return failed + runs.filter { !$0.isEmpty }.map { runs in
             func median(_ value: (BrokerRow) -> Double?) -> Double? {
                 let values = runs.compactMap(value).sorted()
                 return values.isEmpty ? nil : values[values.count / 2]
@@ -321,7 +331,7 @@ extension BrokerWorkload {
     /// A broker table: every row against the raw client (the first row), Courier untraced and
     /// FastStream traced (the first traced FastStream row whose name contains `peer`).
     static func table(_ title: String, _ rows: [BrokerRow], peer: String = "", peerColumn: String = "vs FastStream traced") -> String {
-        let raw = rows.first { $0.name.hasPrefix("raw") }
+        let raw = rows.first { $0.name.hasPrefix("raw") && $0.failure == nil }
         let untraced = rows.first { $0.name == untracedRow }
         let fastStreamTraced = rows.first {
             $0.name.hasPrefix("FastStream") && $0.name.contains("tracing (") && (peer.isEmpty || $0.name.contains(peer))
@@ -340,7 +350,9 @@ extension BrokerWorkload {
             columns.append(("p99 µs", { $0.p99.map { Row.format($0, decimals: 1) } ?? "-" }))
         }
         columns.append(("peak RSS MiB", { $0.peakRSS.map { Row.format($0, decimals: 0) } ?? "-" }))
-        let lines = [columns.map(\.0)] + rows.map { row in columns.map { $0.1(row) } }
+        let lines = [columns.map(\.0)] + rows.map { row in
+            row.failure.map { failure in [row.name, "failed: " + failure] + Array(repeating: "-", count: columns.count - 2) } ?? columns.map { $0.1(row) }
+        }
         return "\n" + title + "\n\n" + Row.render(lines)
     }
 }

@@ -30,7 +30,8 @@ struct NatsBench {
         case (false, true):
             return """
                 NATS core: \(workload.messages) messages of 64 bytes (FastStream: \(fastStreamMessages)) published to a subject by \(workload.publishers) concurrent
-                publishers on one connection, one subscriber in the same process, a handler that does nothing.
+                publishers on one connection, one subscriber in the same process (Courier: its pending limit raised to the
+                run's size, since core NATS has no flow control), a handler that does nothing.
                 """
         case (true, false):
             return """
@@ -95,7 +96,14 @@ struct NatsBench {
 
     private func courier(_ name: String, jetStream: Bool, middlewares: [any CourierMiddleware]) async throws -> BrokerRow {
         let (subject, stream) = Self.names("courier")
-        let broker = try NatsBroker(url: url, middlewares: middlewares)
+        var configuration = try NatsConfiguration(url: url)
+        if workload.isSaturation {
+            // Core NATS has no flow control: publishers faster than the handler fill the
+            // subscription until it is a slow consumer and drops. A user expecting bursts raises
+            // the pending limit; here it holds the whole run.
+            configuration.pendingLimits = NatsConfiguration.PendingLimits(messages: workload.warmup + workload.messages, bytes: 1 << 30)
+        }
+        let broker = NatsBroker(configuration: configuration, middlewares: middlewares)
         guard jetStream else {
             return try await workload.runCourier(name, broker: broker, source: .subject(subject)) { payload in
                 try await broker.publish(payload, to: .subject(subject))

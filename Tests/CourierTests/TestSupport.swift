@@ -16,11 +16,15 @@ func withRunningApp<T>(
     shutdownTimeout: Duration = .seconds(5),
     _ body: () async throws -> T
 ) async throws -> T {
+    try await withRunningService(CourierApp(brokers: brokers, shutdownTimeout: shutdownTimeout), body)
+}
+
+/// Runs `service` while `body` runs, then shuts it down gracefully and waits for it: when this
+/// returns, the service has stopped (a tracer has flushed, an app has drained).
+func withRunningService<T>(_ service: some Service, _ body: () async throws -> T) async throws -> T {
     try await testGracefulShutdown { trigger in
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await CourierApp(brokers: brokers, shutdownTimeout: shutdownTimeout).run()
-            }
+            group.addTask { try await service.run() }
             do {
                 let result = try await body()
                 trigger.triggerGracefulShutdown()

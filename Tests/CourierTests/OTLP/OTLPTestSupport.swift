@@ -3,26 +3,6 @@ import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Tracing
 
-/// Runs `service` (a tracer's export loop) while `body` runs, then shuts it down gracefully and
-/// waits for it: when this returns, the tracer has flushed (or given up within its bound).
-func withRunningService<T: Sendable>(_ service: some Service, _ body: () async throws -> T) async throws -> T {
-    try await testGracefulShutdown { trigger in
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await service.run() }
-            do {
-                let result = try await body()
-                trigger.triggerGracefulShutdown()
-                try await group.waitForAll()
-                return result
-            } catch {
-                trigger.triggerGracefulShutdown()
-                try? await group.waitForAll()
-                throw error
-            }
-        }
-    }
-}
-
 struct DictionaryInjector: Injector {
     func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) {
         carrier[key] = value
