@@ -165,7 +165,7 @@ let package = Package(
         .executableTarget(
             name: "courier-bench",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CNats", "CourierKafka", "CKafka", "CourierRabbit",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CNats", "CourierKafka", "CKafka", "CourierRabbit", "CourierOTLP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
