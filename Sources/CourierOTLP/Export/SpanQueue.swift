@@ -1,16 +1,17 @@
+import Courier
 import Synchronization
 
 /// The bounded queue between ended spans and the export task.
 ///
 /// Appending takes the lock once: the span goes in, or, when `capacity` spans are already waiting,
-/// is dropped and counted. When a full batch is waiting the export task is woken through a stored
-/// continuation (no polling). The export task takes whole batches out under the lock and encodes
-/// them outside it.
+/// is dropped and counted. When a full batch is waiting (or a flush or shutdown is asked for) the
+/// export task is woken through ``wakeUps``, Courier's one waiting primitive, holding at most one
+/// signal (no polling, no continuation of its own). The export task takes whole batches out under
+/// the lock and encodes them outside it.
 final class SpanQueue: Sendable {
     private struct State {
         var spans: [FinishedSpan] = []
         var dropped = 0
-        var waiter: CheckedContinuation<Void, Never>?
         /// No more waiting: shutdown began. Spans are still accepted for the final flush.
         var closed = false
         /// `forceFlush()`: export what is queued now, full batch or not.
@@ -22,6 +23,8 @@ final class SpanQueue: Sendable {
     let capacity: Int
     let batchSize: Int
     private let state: Mutex<State>
+    /// One pending wake-up at most: signals sent while one is pending fold into it.
+    private let wakeUps = AsyncBuffer<Void>(capacity: 1)
 
     init(capacity: Int, batchSize: Int) {
         self.capacity = max(1, capacity)
@@ -38,16 +41,15 @@ final class SpanQueue: Sendable {
     var count: Int { state.withLock { $0.spans.count } }
 
     func append(_ span: FinishedSpan) {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+        let batchReady = state.withLock { state -> Bool in
             guard !state.sealed, state.spans.count < capacity else {
                 state.dropped += 1
-                return nil
+                return false
             }
             state.spans.append(span)
-            guard state.spans.count >= batchSize else { return nil }
-            return state.waiter.take()
+            return state.spans.count == batchSize
         }
-        waiter?.resume()
+        if batchReady { wakeUps.offer(()) }
     }
 
     /// Up to one batch of the oldest spans, removed from the queue.
@@ -66,28 +68,18 @@ final class SpanQueue: Sendable {
         }
     }
 
-    /// Returns when a full batch is waiting, the queue closes, or the calling task is cancelled.
-    func waitForBatch() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.closed || state.flushRequested || state.spans.count >= batchSize || Task.isCancelled { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiter.take() }?.resume()
-        }
+    /// Returns when a full batch is waiting, a flush was asked for, the queue closes, `delay`
+    /// passed, or the calling task is cancelled.
+    func waitForBatch(atMost delay: Duration) async {
+        let ready = state.withLock { state in state.closed || state.flushRequested || state.spans.count >= batchSize }
+        if ready { return }
+        _ = await wakeUps.next(timeout: delay)
     }
 
     /// Wakes the export task to export what is queued, full batch or not.
     func requestFlush() {
-        state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.flushRequested = true
-            return state.waiter.take()
-        }?.resume()
+        state.withLock { $0.flushRequested = true }
+        wakeUps.offer(())
     }
 
     /// Whether ``close()`` was called.
@@ -95,10 +87,8 @@ final class SpanQueue: Sendable {
 
     /// Begins shutdown: wakes the export task, which then flushes what is queued.
     func close() {
-        state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.closed = true
-            return state.waiter.take()
-        }?.resume()
+        state.withLock { $0.closed = true }
+        wakeUps.offer(())
     }
 
     /// Ends shutdown: what is still queued is dropped and counted, as is every later span.

@@ -235,12 +235,7 @@ public final class OTLPTracer: Tracer, Service, Sendable {
     private func exportLoop() async {
         let delay = configuration.scheduleDelay
         while !queue.isClosed {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await Task.sleep(for: delay) }
-                group.addTask { await self.queue.waitForBatch() }
-                await group.next()
-                group.cancelAll()
-            }
+            await queue.waitForBatch(atMost: delay)
             if queue.isClosed { return }
             repeat {
                 let batch = queue.takeBatch()
