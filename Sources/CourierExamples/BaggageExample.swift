@@ -3,7 +3,7 @@ import CourierMemory
 
 // README: "Baggage".
 func baggage(broker: MemoryBroker) async throws {
-    broker.subscriber("checkout").publisher("shipping") { (cart: String, context) in
+    broker.subscriber("checkout").publisher("shipping").handle { (cart: String, context) in
         // Read what the caller sent in the W3C `baggage` header …
         let tenant = context.baggage["tenant"] ?? "unknown"
         context.span?.attributes["app.tenant"] = tenant

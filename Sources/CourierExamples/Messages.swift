@@ -14,7 +14,7 @@ struct Receipt: Codable, Sendable, MessageCodable {
 
 func messagesAndCodecs(broker: MemoryBroker) async throws {
     // Codable bodies travel as JSON (content-type application/json).
-    broker.subscriber("orders").publisher("receipts") { (order: Order, context) in
+    broker.subscriber("orders").publisher("receipts").handle { (order: Order, context) in
         Receipt(orderID: order.id)
     }
     // Raw bytes, with the whole message (headers, ids, the broker's own message) at hand.
@@ -27,7 +27,7 @@ func messagesAndCodecs(broker: MemoryBroker) async throws {
         ])
     }
     // An optional return: nil publishes nothing.
-    broker.subscriber("numbers").publisher("even") { (number: Int, context) -> Int? in
+    broker.subscriber("numbers").publisher("even").handle { (number: Int, context) -> Int? in
         number.isMultiple(of: 2) ? number : nil
     }
     // A type you do not own: wrap it in JSON<…>.

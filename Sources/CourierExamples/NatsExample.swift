@@ -11,7 +11,7 @@ func natsExample() async throws {
         let service = context.message.nats?.path["service"] ?? "-"
         context.logger.info("log line", metadata: ["service": "\(service)"])
     }
-    broker.subscriber(.subject("jobs", queue: "workers")).publisher(.jetStream("orders.created")) { (job: Order, context) in
+    broker.subscriber(.subject("jobs", queue: "workers")).publisher(.jetStream("orders.created")).handle { (job: Order, context) in
         job
     }
     broker.subscriber("double") { (number: Int, context) in

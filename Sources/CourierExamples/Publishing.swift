@@ -4,7 +4,7 @@ import CourierMemory
 // README: "Publishing".
 func publishing(broker: MemoryBroker) async throws {
     // One handler feeding two publishers.
-    broker.subscriber("signups").publisher("welcome-mail").publisher("crm") { (user: String, context) in
+    broker.subscriber("signups").publisher("welcome-mail").publisher("crm").handle { (user: String, context) in
         user.lowercased()
     }
     // Publishing from inside a handler continues the message's trace.

@@ -5,11 +5,11 @@ import CourierMemory
 func quickStart() async throws {
     let broker = MemoryBroker(middlewares: [TelemetryMiddleware()])
 
-    broker.subscriber("first").publisher("second") { (message: String, context) in
+    broker.subscriber("first").publisher("second").handle { (message: String, context) in
         try await Task.sleep(for: .milliseconds(100))
         return message
     }
-    broker.subscriber("second").publisher("third") { (message: String, context) in
+    broker.subscriber("second").publisher("third").handle { (message: String, context) in
         try await Task.sleep(for: .milliseconds(50))
         return message
     }

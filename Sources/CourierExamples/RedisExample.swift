@@ -14,7 +14,7 @@ func redisExample() async throws {
         let level = context.message.redis?.path["level"] ?? "info"
         context.logger.info("log line", metadata: ["level": "\(level)"])
     }
-    broker.subscriber(.list("jobs")).publisher(.stream("results", maxLength: 10_000)) { (job: Order, context) in
+    broker.subscriber(.list("jobs")).publisher(.stream("results", maxLength: 10_000)).handle { (job: Order, context) in
         Receipt(orderID: job.id)
     }
     broker.subscriber(

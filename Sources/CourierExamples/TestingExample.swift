@@ -13,7 +13,7 @@ struct OutOfStock: Error {}
 /// The service's handlers, declared once for any transport with Redis's destinations: the real
 /// broker in production, a `TestBroker<RedisTransport>` in tests.
 func orderRoutes<T: BrokerTransport>(_ broker: Broker<T>) where T.Source == RedisSource, T.Destination == RedisDestination {
-    broker.subscriber(.list("orders")).publisher(.stream("invoices")) { (order: Order, _) in
+    broker.subscriber(.list("orders")).publisher(.stream("invoices")).handle { (order: Order, _) in
         guard order.item != "unobtainium" else { throw OutOfStock() }
         return Invoice(orderID: order.id, total: 42)
     }

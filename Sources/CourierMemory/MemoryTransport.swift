@@ -14,9 +14,10 @@ extension Broker where Transport == MemoryTransport {
     public convenience init(
         capacity: Int = 1024,
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.memory")
+        logger: Logger = Logger(label: "courier.memory"),
+        options: BrokerOptions = BrokerOptions()
     ) {
-        self.init(transport: MemoryTransport(capacity: capacity), middlewares: middlewares, logger: logger)
+        self.init(transport: MemoryTransport(capacity: capacity), middlewares: middlewares, logger: logger, options: options)
     }
 }
 

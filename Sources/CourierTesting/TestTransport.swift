@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// ```swift
 /// func routes<T: BrokerTransport>(_ broker: Broker<T>) where T.Source == RedisSource, T.Destination == RedisDestination {
-///     broker.subscriber(.list("orders")).publisher(.stream("invoices")) { (order: Order, _) in Invoice(order) }
+///     broker.subscriber(.list("orders")).publisher(.stream("invoices")).handle { (order: Order, _) in Invoice(order) }
 /// }
 /// routes(try RedisBroker(url: url))            // production
 /// let broker = TestBroker<RedisTransport>()    // tests

@@ -101,11 +101,11 @@ struct CourierDemo: AsyncParsableCommand {
     /// Runs the seed pipeline on `broker` next to swift-otel's `service`; returns what went wrong.
     private func runPipeline<Transport: BrokerTransport>(_ broker: Broker<Transport>, service: some Service) async throws -> (any Error)? {
         let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
-        broker.subscriber("first").publisher("second") { (message: String, _) in
+        broker.subscriber("first").publisher("second").handle { (message: String, _) in
             try await Task.sleep(for: .milliseconds(100))
             return message
         }
-        broker.subscriber("second").publisher("third") { (message: String, _) in
+        broker.subscriber("second").publisher("third").handle { (message: String, _) in
             try await Task.sleep(for: .milliseconds(50))
             return message
         }

@@ -40,7 +40,7 @@ struct CodecTests {
         let broker = MemoryBroker()
         let bytes = Inbox<[UInt8]>()
         let orders = Inbox<Order>()
-        broker.subscriber("orders").publisher("receipts") { (order: Order, _) -> [UInt8]? in
+        broker.subscriber("orders").publisher("receipts").handle { (order: Order, _) -> [UInt8]? in
             orders.put(order)
             return order.id == 0 ? nil : Array("receipt \(order.id)".utf8)
         }
@@ -59,7 +59,7 @@ struct CodecTests {
     func severalPublishers() async throws {
         let broker = MemoryBroker()
         let seen = Inbox<String>()
-        broker.subscriber("in").publisher("a").publisher("b") { (message: String, _) in message.uppercased() }
+        broker.subscriber("in").publisher("a").publisher("b").handle { (message: String, _) in message.uppercased() }
         broker.subscriber("a") { (message: String, context: MessageContext) in seen.put("a:\(message):\(context.message.correlationID ?? "")") }
         broker.subscriber("b") { (message: String, context: MessageContext) in seen.put("b:\(message):\(context.message.correlationID ?? "")") }
         try await withRunningApp([broker]) {

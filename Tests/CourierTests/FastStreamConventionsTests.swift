@@ -13,7 +13,7 @@ struct FastStreamConventionsTests {
         let metrics = TestMetrics()
         let broker = MemoryBroker(middlewares: [TelemetryMiddleware(conventions: .fastStream, tracer: tracer, metricsFactory: metrics)])
         let done = Inbox<String>()
-        broker.subscriber("first").publisher("second") { (message: String, _) in message }
+        broker.subscriber("first").publisher("second").handle { (message: String, _) in message }
         broker.subscriber("second") { (message: String, _) in done.put(message) }
 
         try await withRunningApp([broker]) {

@@ -65,8 +65,8 @@ struct TelemetryTests {
         let tracer = InMemoryTracer()
         let broker = MemoryBroker(middlewares: [TelemetryMiddleware(tracer: tracer)])
         let done = Inbox<String>()
-        broker.subscriber("first").publisher("second") { (message: String, _) in message + "1" }
-        broker.subscriber("second").publisher("third") { (message: String, _) in message + "2" }
+        broker.subscriber("first").publisher("second").handle { (message: String, _) in message + "1" }
+        broker.subscriber("second").publisher("third").handle { (message: String, _) in message + "2" }
         broker.subscriber("third") { (message: String, _) in done.put(message) }
 
         try await withRunningApp([broker]) {
@@ -192,7 +192,7 @@ struct TelemetryTests {
         let broker = MemoryBroker(middlewares: [TelemetryMiddleware(tracer: tracer)])
         let seen = Inbox<[String: String]>()
         let headers = Inbox<String>()
-        broker.subscriber("first").publisher("second") { (message: String, context: MessageContext) in
+        broker.subscriber("first").publisher("second").handle { (message: String, context: MessageContext) in
             seen.put(context.baggage.dictionary)
             try await Baggage.withValue(context.baggage.setting("step", to: "first")) {
                 try await context.publish(message, to: "side")

@@ -12,7 +12,7 @@ struct TestBrokerTests {
     struct OutOfStock: Error {}
 
     static func routes<T: BrokerTransport>(_ broker: Broker<T>) where T.Source == RedisSource, T.Destination == RedisDestination {
-        broker.subscriber(.list("orders")).publisher(.stream("invoices")) { (order: Order, _) -> String in
+        broker.subscriber(.list("orders")).publisher(.stream("invoices")).handle { (order: Order, _) -> String in
             guard order.item != "unobtainium" else { throw OutOfStock() }
             return "invoice for \(order.id)"
         }

@@ -90,7 +90,7 @@ struct W3CPropagationTests {
         let tracer = try Self.makeTracer()
         let broker = MemoryBroker(middlewares: [TelemetryMiddleware(tracer: tracer)])
         let done = Inbox<Void>()
-        broker.subscriber("a").publisher("b") { (message: String, _) in message }
+        broker.subscriber("a").publisher("b").handle { (message: String, _) in message }
         broker.subscriber("b") { (_: String, _) in done.put(()) }
         try await withRunningApp([broker]) {
             try await broker.publish("x", to: "a")

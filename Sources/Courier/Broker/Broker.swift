@@ -12,18 +12,20 @@ import Tracing
 ///
 /// ```swift
 /// let broker = MemoryBroker(middlewares: [TelemetryMiddleware()])
-/// broker.subscriber("orders").publisher("invoices") { (order: Order, context) in
+/// broker.subscriber("orders").publisher("invoices").handle { (order: Order, context) in
 ///     Invoice(for: order)
 /// }
 /// try await CourierApp(brokers: [broker]).runService()
 /// ```
-public final class Broker<Transport: BrokerTransport>: Sendable {
+public final class Broker<Transport: BrokerTransport>: SubscriberRegistry {
     /// The transport that moves the messages.
     public let transport: Transport
     /// The middlewares every delivery and every publication passes through, in order.
     public let middlewares: [any CourierMiddleware]
     /// The broker's logger.
     public let logger: Logger
+    /// Settings every subscriber and publish shares unless it says otherwise.
+    public let options: BrokerOptions
 
     let dispatch: PublishNext
     private let state = Mutex(State())
@@ -50,10 +52,16 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     private let subscribed = Latch()
 
     /// Creates a broker over `transport`.
-    public init(transport: Transport, middlewares: [any CourierMiddleware] = [], logger: Logger = Logger(label: "courier")) {
+    public init(
+        transport: Transport,
+        middlewares: [any CourierMiddleware] = [],
+        logger: Logger = Logger(label: "courier"),
+        options: BrokerOptions = BrokerOptions()
+    ) {
         self.transport = transport
         self.middlewares = middlewares
         self.logger = logger
+        self.options = options
         self.dispatch = middlewares.publishChain { [transport] publication in
             try await transport.send(publication)
         }
@@ -75,7 +83,10 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         replyTo: String? = nil,
         options: Transport.PublishOptions? = nil
     ) async throws -> PublishReceipt? {
-        guard let message = try OutgoingMessage(body, headers: headers, correlationID: correlationID, replyTo: replyTo, options: options) else {
+        let message = try self.options.json.withCurrent {
+            try OutgoingMessage(body, headers: headers, correlationID: correlationID, replyTo: replyTo, options: options)
+        }
+        guard let message else {
             return nil
         }
         return try await dispatch(publication(to: destination, [message], isBatch: false)).first
@@ -134,8 +145,10 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         correlationID: String? = nil
     ) async throws -> [PublishReceipt] {
         let correlationID = correlationID ?? MessageIdentifier.make()
-        let outgoing = try messages.compactMap { message in
-            try OutgoingMessage(message.body, headers: headers, correlationID: correlationID, replyTo: nil, options: message.options)
+        let outgoing = try options.json.withCurrent {
+            try messages.compactMap { message in
+                try OutgoingMessage(message.body, headers: headers, correlationID: correlationID, replyTo: nil, options: message.options)
+            }
         }
         guard !outgoing.isEmpty else { return [] }
         return try await dispatch(publication(to: destination, outgoing, isBatch: true))
@@ -167,7 +180,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         timeout: Duration = .seconds(5),
         options: Transport.PublishOptions? = nil
     ) async throws -> IncomingMessage {
-        let encoded = try body.encodeMessageBody() ?? EncodedBody(bytes: ByteBuffer(), contentType: nil)
+        let encoded = try self.options.json.withCurrent { try body.encodeMessageBody() } ?? EncodedBody(bytes: ByteBuffer(), contentType: nil)
         // The correlation id exists before the inbox, so a transport can route replies by it
         // (one shared reply consumer, many requests in flight).
         let correlationID = correlationID ?? MessageIdentifier.make()
@@ -191,20 +204,46 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         to destination: String,
         headers: MessageHeaders = [:],
         correlationID: String? = nil,
-        timeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(5),
+        options: Transport.PublishOptions? = nil
     ) async throws -> IncomingMessage {
-        try await request(body, to: Transport.Destination(name: destination), headers: headers, correlationID: correlationID, timeout: timeout)
+        try await request(
+            body,
+            to: Transport.Destination(name: destination),
+            headers: headers,
+            correlationID: correlationID,
+            timeout: timeout,
+            options: options
+        )
     }
 
-    /// Sends `body` to the destination named `destination` and decodes the reply as `Reply`.
+    /// Sends `body` to a destination of the broker's own kinds and decodes the reply as `Reply`:
+    /// `try await broker.request(order, to: .subject("quote"), as: Quote.self)`.
+    public func request<Body: MessageEncodable, Reply: MessageDecodable>(
+        _ body: Body,
+        to destination: Transport.Destination,
+        as replyType: Reply.Type,
+        headers: MessageHeaders = [:],
+        correlationID: String? = nil,
+        timeout: Duration = .seconds(5),
+        options: Transport.PublishOptions? = nil
+    ) async throws -> Reply {
+        try await request(body, to: destination, headers: headers, correlationID: correlationID, timeout: timeout, options: options)
+            .decode(as: Reply.self)
+    }
+
+    /// Sends `body` to the destination named `destination` and decodes the reply as `Reply`:
+    /// `try await broker.request(21, to: "double", as: Int.self)`.
     public func request<Body: MessageEncodable, Reply: MessageDecodable>(
         _ body: Body,
         to destination: String,
         as replyType: Reply.Type,
         headers: MessageHeaders = [:],
-        timeout: Duration = .seconds(5)
+        correlationID: String? = nil,
+        timeout: Duration = .seconds(5),
+        options: Transport.PublishOptions? = nil
     ) async throws -> Reply {
-        try await request(body, to: destination, headers: headers, timeout: timeout).decode(as: Reply.self)
+        try await request(body, to: Transport.Destination(name: destination), as: Reply.self, headers: headers, correlationID: correlationID, timeout: timeout, options: options)
     }
 
     /// The first reply on `inbox` that carries the request's correlation id; anything else that
@@ -236,9 +275,11 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
             }
             return nil
         }
-        guard let delivery, let reply = delivery.messages.first else {
+        guard var delivery, var reply = delivery.messages.first else {
             throw CourierError(.replyInboxClosed, "the reply inbox for '\(destination)' closed before a reply arrived")
         }
+        reply.json = options.json
+        delivery.messages[0] = reply
         // The reply passes the consume path too, so telemetry sees it arrive.
         let context = MessageContext(
             delivery: delivery,
@@ -246,6 +287,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
             destination: SubscribedDestination(name: inbox.destination, isTemporary: true),
             broker: transport.description,
             logger: logger,
+            json: options.json,
             dispatch: dispatch
         )
         try await middlewares.consumeChain(ending: { _ in })(context)
@@ -268,7 +310,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
 
     /// Adds a subscriber: before ``run()`` it is subscribed with the others; while the broker
     /// runs, at once; after the broker stopped, never (logged).
-    func register(_ definition: SubscriberDefinition<Transport.Source>) {
+    public func register(_ definition: SubscriberDefinition<Transport.Source>) {
         let accepted = state.withLock { state -> Bool in
             switch state.phase {
             case .idle:
@@ -368,6 +410,16 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         finish()
     }
 
+    /// Takes a subscription made while the broker runs into the ones ``stopIntake()`` stops;
+    /// false when the broker is no longer running.
+    func adopt(_ subscription: any TransportSubscription) -> Bool {
+        state.withLock { state in
+            guard case .running = state.phase else { return false }
+            state.subscriptions.append(subscription)
+            return true
+        }
+    }
+
     /// Subscribes a subscriber registered while the broker runs; nil if it failed or the broker
     /// is stopping.
     private func subscribeLate(_ definition: SubscriberDefinition<Transport.Source>) async -> (any TransportSubscription)? {
@@ -381,11 +433,7 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
             )
             return nil
         }
-        let adopted = state.withLock { state -> Bool in
-            guard case .running = state.phase else { return false }
-            state.subscriptions.append(subscription)
-            return true
-        }
+        let adopted = adopt(subscription)
         if !adopted { await subscription.stop() }
         return adopted ? subscription : nil
     }
@@ -394,8 +442,12 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
         SubscriptionOptions(
             batch: definition.batch,
             maxConcurrency: definition.options.maxConcurrency,
-            ackPolicy: definition.options.ackPolicy ?? transport.defaultAckPolicy
+            ackPolicy: ackPolicy(of: definition)
         )
+    }
+
+    private func ackPolicy(of definition: SubscriberDefinition<Transport.Source>) -> AckPolicy {
+        definition.options.ackPolicy ?? options.defaultAckPolicy ?? transport.defaultAckPolicy
     }
 
     private func finish() {
@@ -413,6 +465,16 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     /// channel reaches its subscriber.
     public func waitUntilSubscribed() async {
         await subscribed.wait()
+    }
+
+    /// Returns once ``run()`` has connected and every subscriber is subscribed (true), or the
+    /// broker failed to start or stopped first (false).
+    public func waitUntilRunning() async -> Bool {
+        await subscribed.wait()
+        return state.withLock { state in
+            if case .running = state.phase { return true }
+            return false
+        }
     }
 
     /// Stops taking new deliveries; ``run()`` returns once in-flight messages have finished.
@@ -434,12 +496,15 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
     /// more than that, so a slow handler slows the transport down instead of growing a queue.
     private func consume(_ subscription: any TransportSubscription, _ definition: SubscriberDefinition<Transport.Source>) async {
         let destination = definition.source.subscribedDestination
-        let policy = definition.options.ackPolicy ?? transport.defaultAckPolicy
+        let policy = ackPolicy(of: definition)
         // Error logging innermost (inside the process span) and outermost (for a middleware's
-        // failure); without middlewares the two would be neighbours, and one does.
+        // failure); without middlewares the two would be neighbours, and one does. The message
+        // log, when asked for, is innermost, so its lines carry the process span's trace id.
+        let messageLog: [any CourierMiddleware] = options.messageLogLevel.map { [MessageLogMiddleware(level: $0)] } ?? []
         let chain = ([AcknowledgementMiddleware(policy: policy), ErrorLoggingMiddleware()] + middlewares
-            + (middlewares.isEmpty ? [] : [ErrorLoggingMiddleware()]))
+            + (middlewares.isEmpty ? [] : [ErrorLoggingMiddleware()]) + messageLog)
             .consumeChain(ending: definition.handle)
+        let json = definition.options.json ?? options.json
         let isBatch = definition.batch != nil
         let broker = transport.description
         var subscriberLogger = logger
@@ -454,13 +519,17 @@ public final class Broker<Transport: BrokerTransport>: Sendable {
                 subscriberLogger.error("subscription failed; the subscriber stops", metadata: ["error": "\(error)"])
                 return nil
             }
-            guard let delivery else { return nil }
+            guard var delivery else { return nil }
+            if !json.isDefault {
+                for index in delivery.messages.indices { delivery.messages[index].json = json }
+            }
             return MessageContext(
                 delivery: delivery,
                 isBatch: isBatch,
                 destination: destination,
                 broker: broker,
                 logger: subscriberLogger,
+                json: json,
                 dispatch: dispatch
             )
         }
@@ -552,10 +621,4 @@ final class OrderingLanes<Item: Sendable>: Sendable {
     }
 }
 
-/// A registered subscriber: where it listens and what it runs.
-struct SubscriberDefinition<Source: SubscriptionSource>: Sendable {
-    var source: Source
-    var options: SubscriberOptions
-    var batch: BatchOptions?
-    var handle: ConsumeNext
-}
+

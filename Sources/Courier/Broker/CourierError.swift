@@ -15,6 +15,12 @@ public struct CourierError: Error, CustomStringConvertible, Sendable {
         public static let replyInboxClosed = Code("replyInboxClosed")
         /// A publish named a destination of another broker's type.
         public static let unsupportedDestination = Code("unsupportedDestination")
+        /// Every handler of a subscriber has a filter, and none took the message.
+        public static let noMatchingHandler = Code("noMatchingHandler")
+        /// A message was asked for what another broker adds (`message.nats` on a Redis message).
+        public static let wrongBroker = Code("wrongBroker")
+        /// A subscription was read after it stopped, or waited longer than its timeout.
+        public static let subscriptionEnded = Code("subscriptionEnded")
 
         public var description: String { name }
     }

@@ -97,21 +97,29 @@ enum MessageJSON {
         contentType.hasPrefix("application/json")
     }
 
+    /// Decodes with ``JSONCoding/current``. A decimal pydantic sent as a string (`"12.50"`) where
+    /// the type has a `Decimal` is read as the number it spells.
     static func decode<T: Decodable>(_ type: T.Type, from body: ByteBuffer, contentType: String?) throws -> T {
-        do {
-            return try body.withUnsafeReadableBytes { bytes in
-                try JSONDecoder().decode(T.self, from: Data(bytes))
+        let decoder = JSONCoding.current.decoder
+        var data = body.withUnsafeReadableBytes { Data($0) }
+        // Each retry turns one more quoted decimal into a number; a model has few of them.
+        for _ in 0..<64 {
+            do {
+                return try decoder.decode(T.self, from: data)
+            } catch let error as DecodingError {
+                guard case .typeMismatch(let expected, let context) = error, expected == Decimal.self,
+                    let unquoted = DecimalStrings.unquote(at: context.codingPath, in: data)
+                else {
+                    throw MessageDecodingError(type: T.self, contentType: contentType, reason: describe(error))
+                }
+                data = unquoted
             }
-        } catch let error as DecodingError {
-            throw MessageDecodingError(type: T.self, contentType: contentType, reason: describe(error))
         }
+        throw MessageDecodingError(type: T.self, contentType: contentType, reason: "too many decimals sent as strings")
     }
 
     static func encode<T: Encodable>(_ value: T) throws -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        let data = try encoder.encode(value)
-        return ByteBuffer(bytes: data)
+        ByteBuffer(bytes: try JSONCoding.current.encoder.encode(value))
     }
 
     private static func describe(_ error: DecodingError) -> String {

@@ -52,11 +52,15 @@ public struct IncomingMessage: Sendable {
     /// this error, so it is logged, traced as an error and settled by the ack policy.
     public var envelopeError: (any Error)?
 
+    /// How ``decode(as:)`` reads JSON: the subscriber's coding (``SubscriberOptions/json``, else
+    /// the broker's), set by the broker on every delivery.
+    public var json: JSONCoding = .default
+
     /// Decodes the body as `T`, by `T`'s own rules (see ``MessageDecodable``).
     public func decode<T: MessageDecodable>(as type: T.Type = T.self) throws -> T {
         if let envelopeError { throw envelopeError }
         do {
-            return try T(messageBody: body, contentType: contentType)
+            return try json.withCurrent { try T(messageBody: body, contentType: contentType) }
         } catch let error as MessageDecodingError {
             throw error
         } catch {

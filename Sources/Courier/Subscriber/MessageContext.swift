@@ -31,6 +31,8 @@ public struct MessageContext: Sendable {
     public let settlement: Settlement
     /// The delivery's ordering key: deliveries with the same key are processed one after another.
     public let orderingKey: String?
+    /// How the subscriber's JSON bodies are read and what it publishes is written.
+    public let json: JSONCoding
     let dispatch: PublishNext
 
     /// The context of one delivery, before any middleware ran: the broker makes one per delivery
@@ -41,8 +43,10 @@ public struct MessageContext: Sendable {
         destination: SubscribedDestination,
         broker: BrokerDescription,
         logger: Logger,
+        json: JSONCoding = .default,
         dispatch: @escaping PublishNext
     ) {
+        self.json = json
         self.messages = delivery.messages
         self.isBatch = isBatch
         self.destination = destination
@@ -96,7 +100,7 @@ public struct MessageContext: Sendable {
         headers: MessageHeaders = [:],
         correlationID: String? = nil
     ) async throws -> PublishReceipt? {
-        guard let encoded = try body.encodeMessageBody() else { return nil }
+        guard let encoded = try json.withCurrent({ try body.encodeMessageBody() }) else { return nil }
         let message = OutgoingMessage(encoded, headers: headers, correlationID: correlationID ?? self.message.correlationID)
         return try await dispatch(
             Publication(

@@ -2,25 +2,19 @@
 public typealias MessageHandler<Input: MessageDecodable, Output> = @Sendable (Input, MessageContext) async throws -> Output
 /// A handler that receives a batch of messages.
 public typealias BatchHandler<Input: MessageDecodable, Output> = @Sendable ([Input], MessageContext) async throws -> Output
+/// Whether a handler takes a message: see ``SubscriberBuilder/filter(_:)``.
+public typealias MessageFilter = @Sendable (IncomingMessage) -> Bool
 
-extension Broker {
-    /// Starts declaring a subscriber of `destination`; add publishers, then give the handler.
+extension SubscriberRegistry {
+    /// Starts declaring a subscriber of `destination` (of the broker's default kind); add
+    /// publishers or a filter, then give the handler with `handle`.
     public func subscriber(_ destination: String, options: SubscriberOptions = SubscriberOptions()) -> SubscriberBuilder<Transport> {
-        subscriber(Transport.Source(destination: destination), options: options)
+        subscriber(Transport.Source(destination: subscriberName(destination)), options: options)
     }
 
-    /// Starts declaring a subscriber of a broker-specific source.
+    /// Starts declaring a subscriber of a broker-specific source (a list, a stream group…).
     public func subscriber(_ source: Transport.Source, options: SubscriberOptions = SubscriberOptions()) -> SubscriberBuilder<Transport> {
-        SubscriberBuilder(broker: self, source: source, options: options, publishers: [])
-    }
-
-    /// Subscribes `handler` to `destination`.
-    public func subscriber<Input: MessageDecodable>(
-        _ destination: String,
-        options: SubscriberOptions = SubscriberOptions(),
-        _ handler: @escaping MessageHandler<Input, Void>
-    ) {
-        subscriber(destination, options: options).handle(handler)
+        SubscriberBuilder(registry: self, source: source, options: options)
     }
 
     /// Subscribes `handler` to `destination`; its return value answers a request (`replyTo`).
@@ -32,13 +26,13 @@ extension Broker {
         subscriber(destination, options: options).handle(handler)
     }
 
-    /// Subscribes `handler` to a broker-specific source (a list, a stream group…).
+    /// Subscribes `handler`, which returns nothing, to `destination`.
     public func subscriber<Input: MessageDecodable>(
-        _ source: Transport.Source,
+        _ destination: String,
         options: SubscriberOptions = SubscriberOptions(),
         _ handler: @escaping MessageHandler<Input, Void>
     ) {
-        subscriber(source, options: options).handle(handler)
+        subscriber(destination, options: options).handle(handler)
     }
 
     /// Subscribes `handler` to a broker-specific source; its return value answers a request.
@@ -50,6 +44,15 @@ extension Broker {
         subscriber(source, options: options).handle(handler)
     }
 
+    /// Subscribes `handler`, which returns nothing, to a broker-specific source.
+    public func subscriber<Input: MessageDecodable>(
+        _ source: Transport.Source,
+        options: SubscriberOptions = SubscriberOptions(),
+        _ handler: @escaping MessageHandler<Input, Void>
+    ) {
+        subscriber(source, options: options).handle(handler)
+    }
+
     /// Starts declaring a batch subscriber of `destination`: its handler gets up to
     /// `batch.maxMessages` messages that were ready together.
     public func subscriber(
@@ -57,7 +60,7 @@ extension Broker {
         batch: BatchOptions,
         options: SubscriberOptions = SubscriberOptions()
     ) -> BatchSubscriberBuilder<Transport> {
-        BatchSubscriberBuilder(broker: self, source: Transport.Source(destination: destination), batch: batch, options: options, publishers: [])
+        subscriber(Transport.Source(destination: subscriberName(destination)), batch: batch, options: options)
     }
 
     /// Starts declaring a batch subscriber of a broker-specific source.
@@ -66,93 +69,184 @@ extension Broker {
         batch: BatchOptions,
         options: SubscriberOptions = SubscriberOptions()
     ) -> BatchSubscriberBuilder<Transport> {
-        BatchSubscriberBuilder(broker: self, source: source, batch: batch, options: options, publishers: [])
+        BatchSubscriberBuilder(registry: self, source: source, batch: batch, options: options)
+    }
+
+    /// Subscribes a batch `handler` to `destination`, as ``subscriber(_:options:_:)-(String,_,_)`` does a
+    /// single one.
+    public func subscriber<Input: MessageDecodable, Output: MessageEncodable>(
+        _ destination: String,
+        batch: BatchOptions,
+        options: SubscriberOptions = SubscriberOptions(),
+        _ handler: @escaping BatchHandler<Input, Output>
+    ) {
+        subscriber(destination, batch: batch, options: options).handle(handler)
+    }
+
+    /// Subscribes a batch `handler`, which returns nothing, to `destination`.
+    public func subscriber<Input: MessageDecodable>(
+        _ destination: String,
+        batch: BatchOptions,
+        options: SubscriberOptions = SubscriberOptions(),
+        _ handler: @escaping BatchHandler<Input, Void>
+    ) {
+        subscriber(destination, batch: batch, options: options).handle(handler)
+    }
+
+    /// Subscribes a batch `handler` to a broker-specific source.
+    public func subscriber<Input: MessageDecodable, Output: MessageEncodable>(
+        _ source: Transport.Source,
+        batch: BatchOptions,
+        options: SubscriberOptions = SubscriberOptions(),
+        _ handler: @escaping BatchHandler<Input, Output>
+    ) {
+        subscriber(source, batch: batch, options: options).handle(handler)
+    }
+
+    /// Subscribes a batch `handler`, which returns nothing, to a broker-specific source.
+    public func subscriber<Input: MessageDecodable>(
+        _ source: Transport.Source,
+        batch: BatchOptions,
+        options: SubscriberOptions = SubscriberOptions(),
+        _ handler: @escaping BatchHandler<Input, Void>
+    ) {
+        subscriber(source, batch: batch, options: options).handle(handler)
     }
 }
 
-/// A subscriber being declared: `broker.subscriber("a").publisher("b") { (m: String, c) in m }`.
+/// A subscriber being declared: `broker.subscriber("a").publisher("b").handle { (m: String, c) in m }`.
 ///
 /// The handler's return value is published to every publisher's destination, and to the message's
-/// `replyTo` when it has one; a nil return publishes nothing (a request still gets an empty reply).
+/// `replyTo` when it has one (unless ``SubscriberOptions/noReply``); return a ``Response`` to add
+/// headers, a correlation id or broker options; a nil return publishes nothing (a request still
+/// gets an empty reply).
+///
+/// Several handlers can share one subscription, each with a ``filter(_:)``: the first handler
+/// whose filter takes the message handles it, in the order they were declared; one without a
+/// filter takes everything left. A message no handler takes fails with ``CourierError`` code
+/// `.noMatchingHandler`, and the ack policy answers for it.
+///
+/// ```swift
+/// let events = broker.subscriber("events")
+/// events.filter { $0.headers["type"] == "refund" }.handle { (refund: Refund, context) in … }
+/// events.handle { (order: Order, context) in … }
+/// ```
 public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
-    let broker: Broker<Transport>
+    let registry: any SubscriberRegistry<Transport>
     let source: Transport.Source
     let options: SubscriberOptions
     let publishers: [any BrokerDestination]
+    let messageFilter: MessageFilter?
+    /// Shared by every copy of this builder: the handlers of the one subscription.
+    let handlers: SubscriberHandlers
+
+    init(registry: any SubscriberRegistry<Transport>, source: Transport.Source, options: SubscriberOptions) {
+        self.registry = registry
+        self.source = source
+        self.options = options
+        self.publishers = []
+        self.messageFilter = nil
+        self.handlers = SubscriberHandlers()
+    }
+
+    private init(_ base: Self, publishers: [any BrokerDestination], filter: MessageFilter?) {
+        self.registry = base.registry
+        self.source = base.source
+        self.options = base.options
+        self.publishers = publishers
+        self.messageFilter = filter
+        self.handlers = base.handlers
+    }
 
     /// Adds a destination, named `destination`, the handler's return value is published to.
     public func publisher(_ destination: String) -> Self {
-        publisher(Transport.Destination(name: destination))
+        publisher(Transport.Destination(name: registry.publisherName(destination)))
     }
 
     /// Adds a destination of the broker's own kinds the handler's return value is published to.
     public func publisher(_ destination: Transport.Destination) -> Self {
-        Self(broker: broker, source: source, options: options, publishers: publishers + [destination])
+        Self(self, publishers: publishers + [destination], filter: messageFilter)
     }
 
-    /// Adds a destination of the broker's own kinds for the return value, and registers the handler.
-    public func publisher<Input: MessageDecodable, Output: MessageEncodable>(
-        _ destination: Transport.Destination,
-        _ handler: @escaping MessageHandler<Input, Output>
-    ) {
-        publisher(destination).handle(handler)
-    }
-
-    /// Adds a destination for the return value, and registers the handler.
-    public func publisher<Input: MessageDecodable, Output: MessageEncodable>(
-        _ destination: String,
-        _ handler: @escaping MessageHandler<Input, Output>
-    ) {
-        publisher(destination).handle(handler)
+    /// The next handler takes only the messages `filter` accepts (FastStream's `filter=`); see the
+    /// type's overview.
+    public func filter(_ filter: @escaping MessageFilter) -> Self {
+        Self(self, publishers: publishers, filter: filter)
     }
 
     /// Registers a handler whose return value is published.
     public func handle<Input: MessageDecodable, Output: MessageEncodable>(_ handler: @escaping MessageHandler<Input, Output>) {
         let publishers = self.publishers
-        register { context in
+        let noReply = options.noReply
+        let carriesMetadata = Output.self is any HandlerResultConvertible.Type
+        add { context in
             let output = try await handler(context.message.decode(as: Input.self), context)
-            try await context.publishResult(output.encodeMessageBody(), to: publishers)
+            let result = try context.json.withCurrent { try output.handlerResult(carriesMetadata: carriesMetadata) }
+            try await context.publishResult(result, to: publishers, reply: !noReply)
         }
     }
 
     /// Registers a handler that returns nothing.
     public func handle<Input: MessageDecodable>(_ handler: @escaping MessageHandler<Input, Void>) {
-        register { context in
+        let noReply = options.noReply
+        add { context in
             try await handler(context.message.decode(as: Input.self), context)
-            try await context.publishResult(nil, to: [])
+            try await context.publishResult(HandlerResult(), to: [], reply: !noReply)
         }
     }
 
-    private func register(_ handle: @escaping ConsumeNext) {
-        broker.register(SubscriberDefinition(source: source, options: options, batch: nil, handle: handle))
+    private func add(_ handle: @escaping ConsumeNext) {
+        if handlers.add(filter: messageFilter, handle) {
+            registry.register(SubscriberDefinition(source: source, options: options, batch: nil, handle: handlers.dispatch))
+        }
     }
 }
 
 /// A batch subscriber being declared; see ``SubscriberBuilder``.
 public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
-    let broker: Broker<Transport>
+    let registry: any SubscriberRegistry<Transport>
     let source: Transport.Source
     let batch: BatchOptions
     let options: SubscriberOptions
     let publishers: [any BrokerDestination]
 
+    init(registry: any SubscriberRegistry<Transport>, source: Transport.Source, batch: BatchOptions, options: SubscriberOptions) {
+        self.init(registry: registry, source: source, batch: batch, options: options, publishers: [])
+    }
+
+    private init(
+        registry: any SubscriberRegistry<Transport>,
+        source: Transport.Source,
+        batch: BatchOptions,
+        options: SubscriberOptions,
+        publishers: [any BrokerDestination]
+    ) {
+        self.registry = registry
+        self.source = source
+        self.batch = batch
+        self.options = options
+        self.publishers = publishers
+    }
+
     /// Adds a destination, named `destination`, the handler's return value is published to.
     public func publisher(_ destination: String) -> Self {
-        publisher(Transport.Destination(name: destination))
+        publisher(Transport.Destination(name: registry.publisherName(destination)))
     }
 
     /// Adds a destination of the broker's own kinds the handler's return value is published to.
     public func publisher(_ destination: Transport.Destination) -> Self {
-        Self(broker: broker, source: source, batch: batch, options: options, publishers: publishers + [destination])
+        Self(registry: registry, source: source, batch: batch, options: options, publishers: publishers + [destination])
     }
 
     /// Registers a handler whose return value is published.
     public func handle<Input: MessageDecodable, Output: MessageEncodable>(_ handler: @escaping BatchHandler<Input, Output>) {
         let publishers = self.publishers
+        let carriesMetadata = Output.self is any HandlerResultConvertible.Type
         register { context in
             let inputs = try context.messages.map { try $0.decode(as: Input.self) }
             let output = try await handler(inputs, context)
-            try await context.publishResult(output.encodeMessageBody(), to: publishers)
+            let result = try context.json.withCurrent { try output.handlerResult(carriesMetadata: carriesMetadata) }
+            try await context.publishResult(result, to: publishers, reply: false)
         }
     }
 
@@ -164,20 +258,25 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
     }
 
     private func register(_ handle: @escaping ConsumeNext) {
-        broker.register(SubscriberDefinition(source: source, options: options, batch: batch, handle: handle))
+        registry.register(SubscriberDefinition(source: source, options: options, batch: batch, handle: handle))
     }
 }
 
 extension MessageContext {
-    /// Publishes a handler's result: to the request's `replyTo`, and to each publisher.
-    func publishResult(_ body: EncodedBody?, to publishers: [any BrokerDestination]) async throws {
-        let correlationID = isBatch ? nil : message.correlationID
-        if !isBatch, let replyTo = message.replyTo {
-            let reply = body ?? EncodedBody(bytes: .init(), contentType: nil)
+    /// Publishes a handler's result: to the request's `replyTo` (when `reply`), and to each publisher.
+    func publishResult(_ result: HandlerResult, to publishers: [any BrokerDestination], reply: Bool) async throws {
+        let consumedCorrelationID = isBatch ? nil : message.correlationID
+        func outgoing(_ body: EncodedBody, correlationID: String?) -> OutgoingMessage {
+            var message = OutgoingMessage(body, headers: result.headers, correlationID: correlationID)
+            message.options = result.options
+            return message
+        }
+        if reply, !isBatch, let replyTo = message.replyTo {
             _ = try await dispatch(
                 Publication(
                     destination: NamedDestination(name: replyTo),
-                    messages: [OutgoingMessage(reply, correlationID: correlationID)],
+                    // A reply keeps the request's correlation id, which the requester matches it by.
+                    messages: [outgoing(result.body ?? EncodedBody(bytes: .init(), contentType: nil), correlationID: consumedCorrelationID)],
                     destinationIsTemporary: true,
                     serviceContext: serviceContext,
                     originContext: originContext,
@@ -186,12 +285,12 @@ extension MessageContext {
                 )
             )
         }
-        guard let body else { return }
+        guard let body = result.body else { return }
         for destination in publishers {
             _ = try await dispatch(
                 Publication(
                     destination: destination,
-                    messages: [OutgoingMessage(body, correlationID: correlationID)],
+                    messages: [outgoing(body, correlationID: result.correlationID ?? consumedCorrelationID)],
                     serviceContext: serviceContext,
                     originContext: originContext,
                     broker: broker,

@@ -12,18 +12,20 @@ extension Broker where Transport == KafkaTransport {
     public convenience init(
         url: String = "kafka://127.0.0.1:9092",
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.kafka")
+        logger: Logger = Logger(label: "courier.kafka"),
+        options: BrokerOptions = BrokerOptions()
     ) throws {
-        try self.init(configuration: KafkaConfiguration(url: url), middlewares: middlewares, logger: logger)
+        try self.init(configuration: KafkaConfiguration(url: url), middlewares: middlewares, logger: logger, options: options)
     }
 
     /// Creates a Kafka broker.
     public convenience init(
         configuration: KafkaConfiguration,
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.kafka")
+        logger: Logger = Logger(label: "courier.kafka"),
+        options: BrokerOptions = BrokerOptions()
     ) {
-        self.init(transport: KafkaTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger)
+        self.init(transport: KafkaTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger, options: options)
     }
 }
 

@@ -12,9 +12,10 @@ extension Broker where Transport == NatsTransport {
     public convenience init(
         url: String = "nats://127.0.0.1:4222",
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.nats")
+        logger: Logger = Logger(label: "courier.nats"),
+        options: BrokerOptions = BrokerOptions()
     ) throws {
-        try self.init(configuration: NatsConfiguration(url: url), middlewares: middlewares, logger: logger)
+        try self.init(configuration: NatsConfiguration(url: url), middlewares: middlewares, logger: logger, options: options)
     }
 
     /// Creates a NATS broker; its slow-consumer counters go to `metricsFactory` (default: the
@@ -23,12 +24,14 @@ extension Broker where Transport == NatsTransport {
         configuration: NatsConfiguration,
         middlewares: [any CourierMiddleware] = [],
         logger: Logger = Logger(label: "courier.nats"),
+        options: BrokerOptions = BrokerOptions(),
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.init(
             transport: NatsTransport(configuration: configuration, logger: logger, metricsFactory: metricsFactory),
             middlewares: middlewares,
-            logger: logger
+            logger: logger,
+            options: options
         )
     }
 }

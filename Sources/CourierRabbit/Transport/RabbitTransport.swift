@@ -11,18 +11,20 @@ extension Broker where Transport == RabbitTransport {
     public convenience init(
         url: String = "amqp://guest:guest@127.0.0.1:5672/",
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.rabbitmq")
+        logger: Logger = Logger(label: "courier.rabbitmq"),
+        options: BrokerOptions = BrokerOptions()
     ) throws {
-        self.init(configuration: try RabbitConfiguration(url: url), middlewares: middlewares, logger: logger)
+        self.init(configuration: try RabbitConfiguration(url: url), middlewares: middlewares, logger: logger, options: options)
     }
 
     /// Creates a RabbitMQ broker from a configuration (TLS settings, heartbeat, reconnecting).
     public convenience init(
         configuration: RabbitConfiguration,
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.rabbitmq")
+        logger: Logger = Logger(label: "courier.rabbitmq"),
+        options: BrokerOptions = BrokerOptions()
     ) {
-        self.init(transport: RabbitTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger)
+        self.init(transport: RabbitTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger, options: options)
     }
 }
 

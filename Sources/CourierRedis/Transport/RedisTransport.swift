@@ -11,18 +11,20 @@ extension Broker where Transport == RedisTransport {
     public convenience init(
         url: String = "redis://127.0.0.1:6379",
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.redis")
+        logger: Logger = Logger(label: "courier.redis"),
+        options: BrokerOptions = BrokerOptions()
     ) throws {
-        try self.init(configuration: RedisConfiguration(url: url), middlewares: middlewares, logger: logger)
+        try self.init(configuration: RedisConfiguration(url: url), middlewares: middlewares, logger: logger, options: options)
     }
 
     /// Creates a Redis broker.
     public convenience init(
         configuration: RedisConfiguration,
         middlewares: [any CourierMiddleware] = [],
-        logger: Logger = Logger(label: "courier.redis")
+        logger: Logger = Logger(label: "courier.redis"),
+        options: BrokerOptions = BrokerOptions()
     ) {
-        self.init(transport: RedisTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger)
+        self.init(transport: RedisTransport(configuration: configuration, logger: logger), middlewares: middlewares, logger: logger, options: options)
     }
 }
 

@@ -288,8 +288,8 @@ struct KafkaBrokerTests {
         let broker = KafkaBroker(configuration: try KafkaTestServer.configuration(), middlewares: [TelemetryMiddleware(conventions: .fastStream, tracer: tracer)])
         let base = KafkaTestServer.unique("seed")
         let done = Inbox<String>()
-        broker.subscriber(.topics("\(base)-first", start: .beginning)).publisher("\(base)-second") { (message: String, _) in message }
-        broker.subscriber(.topics("\(base)-second", start: .beginning)).publisher("\(base)-third") { (message: String, _) in message }
+        broker.subscriber(.topics("\(base)-first", start: .beginning)).publisher("\(base)-second").handle { (message: String, _) in message }
+        broker.subscriber(.topics("\(base)-second", start: .beginning)).publisher("\(base)-third").handle { (message: String, _) in message }
         broker.subscriber(.topics("\(base)-third", start: .beginning)) { (message: String, _) in done.put(message) }
         try await withRunningApp([broker]) { () async throws in
             await broker.waitUntilSubscribed()

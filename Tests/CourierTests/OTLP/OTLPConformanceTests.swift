@@ -18,8 +18,8 @@ struct OTLPConformanceTests {
         let done = Inbox<String>()
         let failed = Inbox<String>()
         let batches = Inbox<[String]>()
-        broker.subscriber("first").publisher("second") { (message: String, _) in message + "1" }
-        broker.subscriber("second").publisher("third") { (message: String, _) in message + "2" }
+        broker.subscriber("first").publisher("second").handle { (message: String, _) in message + "1" }
+        broker.subscriber("second").publisher("third").handle { (message: String, _) in message + "2" }
         broker.subscriber("third") { (message: String, _) in done.put(message) }
         broker.subscriber("payments") { (message: String, _) in
             failed.put(message)

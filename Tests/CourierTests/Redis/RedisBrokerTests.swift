@@ -194,8 +194,8 @@ struct RedisBrokerTests {
         let broker = try RedisBroker(url: RedisTestServer.url, middlewares: [TelemetryMiddleware(tracer: tracer)])
         let (first, second, third) = (RedisTestServer.unique("first"), RedisTestServer.unique("second"), RedisTestServer.unique("third"))
         let done = Inbox<String>()
-        broker.subscriber(.list(first)).publisher(.list(second)) { (text: String, _) in text + "+1" }
-        broker.subscriber(.list(second)).publisher(.stream(third)) { (text: String, _) in text + "+2" }
+        broker.subscriber(.list(first)).publisher(.list(second)).handle { (text: String, _) in text + "+1" }
+        broker.subscriber(.list(second)).publisher(.stream(third)).handle { (text: String, _) in text + "+2" }
         broker.subscriber(.stream(third, group: "end")) { (text: String, _) in done.put(text) }
         try await withRunningRedis(broker) { () async throws in
             try await broker.publish("m", to: .list(first))

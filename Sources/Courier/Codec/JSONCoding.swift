@@ -1,0 +1,124 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// How JSON bodies are written and read: key names, dates, or coders of your own.
+///
+/// The default writes keys as declared and dates as ISO 8601 in UTC with fractional seconds
+/// (`2026-11-25T10:00:00.123456Z`), which pydantic reads; it reads every date form pydantic writes
+/// (fractional seconds or none, `Z`, an offset such as `+02:00`, none, which is taken as UTC, a date
+/// alone, Unix seconds), and decimals sent as strings (pydantic's `Decimal`) as well as numbers.
+/// For Python peers whose models use snake_case fields, use ``python``:
+///
+/// ```swift
+/// let broker = RedisBroker(configuration, json: .python)          // every subscriber and publish
+/// broker.subscriber("orders", options: SubscriberOptions(json: .python)) { … } // one subscriber
+/// ```
+public struct JSONCoding: Sendable {
+    /// How property names become JSON keys.
+    public enum KeyStyle: Sendable, Hashable {
+        /// As declared in Swift (`orderID` stays `orderID`).
+        case asDeclared
+        /// snake_case, as Python models declare fields (`orderID` ↔ `order_id`).
+        case snakeCase
+    }
+
+    /// How `Date` values are written. Reading accepts every one of these forms whatever is chosen.
+    public enum DateStyle: Sendable, Hashable {
+        /// ISO 8601 in UTC with up to 7 fractional digits, enough for a `Date` to read back equal.
+        case iso8601
+        /// Seconds since 1970 as a JSON number.
+        case secondsSince1970
+        /// Milliseconds since 1970 as a JSON number.
+        case millisecondsSince1970
+    }
+
+    /// The coders used; shared, never mutated after creation.
+    let encoder: JSONEncoder
+    let decoder: JSONDecoder
+    /// Whether this is ``default``: the broker then binds nothing per message.
+    @usableFromInline let isDefault: Bool
+
+    /// The coding JSON bodies are read and written with here: the subscriber's inside
+    /// ``IncomingMessage/decode(as:)`` and while the broker encodes what is published. A custom
+    /// ``MessageDecodable`` or ``MessageEncodable`` conformance that uses JSON can read it too.
+    @TaskLocal public static var current: JSONCoding = .default
+
+    /// Runs `body` with this coding as ``current``; binds nothing when it is ``default`` and
+    /// ``current`` is too, as it is on every path that never chose a coding.
+    @inlinable
+    public func withCurrent<Result>(_ body: () throws -> Result) rethrows -> Result {
+        if isDefault && JSONCoding.current.isDefault { return try body() }
+        return try JSONCoding.$current.withValue(self, operation: body)
+    }
+
+    /// Keys as declared, pydantic-compatible dates and decimals.
+    public static let `default` = JSONCoding(default: ())
+
+    private init(default: Void) {
+        let coders = Self.coders(keys: .asDeclared, dates: .iso8601)
+        self.init(encoder: coders.encoder, decoder: coders.decoder, isDefault: true)
+    }
+
+    /// For Python (pydantic) peers: snake_case keys, pydantic-compatible dates and decimals.
+    public static let python = JSONCoding(keys: .snakeCase)
+
+    /// Coding with the given key and date styles.
+    public init(keys: KeyStyle = .asDeclared, dates: DateStyle = .iso8601) {
+        let coders = Self.coders(keys: keys, dates: dates)
+        self.init(encoder: coders.encoder, decoder: coders.decoder, isDefault: false)
+    }
+
+    private static func coders(keys: KeyStyle, dates: DateStyle) -> (encoder: JSONEncoder, decoder: JSONDecoder) {
+        let encoder = JSONEncoder()
+        let decoder = JSONDecoder()
+        if keys == .snakeCase {
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+        }
+        switch dates {
+        case .iso8601:
+            encoder.dateEncodingStrategy = .custom { date, encoder in
+                var container = encoder.singleValueContainer()
+                try container.encode(ISO8601Timestamp.format(date))
+            }
+        case .secondsSince1970:
+            encoder.dateEncodingStrategy = .secondsSince1970
+        case .millisecondsSince1970:
+            encoder.dateEncodingStrategy = .millisecondsSince1970
+        }
+        decoder.dateDecodingStrategy = .custom(Self.decodeDate)
+        return (encoder, decoder)
+    }
+
+    /// Coding with coders of your own (a date formatter, a data strategy…). Configure them fully
+    /// before handing them over: they are shared by every message and must not change afterwards.
+    public init(encoder: JSONEncoder, decoder: JSONDecoder) {
+        self.init(encoder: encoder, decoder: decoder, isDefault: false)
+    }
+
+    private init(encoder: JSONEncoder, decoder: JSONDecoder, isDefault: Bool) {
+        self.encoder = encoder
+        self.decoder = decoder
+        self.isDefault = isDefault
+    }
+
+    /// Reads every form pydantic and Foundation write: an ISO 8601 string (see ``ISO8601Timestamp``)
+    /// or a number of seconds since 1970.
+    @Sendable static func decodeDate(_ decoder: any Decoder) throws -> Date {
+        let container = try decoder.singleValueContainer()
+        if let seconds = try? container.decode(Double.self) {
+            return Date(timeIntervalSince1970: seconds)
+        }
+        let text = try container.decode(String.self)
+        guard let date = ISO8601Timestamp.parse(text) else {
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "'\(text)' is not an ISO 8601 date-time (e.g. 2026-11-25T10:00:00.123456+00:00)"
+            )
+        }
+        return date
+    }
+}
