@@ -3,7 +3,17 @@
 consume: subscribe with RedisTelemetryMiddleware, print READY, take --count messages, then write
          what arrived (type, value, baggage) and the finished spans to --out as JSON.
 publish: publish a str, a JSON object and bytes with baggage tenant=acme, write the spans.
+pydantic: take --count invoices (a pydantic model with datetime, UUID, Decimal, an enum, optionals
+          and a nested model) from the list --name, record each as pydantic read it, and answer on
+          the list --name.out with the invoice paid: times with an offset and naive, a Decimal.
 """
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Optional
+from uuid import UUID
+
+from pydantic import BaseModel
 import argparse
 import asyncio
 import json
@@ -12,6 +22,27 @@ from faststream.opentelemetry import Baggage, CurrentBaggage
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from peer_common import make_provider, spans, value
+
+
+class Status(str, Enum):
+    open = "open"
+    paid = "paid"
+
+
+class Line(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: Decimal
+
+
+class Invoice(BaseModel):
+    invoice_id: UUID
+    issued_at: datetime
+    due_at: Optional[datetime] = None
+    total: Decimal
+    status: Status
+    note: Optional[str] = None
+    lines: list[Line]
 
 
 def destination(kind, name):
@@ -24,7 +55,7 @@ def destination(kind, name):
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["consume", "publish"])
+    parser.add_argument("mode", choices=["consume", "publish", "pydantic"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--kind", choices=["channel", "list", "stream"], required=True)
     parser.add_argument("--name", required=True)
@@ -45,6 +76,28 @@ async def main():
         @broker.subscriber(**source)
         async def handle(body, baggage: CurrentBaggage):
             received.append({**value(body), "baggage": baggage.get_all()})
+            if len(received) >= args.count:
+                done.set()
+
+        await broker.start()
+        print("READY", flush=True)
+        await asyncio.wait_for(done.wait(), timeout=20)
+        await broker.stop()
+    elif args.mode == "pydantic":
+        done = asyncio.Event()
+
+        @broker.subscriber(list=args.name)
+        async def pay(invoice: Invoice):
+            received.append({"type": "Invoice", "value": invoice.model_dump(mode="json")})
+            paid = invoice.model_copy(update={
+                "status": Status.paid,
+                "issued_at": datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
+                "due_at": datetime(2026, 12, 1, 9, 30),
+                "total": invoice.total + Decimal("0.01"),
+                "note": None,
+            })
+            # Published before the count is reached, so the peer stops only after its last answer.
+            await broker.publish(paid, list=args.name + ".out")
             if len(received) >= args.count:
                 done.set()
 

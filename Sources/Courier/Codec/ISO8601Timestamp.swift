@@ -93,16 +93,30 @@ public enum ISO8601Timestamp {
         return Date(timeIntervalSince1970: seconds + fraction)
     }
 
-    /// `date` in UTC, `YYYY-MM-DDThh:mm:ss[.fffffff]Z`: up to 7 fractional digits, trailing zeros
-    /// left out. Seven digits (100 ns) are finer than half the spacing of `Date`'s `Double` for
-    /// present-day dates (about 240 ns), so the text reads back as the same `Date`.
+    /// `date` in UTC, `YYYY-MM-DDThh:mm:ss[.fraction]Z`, with the fewest fractional digits (up
+    /// to 9) that read back as the same `Date`: `2026-11-25T10:00:00.123456Z` for a time a Python
+    /// peer sent with microseconds, nothing after the seconds for a whole second. pydantic reads
+    /// every such form (it keeps microseconds).
     public static func format(_ date: Date) -> String {
         let interval = date.timeIntervalSince1970
         var whole = interval.rounded(.down)
-        var ticks = Int(((interval - whole) * 10_000_000).rounded())
-        if ticks >= 10_000_000 {
+        let fraction = interval - whole
+        var ticks = 0
+        var width = 0
+        var scale = 1
+        // The shortest fraction that parses back to this very Double (parse adds it the same way).
+        for digits in 0...9 {
+            let candidate = (fraction * Double(scale)).rounded()
+            if whole + candidate / Double(scale) == interval || digits == 9 {
+                ticks = Int(candidate)
+                width = digits
+                break
+            }
+            scale *= 10
+        }
+        if width > 0, ticks >= scale {
             whole += 1
-            ticks -= 10_000_000
+            ticks -= scale
         }
         let total = Int(whole)
         var days = total / 86_400
@@ -132,7 +146,6 @@ public enum ISO8601Timestamp {
         append(secondOfDay % 60, width: 2)
         if ticks > 0 {
             var fraction = ticks
-            var width = 7
             while fraction % 10 == 0 {
                 fraction /= 10
                 width -= 1

@@ -27,7 +27,7 @@ public struct JSONCoding: Sendable {
 
     /// How `Date` values are written. Reading accepts every one of these forms whatever is chosen.
     public enum DateStyle: Sendable, Hashable {
-        /// ISO 8601 in UTC with up to 7 fractional digits, enough for a `Date` to read back equal.
+        /// ISO 8601 in UTC with the fewest fractional digits (up to 9) that read back as the same `Date`.
         case iso8601
         /// Seconds since 1970 as a JSON number.
         case secondsSince1970

@@ -8,14 +8,14 @@ import Tracing
 ///
 /// Enabled by ``BrokerOptions/messageLogLevel``; the broker puts it innermost, next to the
 /// handler, so the process span exists and its trace id is the one logged. The trace id is read
-/// through the installed instrument's W3C injection, so any tracer's ids show.
+/// through the W3C injection of the tracer that made the span, so any tracer's ids show.
 struct MessageLogMiddleware: CourierMiddleware {
     let level: Logger.Level
 
     func consume(_ context: MessageContext, next: ConsumeNext) async throws {
         var logger = context.logger
         guard logger.logLevel <= level else { return try await next(context) }
-        if let traceID = Self.traceID(of: context.serviceContext) { logger[metadataKey: "trace_id"] = "\(traceID)" }
+        if let traceID = Self.traceID(of: context.serviceContext, propagator: context.propagator ?? InstrumentationSystem.instrument) { logger[metadataKey: "trace_id"] = "\(traceID)" }
         if context.isBatch { logger[metadataKey: "courier.batch_size"] = "\(context.messages.count)" }
         logger.log(level: level, "received")
         let start = ContinuousClock.now
@@ -29,9 +29,9 @@ struct MessageLogMiddleware: CourierMiddleware {
     }
 
     /// The trace id the installed instrument would propagate for `context`, if any.
-    static func traceID(of context: ServiceContext) -> Substring? {
+    static func traceID(of context: ServiceContext, propagator: any Instrument) -> Substring? {
         var carrier = MessageHeaders()
-        InstrumentationSystem.instrument.inject(context, into: &carrier, using: HeadersInjector())
+        propagator.inject(context, into: &carrier, using: HeadersInjector())
         guard let traceparent = carrier["traceparent"] else { return nil }
         let fields = traceparent.split(separator: "-")
         return fields.count >= 2 ? fields[1] : nil

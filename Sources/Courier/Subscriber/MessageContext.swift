@@ -24,6 +24,9 @@ public struct MessageContext: Sendable {
     public var serviceContext: ServiceContext
     /// The process span, when a telemetry middleware made one.
     public var span: (any Span)?
+    /// The tracer that made ``span``, which can write its context as headers (the message log
+    /// reads the trace id through it); nil without telemetry.
+    public var propagator: (any Instrument)?
     /// The context the consumed message was created under (see ``Publication/originContext``).
     public var originContext: ServiceContext?
 
@@ -55,6 +58,7 @@ public struct MessageContext: Sendable {
         self.messageLogger = MessageLogger(logger, messageID: first?.messageID, correlationID: first?.correlationID)
         self.serviceContext = .topLevel
         self.span = nil
+        self.propagator = nil
         self.originContext = nil
         self.settlement = delivery.settlement
         self.orderingKey = delivery.orderingKey

@@ -278,6 +278,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
         var context = context
         context.serviceContext = spanContext
         context.span = span
+        context.propagator = tracer
         context.originContext = origin
         let start: ContinuousClock.Instant? = instruments == nil ? nil : .now
         do {
