@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 swift=${SWIFT:-swift}
 runs=${FUZZ_RUNS:-1000000}
 rss_limit=${FUZZ_RSS_LIMIT_MB:-512}
-targets=${FUZZ_TARGETS:-resp envelope traceparent baggage propagation nats-headers kafka-record amqp-frames nats-puback}
+targets=${FUZZ_TARGETS:-resp envelope traceparent baggage propagation nats-headers kafka-record amqp-frames nats-puback date}
 scratch=.build-fuzz
 
 pkg-config --exists libnats || { echo "fuzz: libnats-dev is missing; run make setup" >&2; exit 1; }

@@ -10,9 +10,8 @@ func kafkaExample() async throws {
     // offsets are committed after the handler (the default, .ackFirst, commits before it).
     broker.subscriber(.topics("orders", group: "billing"), options: SubscriberOptions(ackPolicy: .nackOnError, maxConcurrency: 4)) {
         (order: Order, context) in
-        if let record = context.message.kafka {
-            context.logger.info("order", metadata: ["partition": "\(record.partition)", "offset": "\(record.offset)", "key": "\(record.keyText ?? "-")"])
-        }
+        let record = try context.message.kafka
+        context.logger.info("order", metadata: ["partition": "\(record.partition)", "offset": "\(record.offset)", "key": "\(record.keyText ?? "-")"])
         return Receipt(orderID: order.id)
     }
     // A pattern, read from the oldest record; a rebalance listener.

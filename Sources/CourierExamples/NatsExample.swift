@@ -8,7 +8,7 @@ func natsExample() async throws {
 
     // Core NATS: a subject with a capture and a wildcard, a queue group, a request handler.
     broker.subscriber(.subject("logs.{service}.*")) { (line: String, context) in
-        let service = context.message.nats?.path["service"] ?? "-"
+        let service = try context.message.nats.path["service"] ?? "-"
         context.logger.info("log line", metadata: ["service": "\(service)"])
     }
     broker.subscriber(.subject("jobs", queue: "workers")).publisher(.jetStream("orders.created")).handle { (job: Order, context) in
@@ -24,10 +24,10 @@ func natsExample() async throws {
     billing.nackDelay = .seconds(5)
     broker.subscriber(.jetStream("orders.created", stream: orders, consumer: billing), options: SubscriberOptions(ackPolicy: .nackOnError)) {
         (order: Order, context) in
-        if let jetStream = context.message.nats?.jetStream {
+        if let jetStream = try context.message.nats.jetStream {
             context.logger.info("order", metadata: ["seq": "\(jetStream.streamSequence)", "delivery": "\(jetStream.deliveryCount)"])
         }
-        try await context.message.nats?.inProgress()   // more time before the ack wait runs out
+        try await context.message.nats.inProgress()   // more time before the ack wait runs out
         return Receipt(orderID: order.id)
     }
     broker.subscriber(.jetStream("orders.created", stream: "ORDERS", consumer: .pull("audit", batchSize: 100)), batch: BatchOptions(maxMessages: 100))
@@ -37,7 +37,7 @@ func natsExample() async throws {
 
     // Key-value: every change to the keys of a bucket (no trace context: each is a trace of its own).
     broker.subscriber(.keyValue(bucket: "feature-flags")) { (value: String, context) in
-        guard let entry = context.message.nats?.keyValue else { return }
+        guard let entry = try context.message.nats.keyValue else { return }
         context.logger.info("flag", metadata: ["key": "\(entry.key)", "op": "\(entry.operation.rawValue)", "value": "\(value)"])
     }
 

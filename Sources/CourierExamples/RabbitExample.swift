@@ -7,7 +7,8 @@ func rabbitExample() async throws {
 
     // A durable queue on the default exchange (FastStream declares it the same way).
     broker.subscriber("jobs") { (job: Order, context) in
-        context.logger.info("job", metadata: ["routing_key": "\(context.message.rabbit?.routingKey ?? "-")"])
+        let routingKey = try context.message.rabbit.routingKey
+        context.logger.info("job", metadata: ["routing_key": "\(routingKey)"])
     }
     // A queue bound to a topic exchange with a pattern; dead-lettered when rejected.
     let audit = RabbitQueue("audit", arguments: ["x-dead-letter-exchange": .string("audit.dlx")])
@@ -49,7 +50,8 @@ func rabbitProductionExample(caFile: String) async throws {
     // `{region}` binds as `*` and captures the word, like FastStream's path parameters.
     broker.subscriber(.queue(RabbitQueue("orders-by-region"), exchange: RabbitExchange("events", kind: .topic), routingKey: "orders.{region}.created")) {
         (order: Order, context) in
-        context.logger.info("order", metadata: ["region": "\(context.message.rabbit?.path["region"] ?? "-")"])
+        let region = try context.message.rabbit.path["region"] ?? "-"
+        context.logger.info("order", metadata: ["region": "\(region)"])
     }
     // A quorum queue counts deliveries (`x-delivery-count`): give up after three.
     let payments = RabbitQueue("payments", arguments: ["x-queue-type": .string("quorum"), "x-dead-letter-exchange": .string("payments.dlx")])

@@ -11,7 +11,7 @@ func redisExample() async throws {
         context.logger.info("notified", metadata: ["text": "\(text)"])
     }
     broker.subscriber(.pattern("logs.{level}")) { (line: String, context) in
-        let level = context.message.redis?.path["level"] ?? "info"
+        let level = try context.message.redis.path["level"] ?? "info"
         context.logger.info("log line", metadata: ["level": "\(level)"])
     }
     broker.subscriber(.list("jobs")).publisher(.stream("results", maxLength: 10_000)).handle { (job: Order, context) in
@@ -21,7 +21,8 @@ func redisExample() async throws {
         .stream("results", group: "billing", consumer: "billing-1", claimIdleAfter: .seconds(60)),
         options: SubscriberOptions(ackPolicy: .nackOnError)
     ) { (receipt: Receipt, context) in
-        context.logger.info("billed", metadata: ["entry": "\(context.message.redis?.entryID ?? "-")"])
+        let entry = try context.message.redis.entryID ?? "-"
+        context.logger.info("billed", metadata: ["entry": "\(entry)"])
     }
     broker.subscriber(.list("audit"), batch: BatchOptions(maxMessages: 50)).handle { (lines: [String], context) in
         context.logger.info("audit batch", metadata: ["size": "\(lines.count)"])

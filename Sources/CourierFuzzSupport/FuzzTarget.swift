@@ -21,6 +21,8 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     case amqpFrames = "amqp-frames"
     /// The JetStream PubAck fast reader, against `JSONDecoder`.
     case natsPubAck = "nats-puback"
+    /// ISO 8601 date-times as JSON bodies carry them (`ISO8601Timestamp`).
+    case date
 
     /// The longest input worth trying: past it a target only repeats itself more slowly.
     package var maximumInputLength: Int {
@@ -35,6 +37,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .kafkaRecord: 2048
         case .amqpFrames: 8192
         case .natsPubAck: 256
+        case .date: 128
         }
     }
 
@@ -74,6 +77,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .kafkaRecord: try KafkaRecordFuzz.run(input, check)
         case .amqpFrames: try AMQPFrameFuzz.run(input, check)
         case .natsPubAck: try NatsPubAckFuzz.run(input, check)
+        case .date: try DateFuzz.run(input, check)
         case .propagation: preconditionFailure("asynchronous target")
         }
     }
@@ -91,6 +95,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .kafkaRecord: return KafkaRecordFuzz.seeds(&random)
         case .amqpFrames: return AMQPFrameFuzz.seeds(&random)
         case .natsPubAck: return NatsPubAckFuzz.seeds(&random)
+        case .date: return DateFuzz.seeds(&random)
         }
     }
 
@@ -107,6 +112,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .kafkaRecord: KafkaRecordFuzz.generate(&random)
         case .amqpFrames: try AMQPFrameFuzz.generate(&random)
         case .natsPubAck: try NatsPubAckFuzz.generate(&random)
+        case .date: try DateFuzz.generate(&random)
         }
     }
 }

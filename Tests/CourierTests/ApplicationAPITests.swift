@@ -1,5 +1,7 @@
 import Courier
 import CourierMemory
+import CourierNATS
+import CourierRedis
 import InMemoryTracing
 import Logging
 import NIOCore
@@ -338,5 +340,27 @@ struct ApplicationAPITests {
         #expect(lines[3].metadata["error"] != nil)
         let processSpan = try #require(tracer.finishedSpans.first { $0.name == "process orders" })
         #expect(lines[0].metadata["trace_id"] == processSpan.traceID)
+    }
+
+    @Test("asking a message for another broker's details fails loudly instead of doing nothing")
+    func wrongBroker() async throws {
+        let broker = MemoryBroker(options: BrokerOptions(defaultAckPolicy: .rejectOnError))
+        let errors = Inbox<CourierError>()
+        broker.subscriber("jobs") { (_: String, context: MessageContext) in
+            do {
+                try await context.message.nats.inProgress()
+            } catch let error as CourierError {
+                errors.put(error)
+                _ = try context.message.redis.path
+            }
+        }
+        try await withRunningApp([broker]) {
+            await broker.waitUntilSubscribed()
+            try await broker.publish("x", to: "jobs")
+            _ = try await errors.wait(count: 1)
+        }
+        #expect(errors.values.first?.code == .wrongBroker)
+        #expect(errors.values.first?.message.contains("did not come from NATS") == true)
+        #expect(broker.transport.statistics(for: "jobs").rejected == 1)
     }
 }

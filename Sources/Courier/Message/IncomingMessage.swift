@@ -56,6 +56,19 @@ public struct IncomingMessage: Sendable {
     /// the broker's), set by the broker on every delivery.
     public var json: JSONCoding = .default
 
+    /// What the broker `broker` added to the message (``raw``), for broker modules' typed accessors
+    /// (`message.nats`, `message.redis`…).
+    ///
+    /// - Throws: ``CourierError`` `.wrongBroker` when the message came from another broker, so
+    ///   that `try context.message.nats.inProgress()` on a Redis message fails loudly instead of
+    ///   doing nothing.
+    public func brokerInfo<Info>(_ type: Info.Type, broker: String) throws(CourierError) -> Info {
+        guard let info = raw as? Info else {
+            throw CourierError(.wrongBroker, "this message on '\(destination)' did not come from \(broker): it has no \(Info.self)")
+        }
+        return info
+    }
+
     /// Decodes the body as `T`, by `T`'s own rules (see ``MessageDecodable``).
     public func decode<T: MessageDecodable>(as type: T.Type = T.self) throws -> T {
         if let envelopeError { throw envelopeError }

@@ -37,5 +37,9 @@ public struct KafkaMessageInfo: Sendable, MessagingSpanAttributes {
 
 extension IncomingMessage {
     /// What Kafka adds to the message (topic, partition, offset, key, tombstone).
-    public var kafka: KafkaMessageInfo? { raw as? KafkaMessageInfo }
+    ///
+    /// - Throws: `CourierError` `.wrongBroker` for another broker's message.
+    public var kafka: KafkaMessageInfo {
+        get throws(CourierError) { try brokerInfo(KafkaMessageInfo.self, broker: "Kafka") }
+    }
 }

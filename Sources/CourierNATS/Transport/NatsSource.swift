@@ -200,5 +200,9 @@ public struct NatsMessageInfo: Sendable {
 
 extension IncomingMessage {
     /// What NATS adds to the message (captures, JetStream metadata, key-value entry).
-    public var nats: NatsMessageInfo? { raw as? NatsMessageInfo }
+    ///
+    /// - Throws: `CourierError` `.wrongBroker` for another broker's message.
+    public var nats: NatsMessageInfo {
+        get throws(CourierError) { try brokerInfo(NatsMessageInfo.self, broker: "NATS") }
+    }
 }

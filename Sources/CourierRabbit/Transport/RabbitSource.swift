@@ -58,7 +58,7 @@ public struct RabbitSource: SubscriptionSource {
     /// The binding's routing key (a pattern on a topic exchange); the queue's name by default.
     /// `{name}` tokens capture a word each, like FastStream's path parameters:
     /// `orders.{region}.created` binds `orders.*.created` and a delivery of
-    /// `orders.eu.created` has `context.message.rabbit?.path["region"] == "eu"`.
+    /// `orders.eu.created` has `try context.message.rabbit.path["region"] == "eu"`.
     public var routingKey: String?
     /// The binding's arguments (header matches on a headers exchange).
     public var bindingArguments: AMQPFieldTable
@@ -194,5 +194,9 @@ public struct RabbitMessageInfo: Sendable, MessagingSpanAttributes {
 
 extension IncomingMessage {
     /// What RabbitMQ adds to the message (exchange, routing key, delivery tag, properties).
-    public var rabbit: RabbitMessageInfo? { raw as? RabbitMessageInfo }
+    ///
+    /// - Throws: `CourierError` `.wrongBroker` for another broker's message.
+    public var rabbit: RabbitMessageInfo {
+        get throws(CourierError) { try brokerInfo(RabbitMessageInfo.self, broker: "RabbitMQ") }
+    }
 }

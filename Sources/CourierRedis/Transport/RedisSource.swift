@@ -185,5 +185,9 @@ public struct RedisMessageInfo: Sendable, Hashable {
 
 extension IncomingMessage {
     /// What Redis adds to the message (stream entry id, pattern captures), for Redis messages.
-    public var redis: RedisMessageInfo? { raw as? RedisMessageInfo }
+    ///
+    /// - Throws: `CourierError` `.wrongBroker` for another broker's message.
+    public var redis: RedisMessageInfo {
+        get throws(CourierError) { try brokerInfo(RedisMessageInfo.self, broker: "Redis") }
+    }
 }

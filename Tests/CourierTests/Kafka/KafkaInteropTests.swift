@@ -56,7 +56,7 @@ struct KafkaInteropTests {
         let peerHeaders = Inbox<String>()
         broker.subscriber(.topics(topic, start: .beginning)) { (body: ByteBuffer, context: MessageContext) in
             inbox.put(FastStreamPeer.arrival(body, context))
-            keys.put(context.message.kafka?.keyText ?? "-")
+            keys.put(try context.message.kafka.keyText ?? "-")
             peerHeaders.put(context.message.headers["x-peer"] ?? "-")
         }
         let output = try await withRunningApp([broker]) { () async throws -> FastStreamPeer.Output in

@@ -44,7 +44,7 @@ struct NatsBrokerTests {
         let captured = Inbox<[String: String]>()
         let everything = Inbox<String>()
         broker.subscriber(.subject("\(prefix).{level}.*")) { (_: String, context: MessageContext) in
-            captured.put(context.message.nats?.path ?? [:])
+            captured.put(try context.message.nats.path)
         }
         broker.subscriber(.subject("\(prefix).>")) { (_: String, context: MessageContext) in
             everything.put(context.message.destination)

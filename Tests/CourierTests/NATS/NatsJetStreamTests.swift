@@ -24,8 +24,8 @@ struct NatsJetStreamTests {
             try await broker.publish(Order(id: 7, item: "tea"), to: .jetStream(subject, stream: streamName))
             let message = try #require(try await inbox.wait(count: 1).first)
             #expect(try message.decode(as: Order.self) == Order(id: 7, item: "tea"))
-            #expect(message.nats?.jetStream?.stream == streamName)
-            #expect(message.nats?.jetStream?.consumer == "billing")
+            #expect(try message.nats.jetStream?.stream == streamName)
+            #expect(try message.nats.jetStream?.consumer == "billing")
             #expect(message.deliveryCount == 1)
             #expect(message.messageID == "1", "the stream sequence is the message id")
         }
@@ -97,7 +97,7 @@ struct NatsJetStreamTests {
             slowRuns.put(context.message.deliveryCount)
             for _ in 0..<3 {
                 try await Task.sleep(for: .milliseconds(500))
-                try await context.message.nats?.inProgress()
+                try await context.message.nats.inProgress()
             }
         }
         try await withRunningNats(broker) { () async throws in
@@ -244,7 +244,7 @@ struct NatsJetStreamTests {
         try await broker.transport.putValue(ByteBuffer(string: "1"), forKey: "a", inBucket: bucket)
         let entries = Inbox<String>()
         broker.subscriber(.keyValue(bucket: bucket)) { (value: String, context: MessageContext) in
-            let entry = try #require(context.message.nats?.keyValue)
+            let entry = try #require(try context.message.nats.keyValue)
             entries.put("\(entry.key) \(entry.operation.rawValue) \(value)")
         }
         try await withRunningNats(broker) { () async throws in

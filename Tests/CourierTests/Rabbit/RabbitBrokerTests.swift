@@ -138,7 +138,7 @@ struct RabbitBrokerTests {
         }
         let regions = Inbox<[String: String]>()
         broker.subscriber(.queue(RabbitQueue(Self.unique("regions"), autoDelete: true), exchange: front, routingKey: "orders.{region}.created")) {
-            (_: String, context: MessageContext) in regions.put(context.message.rabbit?.path ?? [:])
+            (_: String, context: MessageContext) in regions.put(try context.message.rabbit.path)
         }
         try await withRunningApp([broker]) { () async throws in
             await broker.waitUntilSubscribed()
@@ -181,7 +181,7 @@ struct RabbitBrokerTests {
             let answer = try #require(try await answers.wait(count: 1).first)
             #expect(String(buffer: answer.body) == "PING")
             #expect(answer.correlationID == "ask-1")
-            #expect(answer.rabbit?.exchange == replies.name)
+            #expect(try answer.rabbit.exchange == replies.name)
         }
         try await broker.transport.deleteQueue(requests)
     }

@@ -37,7 +37,7 @@ struct RedisBrokerTests {
         let prefix = RedisTestServer.unique("logs")
         let inbox = Inbox<[String: String]>()
         broker.subscriber(.pattern("\(prefix).{level}")) { (_: String, context: MessageContext) in
-            inbox.put(context.message.redis?.path ?? [:])
+            inbox.put(try context.message.redis.path)
         }
         try await withRunningRedis(broker) { () async throws in
             try await broker.publish("disk full", to: "\(prefix).error")
@@ -103,7 +103,7 @@ struct RedisBrokerTests {
         let broker = try RedisBroker(url: RedisTestServer.url, middlewares: [TelemetryMiddleware(tracer: tracer)])
         let stream = RedisTestServer.unique("stream")
         let inbox = Inbox<String?>()
-        broker.subscriber(.stream(stream)) { (_: String, context: MessageContext) in inbox.put(context.message.redis?.entryID) }
+        broker.subscriber(.stream(stream)) { (_: String, context: MessageContext) in inbox.put(try context.message.redis.entryID) }
         try await withRunningRedis(broker) { () async throws in
             try await broker.publish("one", to: .stream(stream, maxLength: 100))
             let ids = try await inbox.wait(count: 1)
@@ -307,7 +307,7 @@ struct RedisBrokerTests {
         let inbox = Inbox<String>()
         broker.subscriber("\(prefix).channel") { (text: String, _) in inbox.put("channel:" + text) }
         broker.subscriber(.pattern("\(prefix).p.{name}")) { (_: String, context: MessageContext) in
-            inbox.put("pattern:" + (context.message.redis?.path["name"] ?? "?"))
+            inbox.put("pattern:" + (try context.message.redis.path["name"] ?? "?"))
         }
         broker.subscriber(.list("\(prefix).list")) { (text: String, _) in inbox.put("list:" + text) }
         broker.subscriber(.stream("\(prefix).stream", group: "g")) { (text: String, _) in inbox.put("stream:" + text) }
@@ -379,7 +379,7 @@ struct RedisBrokerTests {
         let inbox = Inbox<String>()
         broker.subscriber("news") { (text: String, _) in inbox.put("channel:" + text) }
         broker.subscriber(.pattern("alerts.{level}")) { (_: String, context: MessageContext) in
-            inbox.put("pattern:" + (context.message.redis?.path["level"] ?? "?"))
+            inbox.put("pattern:" + (try context.message.redis.path["level"] ?? "?"))
         }
         let producer = try RedisBroker(url: server.url)
         try await withRunningRedis(broker) { () async throws in
