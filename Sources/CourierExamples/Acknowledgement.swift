@@ -29,8 +29,10 @@ func concurrencyAndShutdown() async throws {
     }
 
     var app = CourierApp(brokers: [broker], shutdownTimeout: .seconds(10))
-    app.onStartup { broker.logger.info("warming caches") }
-    app.onShutdown { broker.logger.info("closing the database pool") }
+    app.onStartup { broker.logger.info("warming caches") }                   // before the brokers connect
+    app.afterStartup { try await broker.publish("service started", to: "events") }  // subscribers are live
+    app.onShutdown { try await broker.publish("service stopping", to: "events") }   // brokers still connected
+    app.afterShutdown { broker.logger.info("closing the database pool") }    // after every broker stopped
     try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
 }
 
