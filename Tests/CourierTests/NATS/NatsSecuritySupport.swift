@@ -9,9 +9,25 @@ struct NatsSecurityFiles {
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
+    /// The TLS files the tests share: RSA keys cost CPU time, and on a small machine the
+    /// suite's timing-sensitive tests run alongside, so each set is made once per test run.
+    private static let sharedTLS = Task { try await makeTLS() }
+    private static let sharedOtherAuthority = Task { try await makeTLS() }
+    private static let sharedCredentials = Task { try await makeCredentials() }
+
     /// The CA, the server certificate for `localhost`/127.0.0.1 (``TestCertificates``) and a
     /// client certificate the same CA signed, for mutual TLS.
-    static func tls() async throws -> NatsSecurityFiles {
+    static func tls() async throws -> NatsSecurityFiles { try await sharedTLS.value }
+
+    /// Another CA with its own certificates, which the servers of ``tls()`` do not trust.
+    static func otherAuthority() async throws -> NatsSecurityFiles { try await sharedOtherAuthority.value }
+
+    /// An operator (JWT) setup with a user `.creds` file, and a plain NKey, made by
+    /// `Tests/Interop/nats_credentials.py` (see there for the files). Servers of several tests
+    /// load them at once; each test writes its server configuration under a name of its own.
+    static func credentials() async throws -> NatsSecurityFiles { try await sharedCredentials.value }
+
+    private static func makeTLS() async throws -> NatsSecurityFiles {
         let files = NatsSecurityFiles(directory: newDirectory("tls"))
         try await TestCertificates.make(in: files.directory)
         try await run(
@@ -20,7 +36,7 @@ struct NatsSecurityFiles {
                 "-c",
                 """
                 set -e
-                openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=courier-client" 2>/dev/null
+                openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout client.key -out client.csr -subj "/CN=courier-client" 2>/dev/null
                 printf "extendedKeyUsage=clientAuth" > client.ext
                 openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 1 -extfile client.ext 2>/dev/null
                 """,
@@ -30,9 +46,7 @@ struct NatsSecurityFiles {
         return files
     }
 
-    /// An operator (JWT) setup with a user `.creds` file, and a plain NKey, made by
-    /// `Tests/Interop/nats_credentials.py` (see there for the files).
-    static func credentials() async throws -> NatsSecurityFiles {
+    private static func makeCredentials() async throws -> NatsSecurityFiles {
         let files = NatsSecurityFiles(directory: newDirectory("creds"))
         try FileManager.default.createDirectory(at: files.directory, withIntermediateDirectories: true)
         let script = URL(fileURLWithPath: #filePath)

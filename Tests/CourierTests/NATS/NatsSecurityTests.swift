@@ -11,7 +11,7 @@ struct NatsSecurityTests {
     static func tlsServer(_ files: NatsSecurityFiles, verifyClients: Bool = false) async throws -> OwnedNatsServer {
         let server = try OwnedNatsServer(
             arguments: try files.serverArguments(
-                "tls-\(verifyClients).conf",
+                "tls-\(verifyClients)-\(UUID().uuidString.prefix(8)).conf",
                 """
                 tls {
                   cert_file: "\(files.path("server.crt"))"
@@ -69,7 +69,7 @@ struct NatsSecurityTests {
     @Test("TLS: a server certificate from an untrusted CA, or without the expected name, fails the handshake")
     func untrustedCA() async throws {
         let files = try await NatsSecurityFiles.tls()
-        let otherAuthority = try await NatsSecurityFiles.tls()
+        let otherAuthority = try await NatsSecurityFiles.otherAuthority()
         let server = try await Self.tlsServer(files)
         var untrusted = try Self.configuration("tls://127.0.0.1:\(server.port)")
         untrusted.tls = NatsTLS(trustedCertificatesFile: otherAuthority.path("ca.crt"))
@@ -128,7 +128,7 @@ struct NatsSecurityTests {
     @Test("NKey: a seed file the server knows the public key of signs in; without it the server refuses")
     func nkeySeed() async throws {
         let files = try await NatsSecurityFiles.credentials()
-        let server = try OwnedNatsServer(arguments: try files.serverArguments("nkey-server.conf", "include nkey.conf\n"))
+        let server = try OwnedNatsServer(arguments: try files.serverArguments("nkey-server-\(UUID().uuidString.prefix(8)).conf", "include nkey.conf\n"))
         try await server.start()
         var configuration = try Self.configuration(server.url)
         configuration.credentials = .nkey(publicKey: try files.nkeyPublicKey, seedFile: files.path("nkey.seed"))
@@ -145,7 +145,7 @@ struct NatsSecurityTests {
     func credentialsFile() async throws {
         let files = try await NatsSecurityFiles.credentials()
         let server = try OwnedNatsServer(
-            arguments: try files.serverArguments("operator-server.conf", "include operator.conf\n")
+            arguments: try files.serverArguments("operator-server-\(UUID().uuidString.prefix(8)).conf", "include operator.conf\n")
         )
         try await server.start()
         var configuration = try Self.configuration(server.url)
@@ -158,7 +158,7 @@ struct NatsSecurityTests {
         await expectNatsError(.credentialsFile) { try await Self.connect(missing) }
 
         // A file with a JWT but no seed: nats.c finds no seed to sign the server's nonce with.
-        let jwtOnly = files.path("jwt-only.creds")
+        let jwtOnly = files.path("jwt-only-\(UUID().uuidString.prefix(8)).creds")
         let creds = try String(contentsOfFile: files.path("user.creds"), encoding: .utf8)
         try String(creds.prefix(while: { $0 != "*" })).write(toFile: jwtOnly, atomically: true, encoding: .utf8)
         var noSeed = try Self.configuration(server.url)
@@ -173,7 +173,7 @@ struct NatsSecurityTests {
         let credentials = try await NatsSecurityFiles.credentials()
         let server = try OwnedNatsServer(
             arguments: try credentials.serverArguments(
-                "tls-operator.conf",
+                "tls-operator-\(UUID().uuidString.prefix(8)).conf",
                 """
                 include operator.conf
                 tls {
