@@ -330,17 +330,23 @@ final class NatsClient: Sendable {
     /// The error for a nats.c call that returned `status`: nats.c's text for it when it left one
     /// on this thread, else the status's name.
     static func failure(_ status: natsStatus, _ code: NatsError.Code, _ context: String) -> NatsError {
+        NatsError(code, "\(context): \(lastErrorText(for: status))", clientStatus: Int(status.rawValue))
+    }
+
+    /// nats.c's text for the error it left on this thread, else the name of `status`.
+    private static func lastErrorText(for status: natsStatus) -> String {
         var lastStatus = NATS_OK
-        let text = nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? statusText(status)
-        return NatsError(code, "\(context): \(text)", clientStatus: Int(status.rawValue))
+        return nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? statusText(status)
     }
 
     /// Why a connect failed, as a code: nats.c reports TLS, credential-file and authorization
-    /// failures with general statuses (`NATS_ERR`, `NATS_NO_SERVER`), so its text decides too.
+    /// failures with general statuses (`NATS_ERR`, `NATS_PROTOCOL_ERROR`), so its text decides
+    /// too — its text alone, not the context, whose `tls://` URLs would read as a TLS failure.
     static func connectError(_ status: natsStatus, configuration: NatsConfiguration) -> NatsError {
         let context = "cannot connect to \(configuration.redactedServers.joined(separator: ","))"
-        var error = failure(status, .client, context)
-        let text = error.message.lowercased()
+        let clientText = lastErrorText(for: status)
+        var error = NatsError(.client, "\(context): \(clientText)", clientStatus: Int(status.rawValue))
+        let text = clientText.lowercased()
         if status == NATS_CONNECTION_AUTH_FAILED || text.contains("authorization violation") || text.contains("authentication") {
             error.code = .authentication
         } else if configuration.credentials != nil,

@@ -84,6 +84,11 @@ struct NatsSecurityTests {
         wrongName.tls?.hostnameVerification = .disabled
         try await Self.connect(wrongName)
         await server.kill()
+
+        // No server at all is no TLS failure, though the URL says tls://.
+        var trusted = try Self.configuration("tls://127.0.0.1:\(server.port)")
+        trusted.tls = NatsTLS(trustedCertificatesFile: files.path("ca.crt"))
+        await expectNatsError(.client) { try await Self.connect(trusted) }
     }
 
     @Test("TLS: a CA or client certificate file that cannot be read is a configuration error")
