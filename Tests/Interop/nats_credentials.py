@@ -35,7 +35,8 @@ def b64(data):
 
 def jwt(claims, signer):
     header = b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
-    # The ID is the hash of the claims without it, as the Go library computes it.
+    # A unique ID from a hash of the claims without it (the Go library hashes with SHA-512/256;
+    # nats-server does not recompute it).
     body = json.dumps(claims, separators=(",", ":")).encode()
     claims["jti"] = base64.b32encode(hashlib.sha256(body).digest()).decode().rstrip("=")
     payload = b64(json.dumps(claims, separators=(",", ":")).encode())
