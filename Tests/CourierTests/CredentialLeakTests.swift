@@ -177,6 +177,69 @@ struct CredentialLeakTests {
         witness.expectNowhere(secrets)
     }
 
+    @Test("NATS: the JWT and seeds of .creds and NKey seed files stay out of everything shown")
+    func natsCredentialFiles() async throws {
+        let files = try await NatsSecurityFiles.credentials()
+        let secrets = try files.secrets
+        #expect(secrets.count == 3)
+        let operatorServer = try OwnedNatsServer(arguments: try files.serverArguments("leak-operator.conf", "include operator.conf\n"))
+        try await operatorServer.start()
+        let nkeyServer = try OwnedNatsServer(arguments: try files.serverArguments("leak-nkey.conf", "include nkey.conf\n"))
+        try await nkeyServer.start()
+        let witness = SecretWitness()
+
+        // Configurations as printed, dumped and mirrored, with every kind of credentials.
+        var creds = NatsConfiguration(servers: [operatorServer.url])
+        creds.credentials = .credentialsFile(files.path("user.creds"))
+        creds.maxReconnectAttempts = 0
+        witness.show(creds)
+        var nkey = NatsConfiguration(servers: [nkeyServer.url])
+        nkey.credentials = .nkey(publicKey: try files.nkeyPublicKey, seedFile: files.path("nkey.seed"))
+        nkey.maxReconnectAttempts = 0
+        witness.show(nkey)
+        var split = creds
+        split.credentials = .jwtAndSeedFiles(jwt: files.path("user.creds"), seed: files.path("nkey.seed"))
+        witness.show(split)
+
+        // Failures: credentials the server does not know, and a seed file used as a creds file.
+        await witness.expectError("NKey unknown to an operator-mode server") {
+            var wrong = nkey
+            wrong.servers = [operatorServer.url]
+            try await NatsTransport(configuration: wrong, logger: witness.logger).connect()
+        }
+        await witness.expectError("a user JWT unknown to an NKey server") {
+            var wrong = creds
+            wrong.servers = [nkeyServer.url]
+            try await NatsTransport(configuration: wrong, logger: witness.logger).connect()
+        }
+        await witness.expectError("a seed file read as a creds file") {
+            var wrong = creds
+            wrong.credentials = .credentialsFile(files.path("nkey.seed"))
+            try await NatsTransport(configuration: wrong, logger: witness.logger).connect()
+        }
+
+        // Traced services on both, publishing and consuming.
+        for configuration in [creds, nkey] {
+            let broker = NatsBroker(configuration: configuration, middlewares: [witness.telemetry], logger: witness.logger)
+            witness.show(broker.transport.configuration)
+            let subject = NatsTestServer.unique("secret")
+            let inbox = Inbox<String>()
+            broker.subscriber(subject) { (text: String, context: MessageContext) in
+                context.logger.info("handled", metadata: ["text": "\(text)"])
+                inbox.put(text)
+            }
+            try await withRunningNats(broker) { () async throws in
+                try await broker.publish("signed in", to: subject)
+                try await inbox.wait(count: 1)
+            }
+        }
+        await operatorServer.kill()
+        await nkeyServer.kill()
+
+        #expect(witness.tracer.finishedSpans.contains { $0.operationName.hasPrefix("process ") })
+        witness.expectNowhere(secrets)
+    }
+
     @Test("Redis: secrets in URLs and configuration fields stay out of everything shown")
     func redis() async throws {
         let defaultPassword = "redis-Def4ult-\(UUID().uuidString.prefix(6))"

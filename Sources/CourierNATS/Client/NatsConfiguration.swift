@@ -4,7 +4,8 @@ import Courier
 ///
 /// `nats://[user:password@]host[:port]` or `nats://token@host[:port]`; several servers are given
 /// as a comma-separated list (`nats://a:4222,nats://b:4222`) and the client fails over between
-/// them, re-subscribing after each reconnect.
+/// them, re-subscribing after each reconnect. `tls://` URLs, or a ``tls`` setting, connect with
+/// TLS; ``credentials`` adds a `.creds` file or an NKey.
 public struct NatsConfiguration: Sendable, Hashable {
     /// The server URLs, as nats.c takes them (credentials inside a URL are honoured).
     public var servers: [String]
@@ -13,6 +14,12 @@ public struct NatsConfiguration: Sendable, Hashable {
     public var password: String?
     /// An authentication token, when not in the URLs.
     public var token: String?
+    /// TLS settings. nil means TLS only for `tls://` URLs, with the system's trusted authorities
+    /// and the URL's host checked; a value turns TLS on for every server.
+    public var tls: NatsTLS?
+    /// A `.creds` file (user JWT and seed) or an NKey seed file, for servers with decentralised
+    /// authentication. Only the paths are kept; nats.c reads the files at each connect.
+    public var credentials: NatsCredentials?
     /// The client name the server shows in its monitoring.
     public var name: String = "courier"
     /// How long one connection attempt may take.
@@ -61,7 +68,7 @@ public struct NatsConfiguration: Sendable, Hashable {
         let servers = url.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
         guard !servers.isEmpty else { throw NatsError(.invalidURL, "no server URL in '\(Redaction.url(url))'") }
         for server in servers where NatsServerAddress(url: server) == nil {
-            throw NatsError(.invalidURL, "invalid URL '\(Redaction.url(server))': expected nats://[user:password@]host[:port]")
+            throw NatsError(.invalidURL, "invalid URL '\(Redaction.url(server))': expected nats://[user:password@]host[:port] or tls://…")
         }
         self.init(servers: servers)
     }
@@ -72,6 +79,11 @@ public struct NatsConfiguration: Sendable, Hashable {
     /// Every secret of this configuration (URL passwords and tokens, ``password``, ``token``),
     /// to scrub from nats.c's own error texts.
     var secrets: SecretScrubber { SecretScrubber(urls: servers, [password, token]) }
+
+    /// Whether the connection uses TLS: a ``tls`` setting, or a `tls://` URL.
+    var usesTLS: Bool {
+        tls != nil || servers.contains { $0.lowercased().hasPrefix("tls://") }
+    }
 
     /// The first server's host and port, for telemetry (`server.address`, `server.port`).
     var primaryAddress: NatsServerAddress? {
@@ -86,6 +98,8 @@ extension NatsConfiguration: CustomStringConvertible, CustomDebugStringConvertib
         if let username { parts.append("username: \(username)") }
         if password != nil { parts.append("password: \(Redaction.mask)") }
         if token != nil { parts.append("token: \(Redaction.mask)") }
+        if let tls { parts.append("tls: \(tls)") }
+        if let credentials { parts.append("credentials: \(credentials)") }
         parts.append("name: \(name)")
         return "NatsConfiguration(\(parts.joined(separator: ", ")))"
     }
@@ -100,6 +114,8 @@ extension NatsConfiguration: CustomStringConvertible, CustomDebugStringConvertib
                 "username": username as Any,
                 "password": password.map { _ in Redaction.mask } as Any,
                 "token": token.map { _ in Redaction.mask } as Any,
+                "tls": tls as Any,
+                "credentials": credentials.map { $0.description } as Any,
                 "name": name,
                 "connectTimeout": connectTimeout,
                 "maxReconnectAttempts": maxReconnectAttempts,
@@ -115,7 +131,7 @@ extension NatsConfiguration: CustomStringConvertible, CustomDebugStringConvertib
     }
 }
 
-/// The host and port of a `nats://` URL.
+/// The host and port of a `nats://` or `tls://` URL.
 struct NatsServerAddress: Hashable {
     var host: String
     var port: Int

@@ -20,19 +20,38 @@ public struct NatsError: Error, CustomStringConvertible, Sendable {
         public static let malformedHeaders = Code("malformedHeaders")
         /// The connection is closed.
         public static let connectionClosed = Code("connectionClosed")
+        /// A TLS file (trusted authorities, client certificate or key) could not be read or parsed,
+        /// or the TLS settings do not fit the servers.
+        public static let tlsConfiguration = Code("tlsConfiguration")
+        /// The TLS handshake failed: the server's certificate is not trusted or does not carry the
+        /// expected name, or the server refused the client's certificate (or its absence).
+        public static let tlsHandshake = Code("tlsHandshake")
+        /// A `.creds`, JWT or NKey seed file could not be read or holds no usable credentials.
+        public static let credentialsFile = Code("credentialsFile")
+        /// The server refused the client's credentials (an authorization violation).
+        public static let authentication = Code("authentication")
+        /// A key-value write whose condition failed: `createValue` on a key that has a value,
+        /// `updateValue` on a key whose latest revision is not the one expected.
+        public static let keyValueConflict = Code("keyValueConflict")
 
         public var description: String { name }
     }
 
+    /// What went wrong, to branch on.
     public var code: Code
+    /// What went wrong, for people: the context and nats.c's own text, secrets scrubbed.
     public var message: String
     /// The JetStream API error code (`err_code`), for ``Code/jetStream`` errors.
     public var jetStreamErrorCode: Int?
+    /// nats.c's status (its `natsStatus` value, named in ``message``), for errors nats.c reported.
+    public var clientStatus: Int?
     public var description: String { "NATS: \(message)" }
 
-    public init(_ code: Code, _ message: String, jetStreamErrorCode: Int? = nil) {
+    /// An error with `code`; `clientStatus` is nats.c's status when nats.c reported it.
+    public init(_ code: Code, _ message: String, jetStreamErrorCode: Int? = nil, clientStatus: Int? = nil) {
         self.code = code
         self.message = message
         self.jetStreamErrorCode = jetStreamErrorCode
+        self.clientStatus = clientStatus
     }
 }

@@ -166,16 +166,23 @@ public struct NatsJetStreamMetadata: Sendable, Hashable {
 
 /// A key-value change, for key-value watches.
 public struct NatsKeyValueEntry: Sendable, Hashable {
+    /// What the change did, as its `KV-Operation` header says.
     public enum Operation: String, Sendable, Hashable {
+        /// A value was stored (the message body).
         case put = "PUT"
+        /// The key was deleted; its earlier revisions stay in the history.
         case delete = "DEL"
+        /// The key was purged with all its revisions.
         case purge = "PURGE"
     }
 
+    /// The bucket the key is in.
     public var bucket: String
+    /// The key that changed.
     public var key: String
     /// The bucket's sequence number for this change.
     public var revision: UInt64
+    /// What the change did.
     public var operation: Operation
 }
 

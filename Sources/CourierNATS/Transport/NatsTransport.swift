@@ -49,6 +49,7 @@ public final class NatsTransport: BrokerTransport {
     public let configuration: NatsConfiguration
     let client: NatsClient
     let jetStream: NatsJetStream
+    let keyValueStores: NatsKeyValueStores
     private let logger: Logger
 
     public init(
@@ -60,6 +61,7 @@ public final class NatsTransport: BrokerTransport {
         self.logger = logger
         self.client = NatsClient(configuration: configuration, logger: logger, metricsFactory: metricsFactory)
         self.jetStream = NatsJetStream(client: client)
+        self.keyValueStores = NatsKeyValueStores(client: client)
         let address = configuration.primaryAddress
         self.description = BrokerDescription(messagingSystem: "nats", serverAddress: address?.host, serverPort: address?.port)
     }
@@ -195,6 +197,7 @@ public final class NatsTransport: BrokerTransport {
 
     public func close() async {
         jetStream.close()
+        keyValueStores.close()
         await client.drainAndClose()
     }
 
@@ -246,16 +249,49 @@ public final class NatsTransport: BrokerTransport {
     }
 
     /// Stores `value` under `key`; returns the entry's revision.
+    ///
+    /// A JetStream publish to the key's subject, as nats.c's `kvStore_Put` makes it, but on
+    /// Courier's shared reply inbox: no thread waits for the PubAck.
     @discardableResult
     public func putValue(_ value: ByteBuffer, forKey key: String, inBucket bucket: String) async throws -> UInt64 {
         try await client.connect()
         return try await jetStream.publish(subject: "$KV.\(bucket).\(key)", headers: [:], body: value).sequence
     }
 
-    /// Deletes `key` (a delete marker watchers see as ``NatsKeyValueEntry/Operation/delete``).
+    /// Deletes `key` (a delete marker watchers see as ``NatsKeyValueEntry/Operation/delete``);
+    /// returns the marker's revision. Earlier revisions stay in the bucket's history.
     @discardableResult
     public func deleteValue(forKey key: String, inBucket bucket: String) async throws -> UInt64 {
-        try await jetStream.publish(subject: "$KV.\(bucket).\(key)", headers: ["KV-Operation": "DEL"], body: ByteBuffer()).sequence
+        try await client.connect()
+        return try await jetStream.publish(subject: "$KV.\(bucket).\(key)", headers: ["KV-Operation": "DEL"], body: ByteBuffer()).sequence
+    }
+
+    /// The current value of `key`, with its revision; nil when the key has no value (never
+    /// set, deleted or purged). Throws ``NatsError`` when the bucket does not exist or the
+    /// server does not answer.
+    public func value(forKey key: String, inBucket bucket: String) async throws -> NatsKeyValueRecord? {
+        try await keyValueStores.handle(for: bucket).get(key)
+    }
+
+    /// Stores `value` under `key` only if the key has no value yet (or was deleted); returns the
+    /// revision. Throws ``NatsError/Code/keyValueConflict`` when the key has a value.
+    @discardableResult
+    public func createValue(_ value: ByteBuffer, forKey key: String, inBucket bucket: String) async throws -> UInt64 {
+        try await keyValueStores.handle(for: bucket).write(value, forKey: key, expectedRevision: nil)
+    }
+
+    /// Stores `value` under `key` only if the key's latest revision is `expectedRevision` (a
+    /// compare-and-set); returns the new revision. Throws ``NatsError/Code/keyValueConflict``
+    /// when another write came first.
+    @discardableResult
+    public func updateValue(_ value: ByteBuffer, forKey key: String, inBucket bucket: String, expectedRevision: UInt64) async throws -> UInt64 {
+        try await keyValueStores.handle(for: bucket).write(value, forKey: key, expectedRevision: expectedRevision)
+    }
+
+    /// Removes `key` and all its revisions, leaving a purge marker (watchers see
+    /// ``NatsKeyValueEntry/Operation/purge``).
+    public func purgeValue(forKey key: String, inBucket bucket: String) async throws {
+        try await keyValueStores.handle(for: bucket).purge(key)
     }
 }
 
