@@ -46,7 +46,7 @@ func natsExample() async throws {
         await broker.waitUntilSubscribed()
         try await broker.publish(Order(id: 7, item: "tea"), to: .subject("jobs"), headers: ["x-tenant": "acme"])
         try await broker.publish(Order(id: 8, item: "cake"), to: .jetStream("orders.created", stream: "ORDERS"))
-        let doubled = try await broker.request(21, to: .subject("double"), timeout: .seconds(1)).decode(as: Int.self)
+        let doubled = try await broker.request(21, to: .subject("double"), as: Int.self, timeout: .seconds(1))
         _ = doubled
         // A repeat of the same id within the duplicate window is stored once; the receipt has the PubAck.
         let receipt = try await broker.publish(
