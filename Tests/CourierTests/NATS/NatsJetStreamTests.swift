@@ -91,12 +91,14 @@ struct NatsJetStreamTests {
             throw TestFailure()
         }
         var slow = NatsConsumer.pull("slow")
-        slow.ackWait = .seconds(1)
+        // The handler runs longer than the ack wait; its in-progress signals come far enough inside
+        // the wait (700 ms of 2 s) that a loaded machine still sends them in time.
+        slow.ackWait = .seconds(2)
         let slowRuns = Inbox<Int>()
         broker.subscriber(.jetStream("\(base).slow", stream: streamName, consumer: slow)) { (_: String, context: MessageContext) in
             slowRuns.put(context.message.deliveryCount)
-            for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(500))
+            for _ in 0..<4 {
+                try await Task.sleep(for: .milliseconds(700))
                 try await context.message.nats.inProgress()
             }
         }
@@ -109,7 +111,7 @@ struct NatsJetStreamTests {
             #expect(ContinuousClock.now - started >= .milliseconds(200), "the redelivery waited for the nack delay")
             try await rejected.wait(count: 1)
             try await slowRuns.wait(count: 1)
-            try await Task.sleep(for: .milliseconds(1700))
+            try await Task.sleep(for: .milliseconds(3_200))
         }
         #expect(rejected.values == [1], "a terminated message is not delivered again")
         #expect(slowRuns.values == [1], "in-progress kept the slow message from being redelivered")
