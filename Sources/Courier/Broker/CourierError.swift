@@ -15,6 +15,11 @@ public struct CourierError: Error, CustomStringConvertible, Sendable {
         public static let replyInboxClosed = Code("replyInboxClosed")
         /// A publish named a destination of another broker's type.
         public static let unsupportedDestination = Code("unsupportedDestination")
+        /// The server did not answer a ``Broker/ping(timeout:)`` in time, or answered with an error.
+        public static let pingFailed = Code("pingFailed")
+        /// The broker is not running with every subscriber subscribed (not started, starting,
+        /// stopping or stopped).
+        public static let notRunning = Code("notRunning")
 
         public var description: String { name }
     }

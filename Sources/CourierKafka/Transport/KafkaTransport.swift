@@ -41,14 +41,16 @@ public final class KafkaTransport: BrokerTransport {
     public let description: BrokerDescription
     private let logger: Logger
 
-    private struct State {
+    struct State {
         var producer: KafkaProducer?
         var subscriptions: [KafkaSubscription] = []
         var replies: Task<KafkaReplies, any Error>?
         var closed = false
+        /// Why the last ping failed; nil once one succeeded (`KafkaTransport+Health.swift`).
+        var lastPingFailure: String?
     }
 
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "courier.kafka")) {
         self.configuration = configuration
@@ -66,7 +68,7 @@ public final class KafkaTransport: BrokerTransport {
         try KafkaHandle.validate(configuration.consumerConfiguration(group: "courier-check"), secrets: configuration.secrets)
     }
 
-    private func producer() throws -> KafkaProducer {
+    func producer() throws -> KafkaProducer {
         try state.withLock { state in
             if state.closed { throw KafkaError(.closed, "the broker is closed") }
             if let producer = state.producer { return producer }

@@ -48,7 +48,7 @@ public final class RabbitTransport: BrokerTransport {
     public let configuration: RabbitConfiguration
     public let description: BrokerDescription
     private let logger: Logger
-    private let session: RabbitSession
+    let session: RabbitSession
     private let recoverable = Recoverable()
     private let replies = CorrelatedReplies<String, InboundDelivery>()
 

@@ -1,0 +1,67 @@
+import Logging
+import Synchronization
+
+/// What swift-otel's exports actually did: its batch processor logs "Exported batch." (debug)
+/// or "Failed to export batch." (warning) for every batch on its diagnostic logger, and its
+/// exporters are not public API to wrap. This log handler, the diagnostic logger's backend,
+/// counts both and passes warnings and worse on to standard error as before, so the demo reports
+/// what happened instead of assuming success.
+final class ExportOutcomes: Sendable {
+    private struct Counts {
+        var exported = 0
+        var failed = 0
+        var lastError: String?
+    }
+
+    private let counts = Mutex(Counts())
+
+    /// Batches the collector took.
+    var exported: Int { counts.withLock { $0.exported } }
+    /// Batches that failed (refused, timed out, cancelled at the shutdown bound).
+    var failed: Int { counts.withLock { $0.failed } }
+    /// The error of the last failed batch.
+    var lastError: String? { counts.withLock { $0.lastError } }
+
+    /// swift-otel's diagnostic logger: counts the export outcomes and forwards warnings and worse
+    /// to standard error. Its level must let debug through (swift-otel sets it from
+    /// `diagnosticLogLevel`), or successes go uncounted.
+    func logger() -> Logger {
+        Logger(label: "swift-otel") { [self] label in Handler(outcomes: self, forward: StreamLogHandler.standardError(label: label)) }
+    }
+
+    fileprivate func record(_ message: String, error: String?) {
+        switch message {
+        case "Exported batch.":
+            counts.withLock { $0.exported += 1 }
+        case "Failed to export batch.":
+            counts.withLock {
+                $0.failed += 1
+                $0.lastError = error
+            }
+        default:
+            break
+        }
+    }
+
+    private struct Handler: LogHandler {
+        let outcomes: ExportOutcomes
+        var forward: StreamLogHandler
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let error = event.metadata?["error"] ?? event.error.map { .string("\($0)") }
+            outcomes.record(event.message.description, error: error.map { "\($0)" })
+            guard event.level >= .warning else { return }
+            var forward = self.forward
+            forward.logLevel = .warning
+            forward.metadata = metadata
+            forward.log(event: event)
+        }
+    }
+}
