@@ -73,6 +73,9 @@ struct DemoTracing: Sendable {
         switch (exported, failed) {
         case (0, 0):
             return "nothing confirmed exported \(destination): no export finished within the flush timeout (\(flushTimeout))"
+        case (_, 0) where outcomes.rejectedSpans > 0:
+            return "the collector took \(exported) batch(es) \(destination) but rejected \(outcomes.rejectedSpans) span(s)"
+                + (outcomes.rejection.map { ": \($0)" } ?? "")
         case (_, 0):
             return "exported \(exported) batch(es) \(destination)"
         default:

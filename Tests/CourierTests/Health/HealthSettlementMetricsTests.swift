@@ -8,7 +8,7 @@ import Testing
 /// `messaging.client.settled.messages` and `messaging.process.active_messages`, counted from
 /// real deliveries.
 @Suite("Health: settlement and in-flight metrics")
-struct SettlementMetricsTests {
+struct HealthSettlementMetricsTests {
     struct Boom: Error {}
 
     @Test("settlements by outcome and messages in flight, per subscriber (memory broker)")

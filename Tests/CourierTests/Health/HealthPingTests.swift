@@ -13,7 +13,7 @@ import Glibc
 /// `broker.ping()`, `broker.connectionState` and `broker.lifecycle` against the suite's real
 /// servers, and against servers that are not there.
 @Suite("Health: ping and connection state")
-struct BrokerPingTests {
+struct HealthPingTests {
     static var rabbitURL: String { ProcessInfo.processInfo.environment["COURIER_RABBIT_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/" }
 
     /// Runs `broker`, pings it while it runs, and checks the states before, during and after.
