@@ -25,6 +25,8 @@ func boundedTracingShutdown() async throws {
     // And a hard stop: past the app's drain plus the flush bound (and a margin), the group cancels
     // what is left. Keep the sum under the platform's grace period (Kubernetes: 30 s by default).
     group.maximumGracefulShutdownDuration = app.shutdownTimeout + flushBound + .seconds(1)
-    group.maximumCancellationDuration = .seconds(1)
+    // The last resort, if even cancelled work hangs: swift-service-lifecycle ends the process
+    // (a fatalError) this long after cancelling.
+    group.maximumCancellationDuration = .seconds(5)
     try await ServiceGroup(configuration: group).run()
 }

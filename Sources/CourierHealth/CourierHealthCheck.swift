@@ -19,6 +19,9 @@ public struct CourierHealthCheck: Sendable {
     /// How long each broker's ping may take before readiness fails.
     public var pingTimeout: Duration
 
+    /// A check of `brokers`, each ping bounded by `pingTimeout`. Keep it under the probe's own
+    /// timeout (Kubernetes' `timeoutSeconds` is 1 s by default: raise that, or lower this), so
+    /// that a slow server yields the report naming it rather than a probe timeout.
     public init(brokers: [any BrokerHealthReporting], pingTimeout: Duration = .seconds(2)) {
         self.brokers = brokers
         self.pingTimeout = pingTimeout

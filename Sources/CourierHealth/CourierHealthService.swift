@@ -23,10 +23,12 @@ public struct CourierHealthService: Service {
     public var port: Int
     /// The routes' prefix: `health` serves `/health/live` and `/health/ready`.
     public var path: String
+    /// The HTTP server's logger.
     public var logger: Logger
     /// Called once the server listens, with the port it listens on.
     public var onServerRunning: (@Sendable (Int) async -> Void)?
 
+    /// A service serving `check`'s routes on `host`:`port` under `/{path}`.
     public init(
         check: CourierHealthCheck,
         host: String = "0.0.0.0",

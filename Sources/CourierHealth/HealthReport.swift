@@ -24,6 +24,7 @@ public struct HealthReport: Sendable, Codable, Hashable {
         /// Why the check failed, or why the connection is down; nil when healthy and connected.
         public var reason: String?
 
+        /// A broker's part, from its parts (a report of a check of your own).
         public init(name: String, system: String, healthy: Bool, lifecycle: String, connection: String, reason: String?) {
             self.name = name
             self.system = system
@@ -56,6 +57,7 @@ public struct HealthReport: Sendable, Codable, Hashable {
     /// Every checked broker, in the check's order.
     public var brokers: [BrokerReport]
 
+    /// The report of `brokers`: `ok` when every one is healthy.
     public init(brokers: [BrokerReport]) {
         self.brokers = brokers
         self.status = brokers.allSatisfy(\.healthy) ? "ok" : "unavailable"

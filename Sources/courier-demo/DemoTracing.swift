@@ -54,14 +54,15 @@ struct DemoTracing: Sendable {
     /// app drains first, then swift-otel flushes the spans of the app's last messages), and
     /// escalates to cancellation when the shutdown takes longer than the app's drain plus the
     /// flush bound and a second's margin (a flush still running is cancelled there, its batch
-    /// counted as failed), and gives cancellation one more second.
+    /// counted as failed).
     func serviceGroup(app: (any Service)?, appShutdownTimeout: Duration, logger: Logger) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: service)] + (app.map { [.init(service: $0)] } ?? []),
             logger: logger
         )
         configuration.maximumGracefulShutdownDuration = appShutdownTimeout + flushTimeout + .seconds(1)
-        configuration.maximumCancellationDuration = .seconds(1)
+        // No `maximumCancellationDuration`: past it swift-service-lifecycle ends the process with
+        // a fatalError, and a cancelled export ends promptly anyway.
         return ServiceGroup(configuration: configuration)
     }
 

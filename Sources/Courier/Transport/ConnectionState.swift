@@ -31,14 +31,19 @@ public struct ConnectionState: Sendable, Hashable, CustomStringConvertible {
     /// socket error, the server's close reason. Nil when connected.
     public var reason: String?
 
+    /// A state of `status`, with why the connection is not up when known.
     public init(_ status: Status, reason: String? = nil) {
         self.status = status
         self.reason = reason
     }
 
+    /// Not connected yet (``Status/idle``).
     public static let idle = ConnectionState(.idle)
+    /// The first connect under way (``Status/connecting``).
     public static let connecting = ConnectionState(.connecting)
+    /// Connected (``Status/connected``).
     public static let connected = ConnectionState(.connected)
+    /// A transport that does not say (``Status/unknown``).
     public static let unknown = ConnectionState(.unknown)
 
     /// A lost connection the client is getting back, with why it was lost when known.
