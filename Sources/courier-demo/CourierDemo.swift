@@ -134,7 +134,7 @@ struct CourierDemo: AsyncParsableCommand {
         let timeout = Duration.seconds(self.timeout)
         var failure: (any Error)?
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+            tasks.addTask { try await tracing.run(group) }
             do {
                 await broker.waitUntilSubscribed()
                 for index in 1...expected {

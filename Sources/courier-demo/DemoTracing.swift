@@ -66,6 +66,16 @@ struct DemoTracing: Sendable {
         return ServiceGroup(configuration: configuration)
     }
 
+    /// Runs `group`; a shutdown the group had to cut at its bound (it cancels what is left, and
+    /// its run throws `CancellationError`) is the bound doing its job, not a failure: what the
+    /// exports did is in ``outcomes``.
+    func run(_ group: ServiceGroup) async throws {
+        do {
+            try await group.run()
+        } catch is CancellationError {
+        }
+    }
+
     /// One line on what was exported, from the outcomes swift-otel reported.
     func exportSummary(endpoint: String, protocolName: String) -> String {
         let exported = outcomes.exported
