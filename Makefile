@@ -1,4 +1,6 @@
-# The two commands a newcomer runs: `make demo` and `make test`. Both set the machine up first.
+# The two commands a newcomer runs: `make demo` and `make test`. Each sets the machine up first,
+# with only what it needs (scripts/setup.sh TARGET): the demo needs the C libraries the build
+# links, not the servers nor the Python peer the suite runs.
 SWIFT ?= swift
 DEMO_ARGS ?=
 BENCH_ARGS ?=
@@ -9,22 +11,26 @@ SWIFT_BUILD_FLAGS ?=
 .PHONY: demo test bench fuzz setup build clean
 
 setup:
-	./scripts/setup.sh
+	./scripts/setup.sh all
 
-build: setup
+build:
+	./scripts/setup.sh build
 	$(SWIFT) build --build-tests
 
-demo: setup
+demo:
+	./scripts/setup.sh demo
 	$(SWIFT) build --product courier-demo
 	.build/debug/courier-demo $(DEMO_ARGS)
 
 # Builds once, then runs the suite from that build; scripts/with-servers.sh starts the servers
 # the suite needs and stops them again, whatever the outcome.
-test: setup
+test:
+	./scripts/setup.sh test
 	$(SWIFT) build --build-tests
 	./scripts/with-servers.sh $(SWIFT) test --skip-build
 
-bench: setup
+bench:
+	./scripts/setup.sh bench
 	$(SWIFT) build -c release --product courier-bench
 	./scripts/with-servers.sh .build/release/courier-bench $(BENCH_ARGS)
 

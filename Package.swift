@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "CourierTraceView", targets: ["CourierTraceView"]),
         .library(name: "CourierOTLP", targets: ["CourierOTLP"]),
         .library(name: "CourierTesting", targets: ["CourierTesting"]),
+        .library(name: "CourierHealth", targets: ["CourierHealth"]),
         .executable(name: "courier-demo", targets: ["courier-demo"]),
         .executable(name: "courier-bench", targets: ["courier-bench"]),
     ],
@@ -39,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        // CourierHealth's HTTP routes (readiness and liveness); only that optional module depends on it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         .target(
@@ -153,6 +156,18 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ]
         ),
+        // Readiness and liveness routes for orchestrators, on Hummingbird 2. Optional; the core never
+        // depends on it.
+        .target(
+            name: "CourierHealth",
+            dependencies: [
+                "Courier",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "courier-demo",
             dependencies: [
@@ -181,7 +196,7 @@ let package = Package(
             name: "CourierExamples",
             dependencies: [
                 "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTesting",
-                "CourierOTLP",
+                "CourierOTLP", "CourierHealth",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Logging", package: "swift-log"),
@@ -218,7 +233,11 @@ let package = Package(
             name: "CourierTests",
             dependencies: [
                 "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
-                "CourierExamples", "CourierOTLP",
+                "CourierExamples", "CourierOTLP", "CourierHealth",
+                // The demo's tracing setup (its export report and shutdown bound), tested in place.
+                "courier-demo",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "OTel", package: "swift-otel"),

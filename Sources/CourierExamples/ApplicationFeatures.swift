@@ -83,8 +83,8 @@ struct AuditMiddleware: CourierMiddleware {
     }
 }
 
-func ordersRouter(store: OrderStore) -> Router<MemoryTransport> {
-    let router = Router<MemoryTransport>(prefix: "orders.", middlewares: [AuditMiddleware()])
+func ordersRouter(store: OrderStore) -> MemoryRouter {
+    let router = MemoryRouter(prefix: "orders.", middlewares: [AuditMiddleware()])
     router.subscriber("created").publisher("billed").handle { (order: Order, context) in
         await store.save(order)                  // listens to "orders.created"
         return Receipt(orderID: order.id)        // publishes to "orders.billed"

@@ -5,6 +5,8 @@ import Synchronization
 
 /// The embedded broker: `Broker<MemoryTransport>`.
 public typealias MemoryBroker = Broker<MemoryTransport>
+/// Subscribers declared apart from a broker and included into brokers of this kind (FastStream's `MemoryRouter`).
+public typealias MemoryRouter = BrokerRouter<MemoryTransport>
 
 extension Broker where Transport == MemoryTransport {
     /// Creates an in-memory broker.
@@ -48,6 +50,8 @@ public final class MemoryTransport: BrokerTransport {
     public let capacity: Int
     private let queues = Mutex<[String: MemoryQueue]>([:])
     private let consumerIDs = Atomic<Int>(0)
+    /// 0 idle, 1 connected, 2 closed: the whole connection state of a broker without a server.
+    private let lifecycle = Atomic<Int>(0)
 
     public init(capacity: Int = 1024) {
         precondition(capacity > 0, "a queue holds at least one message")
@@ -58,9 +62,25 @@ public final class MemoryTransport: BrokerTransport {
 
     public var defaultAckPolicy: AckPolicy { .rejectOnError }
 
-    public func connect() async throws {}
+    public func connect() async throws {
+        lifecycle.store(1, ordering: .relaxed)
+    }
 
-    public func close() async {}
+    public func close() async {
+        lifecycle.store(2, ordering: .relaxed)
+    }
+
+    /// Always answers: the broker is this process.
+    public func ping() async throws {}
+
+    /// Idle before ``connect()``, connected until ``close()``, then closed.
+    public var connectionState: ConnectionState {
+        switch lifecycle.load(ordering: .relaxed) {
+        case 0: .idle
+        case 1: .connected
+        default: .closed()
+        }
+    }
 
     /// The counters of `destination`'s queue.
     public func statistics(for destination: String) -> MemoryQueueStatistics {

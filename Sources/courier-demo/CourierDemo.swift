@@ -36,8 +36,15 @@ struct CourierDemo: AsyncParsableCommand {
     @Option(help: "Seconds to wait for every message to reach third.")
     var timeout = 30
 
+    @Option(
+        name: .customLong("flush-timeout"),
+        help: "Seconds the OTLP export may take, so the flush at shutdown too, whatever the collector does (default 2, or COURIER_DEMO_FLUSH_TIMEOUT)."
+    )
+    var flushTimeout: Double?
+
     func validate() throws {
         guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
+        guard resolvedFlushTimeout != nil else { throw ValidationError("--flush-timeout and COURIER_DEMO_FLUSH_TIMEOUT take seconds above 0") }
         guard brokerURL == "memory" || ["redis://", "nats://", "kafka://", "amqp://"].contains(where: brokerURL.hasPrefix) else {
             throw ValidationError("unsupported broker '\(Redaction.url(brokerURL))': this build runs on 'memory', 'redis://…', 'nats://…', 'kafka://…' and 'amqp://…'")
         }
@@ -52,38 +59,30 @@ struct CourierDemo: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let exporting = environment["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil || environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != nil
 
-        var configuration = OTel.Configuration.default
-        configuration.serviceName = "courier-demo"  // OTEL_SERVICE_NAME overrides it
-        configuration.metrics.enabled = false
-        configuration.logs.enabled = false
-        configuration.traces.sampler = .alwaysOn
-        configuration.traces.exporter = exporting ? .otlp : .none
-        configuration.diagnosticLogLevel = .warning
-        let backend = try OTel.makeTracingBackend(configuration: configuration)
-        let recorder = SpanRecorder(wrapping: backend.factory)
-        InstrumentationSystem.bootstrap(recorder)
+        let tracing = try DemoTracing(exporting: exporting, flushTimeout: resolvedFlushTimeout ?? .seconds(2))
+        InstrumentationSystem.bootstrap(tracing.tracer)
 
         let middlewares: [any CourierMiddleware] = [TelemetryMiddleware(conventions: conventions)]
         let failure: (any Error)?
         let brokerName: String
         if brokerURL.hasPrefix("nats://") {
-            failure = try await runPipeline(NatsBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
+            failure = try await runPipeline(NatsBroker(url: brokerURL, middlewares: middlewares), tracing: tracing)
             brokerName = "NATS (\(Redaction.url(brokerURL)), core subjects)"
         } else if brokerURL.hasPrefix("amqp://") {
-            failure = try await runPipeline(RabbitBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
+            failure = try await runPipeline(RabbitBroker(url: brokerURL, middlewares: middlewares), tracing: tracing)
             brokerName = "RabbitMQ (\(Redaction.url(brokerURL, loneUserInfo: .username)), durable queues)"
         } else if brokerURL.hasPrefix("kafka://") {
-            failure = try await runPipeline(KafkaBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
+            failure = try await runPipeline(KafkaBroker(url: brokerURL, middlewares: middlewares), tracing: tracing)
             brokerName = "Kafka (\(Redaction.url(brokerURL)), topics)"
         } else if brokerURL.hasPrefix("redis://") {
-            failure = try await runPipeline(RedisBroker(url: brokerURL, middlewares: middlewares), service: backend.service)
+            failure = try await runPipeline(RedisBroker(url: brokerURL, middlewares: middlewares), tracing: tracing)
             brokerName = "Redis (\(Redaction.url(brokerURL)), pub/sub channels)"
         } else {
-            failure = try await runPipeline(MemoryBroker(middlewares: middlewares), service: backend.service)
+            failure = try await runPipeline(MemoryBroker(middlewares: middlewares), tracing: tracing)
             brokerName = "the in-memory broker"
         }
 
-        let spans = recorder.finishedSpans
+        let spans = tracing.finishedSpans()
         print("courier-demo: \(messages) message(s) through first → second → third on \(brokerName), \(conventions.rawValue) conventions\n")
         print(Waterfall.render(spans))
         if let spansJSON {
@@ -91,15 +90,29 @@ struct CourierDemo: AsyncParsableCommand {
             print("wrote \(spans.count) spans to \(spansJSON)")
         }
         if exporting {
-            print("exported over OTLP (\(environment["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? "default protocol")) to \(Redaction.url(environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? ""))")
+            print(
+                tracing.exportSummary(
+                    endpoint: Redaction.url(environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? ""),
+                    protocolName: environment["OTEL_EXPORTER_OTLP_PROTOCOL"] ?? "default protocol"
+                )
+            )
         } else {
             print("nothing exported: set OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_EXPORTER_OTLP_PROTOCOL=grpc|http/protobuf) to send the trace to Jaeger, Tempo or Zipkin")
         }
         if let failure { throw failure }
     }
 
-    /// Runs the seed pipeline on `broker` next to swift-otel's `service`; returns what went wrong.
-    private func runPipeline<Transport: BrokerTransport>(_ broker: Broker<Transport>, service: some Service) async throws -> (any Error)? {
+    /// The flush bound: `--flush-timeout`, else `COURIER_DEMO_FLUSH_TIMEOUT`, else nil for the
+    /// default; nil too for a value that is not a number of seconds above 0 (`validate()` says so).
+    var resolvedFlushTimeout: Duration? {
+        guard let seconds = flushTimeout ?? ProcessInfo.processInfo.environment["COURIER_DEMO_FLUSH_TIMEOUT"].map({ Double($0) ?? -1 }) else {
+            return .seconds(2)
+        }
+        return seconds > 0 && seconds.isFinite ? .milliseconds(Int64(seconds * 1000)) : nil
+    }
+
+    /// Runs the seed pipeline on `broker` next to swift-otel's service; returns what went wrong.
+    private func runPipeline<Transport: BrokerTransport>(_ broker: Broker<Transport>, tracing: DemoTracing) async throws -> (any Error)? {
         let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
         broker.subscriber("first").publisher("second").handle { (message: String, _) in
             try await Task.sleep(for: .milliseconds(100))
@@ -115,19 +128,13 @@ struct CourierDemo: AsyncParsableCommand {
         }
 
         let app = CourierApp(brokers: [broker], shutdownTimeout: .seconds(5))
-        // A service group stops its services in reverse order: the app drains first, then
-        // swift-otel flushes the spans the app's last messages produced.
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [.init(service: service), .init(service: app)],
-                logger: Logger(label: "courier-demo")
-            )
-        )
+        // The app drains first, then swift-otel flushes, within the flush bound.
+        let group = tracing.serviceGroup(app: app, appShutdownTimeout: app.shutdownTimeout, logger: Logger(label: "courier-demo"))
         let expected = messages
         let timeout = Duration.seconds(self.timeout)
         var failure: (any Error)?
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+            tasks.addTask { try await tracing.run(group) }
             do {
                 await broker.waitUntilSubscribed()
                 for index in 1...expected {

@@ -126,7 +126,7 @@ struct ApplicationAPITests {
         }
         let seen = Inbox<String>()
         let billed = Inbox<String>()
-        let router = Router<MemoryTransport>(prefix: "orders.", middlewares: [Tagging(tag: "router", seen: seen)])
+        let router = MemoryRouter(prefix: "orders.", middlewares: [Tagging(tag: "router", seen: seen)])
         router.subscriber("created").publisher("billed").handle { (item: String, _) in "bill for \(item)" }
         let first = MemoryBroker(middlewares: [Tagging(tag: "broker", seen: seen)])
         let second = MemoryBroker()

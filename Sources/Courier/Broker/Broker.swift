@@ -460,6 +460,20 @@ public final class Broker<Transport: BrokerTransport>: SubscriberRegistry {
         subscribed.open()
     }
 
+    /// Where ``run()`` is: idle, starting, running (every subscriber subscribed), stopping,
+    /// stopped. What health checks read (`Broker+Health.swift`).
+    public var lifecycle: BrokerLifecycle {
+        state.withLock { state in
+            switch state.phase {
+            case .idle: .idle
+            case .starting: .starting
+            case .running: .running
+            case .stopping: .stopping
+            case .stopped: .stopped
+            }
+        }
+    }
+
     /// Returns once ``run()`` has connected and every subscriber is subscribed (or the broker
     /// failed to start, or stopped): from then on a message published to a subscribed pub/sub
     /// channel reaches its subscriber.
@@ -509,6 +523,7 @@ public final class Broker<Transport: BrokerTransport>: SubscriberRegistry {
         let broker = transport.description
         var subscriberLogger = logger
         subscriberLogger[metadataKey: "courier.destination"] = "\(destination.name)"
+        let metrics = SubscriberMetrics.make(middlewares: middlewares, broker: broker, destination: destination)
 
         /// The next delivery as a context for the chain; nil once the subscription has ended.
         func receive() async -> MessageContext? {
@@ -520,6 +535,7 @@ public final class Broker<Transport: BrokerTransport>: SubscriberRegistry {
                 return nil
             }
             guard var delivery else { return nil }
+            metrics?.received(delivery.messages.count)
             if !json.isDefault {
                 for index in delivery.messages.indices { delivery.messages[index].json = json }
             }
@@ -534,6 +550,7 @@ public final class Broker<Transport: BrokerTransport>: SubscriberRegistry {
             )
         }
         @Sendable func process(_ context: MessageContext) async {
+            defer { metrics?.finished(context.messages.count, outcome: context.settlement.outcome) }
             do {
                 try await chain(context)
             } catch {

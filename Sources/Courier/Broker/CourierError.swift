@@ -21,6 +21,11 @@ public struct CourierError: Error, CustomStringConvertible, Sendable {
         public static let wrongBroker = Code("wrongBroker")
         /// A subscription was read after it stopped, or waited longer than its timeout.
         public static let subscriptionEnded = Code("subscriptionEnded")
+        /// The server did not answer a ``Broker/ping(timeout:)`` in time, or answered with an error.
+        public static let pingFailed = Code("pingFailed")
+        /// The broker is not running with every subscriber subscribed (not started, starting,
+        /// stopping or stopped).
+        public static let notRunning = Code("notRunning")
 
         public var description: String { name }
     }

@@ -54,6 +54,9 @@ enum MessagingMetric {
     static let processDuration = "messaging.process.duration"
     static let sentMessages = "messaging.client.sent.messages"
     static let consumedMessages = "messaging.client.consumed.messages"
+    /// Courier's own, in the conventions' style (they name none): see ``SubscriberMetrics``.
+    static let settledMessages = "messaging.client.settled.messages"
+    static let activeMessages = "messaging.process.active_messages"
 
     enum FastStream {
         static let publishDuration = "messaging.publish.duration"

@@ -38,7 +38,8 @@ final class TelemetryMetrics: Sendable {
         var consumerGroup: String?
     }
 
-    private let factory: (any MetricsFactory)?
+    /// The factory the application gave, nil for the bootstrapped `MetricsSystem`.
+    let factory: (any MetricsFactory)?
     private let made = Mutex<[Key: Instruments]>([:])
 
     init(factory: (any MetricsFactory)?) {

@@ -20,7 +20,9 @@ public import Tracing
 /// - Errors: recorded on the span with error status and `error.type`; the error then goes on to the
 ///   subscriber's ack policy.
 /// - Metrics (swift-metrics): `messaging.client.operation.duration`, `messaging.process.duration`,
-///   `messaging.client.sent.messages`, `messaging.client.consumed.messages`.
+///   `messaging.client.sent.messages`, `messaging.client.consumed.messages`. The broker's own
+///   `messaging.client.settled.messages` and `messaging.process.active_messages` go to the same
+///   factory.
 /// - A missing or malformed `traceparent` or `baggage` is ignored (logged at debug level): the
 ///   message starts a new trace and is processed as usual.
 /// The type of a value last found not to adopt ``MessagingSpanAttributes`` (its metatype's
@@ -57,6 +59,10 @@ public struct TelemetryMiddleware: CourierMiddleware {
     }
 
     private var tracer: any Tracer { explicitTracer ?? InstrumentationSystem.tracer }
+
+    /// The metrics factory the application gave (nil: the bootstrapped one); the broker's own
+    /// subscriber metrics go there too.
+    var metricsFactory: (any MetricsFactory)? { metrics.factory }
 
     // MARK: - Consume
 

@@ -52,10 +52,24 @@ public protocol BrokerTransport: Sendable {
 
     /// Closes connections; called once after every subscriber has stopped.
     func close() async
+
+    /// A round trip to the server (Redis `PING`, a NATS flush, a Kafka metadata request, an AMQP
+    /// channel opened and closed): returns once the server answered, throws when it did not
+    /// within the transport's own timeout. What a readiness check calls. The default does
+    /// nothing (a transport that cannot tell).
+    func ping() async throws
+
+    /// Where the connection to the server is now, as far as the client can tell without a round
+    /// trip. The default is ``ConnectionState/unknown``.
+    var connectionState: ConnectionState { get }
 }
 
 extension BrokerTransport {
     public func run() async throws {}
+
+    public func ping() async throws {}
+
+    public var connectionState: ConnectionState { .unknown }
 
     /// The publication's destination as this transport's own type: a plain name
     /// (``NamedDestination``) becomes the default kind.

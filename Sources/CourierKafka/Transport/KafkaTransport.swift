@@ -6,6 +6,8 @@ import Synchronization
 
 /// The Kafka broker: `Broker<KafkaTransport>`.
 public typealias KafkaBroker = Broker<KafkaTransport>
+/// Subscribers declared apart from a broker and included into brokers of this kind (FastStream's `KafkaRouter`).
+public typealias KafkaRouter = BrokerRouter<KafkaTransport>
 
 extension Broker where Transport == KafkaTransport {
     /// Creates a Kafka broker for `kafka://host:port[,host:port]`.
@@ -43,14 +45,16 @@ public final class KafkaTransport: BrokerTransport {
     public let description: BrokerDescription
     private let logger: Logger
 
-    private struct State {
+    struct State {
         var producer: KafkaProducer?
         var subscriptions: [KafkaSubscription] = []
         var replies: Task<KafkaReplies, any Error>?
         var closed = false
+        /// Why the last ping failed; nil once one succeeded (`KafkaTransport+Health.swift`).
+        var lastPingFailure: String?
     }
 
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "courier.kafka")) {
         self.configuration = configuration
@@ -68,7 +72,7 @@ public final class KafkaTransport: BrokerTransport {
         try KafkaHandle.validate(configuration.consumerConfiguration(group: "courier-check"), secrets: configuration.secrets)
     }
 
-    private func producer() throws -> KafkaProducer {
+    func producer() throws -> KafkaProducer {
         try state.withLock { state in
             if state.closed { throw KafkaError(.closed, "the broker is closed") }
             if let producer = state.producer { return producer }

@@ -297,6 +297,18 @@ final class NatsClient: Sendable {
         return natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED
     }
 
+    /// The connection for the connection state (`NatsTransport+Health.swift`): nil before
+    /// ``connect()`` (`closed` false) and once closed (`closed` true).
+    var healthSnapshot: (closed: Bool, connection: UncheckedPointer?) {
+        state.withLock { state in
+            switch state {
+            case .idle: (false, nil)
+            case .connected(let connection): (false, connection)
+            case .closed: (true, nil)
+            }
+        }
+    }
+
     // MARK: - Helpers
 
     private static func setServers(_ servers: [String], on options: OpaquePointer) -> natsStatus {

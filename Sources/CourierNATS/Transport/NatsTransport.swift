@@ -6,6 +6,8 @@ import Synchronization
 
 /// The NATS broker: `Broker<NatsTransport>`.
 public typealias NatsBroker = Broker<NatsTransport>
+/// Subscribers declared apart from a broker and included into brokers of this kind (FastStream's `NatsRouter`).
+public typealias NatsRouter = BrokerRouter<NatsTransport>
 
 extension Broker where Transport == NatsTransport {
     /// Creates a NATS broker for `nats://[user:password@]host[:port]` (several URLs separated by commas).

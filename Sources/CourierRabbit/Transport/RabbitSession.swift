@@ -30,6 +30,8 @@ final class RabbitSession: Sendable {
     private struct State {
         var phase: Phase = .disconnected(next: 0)
         var epoch = 0
+        /// Why the last live connection was lost (for the connection state while reconnecting).
+        var lastLoss: String?
     }
 
     private enum Next {
@@ -76,6 +78,7 @@ final class RabbitSession: Sendable {
                 guard configuration.reconnect != nil else {
                     throw lost.connection.closeReason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
                 }
+                state.lastLoss = lost.connection.closeReason.map { "\($0)" } ?? "socket closed"
                 let task = makeConnectTask(generation: lost.generation + 1)
                 state.phase = .connecting(task, generation: lost.generation + 1)
                 return .wait(task)
@@ -95,6 +98,46 @@ final class RabbitSession: Sendable {
                     if case .connecting(let current, let generation) = state.phase, current == task { state.phase = .disconnected(next: generation) }
                 }
                 throw error
+            }
+        }
+    }
+
+    /// The live connection if it is open now; never waits for a reconnect (a ping must not
+    /// wait for a recovery that may take minutes). Before the first use it connects, which
+    /// fails at once when the server is down.
+    func liveWithoutWaitingForRecovery() async throws -> Live {
+        let current = try state.withLock { state throws -> Live? in
+            switch state.phase {
+            case .live(let live) where live.connection.isOpen:
+                return live
+            case .live(let lost):
+                throw RabbitError(.connectionClosed, "the connection to RabbitMQ was lost: \(lost.connection.closeReason.map { "\($0)" } ?? "socket closed")")
+            case .connecting(_, let generation) where generation > 0:
+                throw RabbitError(.connectionClosed, "reconnecting to RabbitMQ")
+            case .disconnected where state.epoch > 0:
+                throw RabbitError(.connectionClosed, "the transport is closed")
+            case .connecting, .disconnected:
+                return nil
+            }
+        }
+        if let current { return current }
+        return try await live()
+    }
+
+    /// Where the connection is: idle before the first use, connecting during it, connected
+    /// while open, reconnecting (with the close reason) after it was lost, closed after
+    /// ``close()``.
+    var connectionState: ConnectionState {
+        state.withLock { state in
+            switch state.phase {
+            case .live(let live) where live.connection.isOpen:
+                return .connected
+            case .live(let lost):
+                return .reconnecting(reason: lost.connection.closeReason.map { "\($0)" } ?? "socket closed")
+            case .connecting(_, let generation):
+                return generation > 0 ? .reconnecting(reason: state.lastLoss) : .connecting
+            case .disconnected:
+                return state.epoch > 0 ? .closed() : .idle
             }
         }
     }

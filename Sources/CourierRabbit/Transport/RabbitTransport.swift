@@ -5,6 +5,8 @@ import Synchronization
 
 /// The RabbitMQ broker: `Broker<RabbitTransport>`.
 public typealias RabbitBroker = Broker<RabbitTransport>
+/// Subscribers declared apart from a broker and included into brokers of this kind (FastStream's `RabbitRouter`).
+public typealias RabbitRouter = BrokerRouter<RabbitTransport>
 
 extension Broker where Transport == RabbitTransport {
     /// Creates a RabbitMQ broker for `amqp://user:password@host:port/vhost`.
@@ -50,7 +52,7 @@ public final class RabbitTransport: BrokerTransport {
     public let configuration: RabbitConfiguration
     public let description: BrokerDescription
     private let logger: Logger
-    private let session: RabbitSession
+    let session: RabbitSession
     private let recoverable = Recoverable()
     private let replies = CorrelatedReplies<String, InboundDelivery>()
 

@@ -1,3 +1,4 @@
+import Courier
 import Logging
 import NIOCore
 import NIOPosix
@@ -31,6 +32,13 @@ final class RedisClient: Sendable {
     func connection() async throws -> RedisConnection {
         let index = turn.wrappingAdd(1, ordering: .relaxed).oldValue
         return try await slots[(index & Int.max) % slots.count].connection()
+    }
+
+    /// Connected while any connection of the pool is open; otherwise what the pool's connects say.
+    var connectionState: ConnectionState {
+        let states = slots.map(\.connectionState)
+        if let connected = states.first(where: { $0.status == .connected }) { return connected }
+        return states.first(where: { $0.status == .reconnecting }) ?? states[0]
     }
 
     func close() async {

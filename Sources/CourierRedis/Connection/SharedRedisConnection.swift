@@ -1,3 +1,4 @@
+import Courier
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -12,6 +13,9 @@ final class SharedRedisConnection: Sendable {
         /// The connect under way, which every caller that needs the connection waits on.
         var connecting: EventLoopFuture<RedisConnection>?
         var closed = false
+        /// Whether a connect ever succeeded, and the last connect's error (for the connection state).
+        var everConnected = false
+        var lastError: String?
     }
 
     let configuration: RedisConfiguration
@@ -71,6 +75,7 @@ final class SharedRedisConnection: Sendable {
         } catch {
             state.withLock { state in
                 if state.connecting === connecting { state.connecting = nil }
+                state.lastError = "\(error)"
             }
             throw error
         }
@@ -79,6 +84,8 @@ final class SharedRedisConnection: Sendable {
                 state.connecting = nil
                 state.connection = connection
             }
+            state.everConnected = true
+            state.lastError = nil
             return state.closed
         }
         if closed {
@@ -98,6 +105,16 @@ final class SharedRedisConnection: Sendable {
             return state.connection
         }
         await connection?.close()
+    }
+
+    /// Where this connection is, without a round trip.
+    var connectionState: ConnectionState {
+        state.withLock { state in
+            if state.closed { return .closed() }
+            if let connection = state.connection, connection.isActive { return .connected }
+            if !state.everConnected { return state.lastError.map { .reconnecting(reason: $0) } ?? (state.connecting == nil ? .idle : .connecting) }
+            return .reconnecting(reason: state.lastError ?? "the connection dropped; it is opened again on the next command")
+        }
     }
 
     /// Forgets `connection` if it is the current one (it dropped).

@@ -5,6 +5,8 @@ import Synchronization
 
 /// The Redis broker: `Broker<RedisTransport>`.
 public typealias RedisBroker = Broker<RedisTransport>
+/// Subscribers declared apart from a broker and included into brokers of this kind (FastStream's `RedisRouter`).
+public typealias RedisRouter = BrokerRouter<RedisTransport>
 
 extension Broker where Transport == RedisTransport {
     /// Creates a Redis broker for `redis://[user:password@]host[:port][/db]`.

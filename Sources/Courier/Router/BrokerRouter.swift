@@ -1,7 +1,8 @@
 import Synchronization
 
 /// Subscribers declared apart from a broker, with a name prefix and middlewares of their own,
-/// included into brokers of one kind: FastStream's `Router`.
+/// included into brokers of one kind: FastStream's `Router`. Broker modules name it for their
+/// broker (`RedisRouter` is `BrokerRouter<RedisTransport>`, as FastStream's `RedisRouter`).
 ///
 /// A router is declared once and can be included into several brokers of its kind (each gets its
 /// own subscriptions). Its middlewares wrap its handlers, inside the broker's middlewares; its
@@ -9,8 +10,8 @@ import Synchronization
 /// Dependencies (a database pool, a client) are what the handlers capture:
 ///
 /// ```swift
-/// func ordersRouter(database: Database) -> Router<RedisTransport> {
-///     let router = Router<RedisTransport>(prefix: "orders.", middlewares: [AuditMiddleware()])
+/// func ordersRouter(database: Database) -> RedisRouter {
+///     let router = RedisRouter(prefix: "orders.", middlewares: [AuditMiddleware()])
 ///     router.subscriber("created").publisher("billed").handle { (order: Order, context) in
 ///         try await database.save(order)          // listens to "orders.created"
 ///         return Invoice(for: order)              // publishes to "orders.billed"
@@ -19,7 +20,7 @@ import Synchronization
 /// }
 /// broker.include(ordersRouter(database: database))
 /// ```
-public final class Router<Transport: BrokerTransport>: SubscriberRegistry {
+public final class BrokerRouter<Transport: BrokerTransport>: SubscriberRegistry {
     /// Goes before every subscriber and publisher name given as a string.
     public let prefix: String
     /// Wrap this router's handlers, inside the broker's middlewares (the consume path).
@@ -59,7 +60,7 @@ public final class Router<Transport: BrokerTransport>: SubscriberRegistry {
 
     /// Includes `router`'s subscribers in this router: they get this router's middlewares around
     /// theirs. Names keep the included router's own prefix (declare it with the whole prefix).
-    public func include(_ router: Router<Transport>) {
+    public func include(_ router: BrokerRouter<Transport>) {
         router.declare(on: self)
     }
 }
@@ -67,7 +68,7 @@ public final class Router<Transport: BrokerTransport>: SubscriberRegistry {
 extension Broker {
     /// Subscribes every subscriber declared on `router` (and later declared on it), with the
     /// router's prefix and middlewares.
-    public func include(_ router: Router<Transport>) {
+    public func include(_ router: BrokerRouter<Transport>) {
         router.declare(on: self)
     }
 }
