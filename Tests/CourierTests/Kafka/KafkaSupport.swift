@@ -70,7 +70,9 @@ final class OwnedKafkaServer: Sendable {
     let port: Int
     private let process: Mutex<Process?> = Mutex(nil)
 
-    init(port: Int = Int.random(in: 40000...44999)) {
+    /// The port is below Linux's ephemeral range (32768–60999), where another test's client socket
+    /// could hold it, and apart from the other owned servers' ranges.
+    init(port: Int = Int.random(in: 30000...32700)) {
         self.port = port
     }
 

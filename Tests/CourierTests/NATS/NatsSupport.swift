@@ -52,7 +52,9 @@ final class OwnedNatsServer: Sendable {
     private let process: Mutex<Process?> = Mutex(nil)
 
     init(arguments: [String] = []) throws {
-        port = Int.random(in: 30000...39999)
+        // Below Linux's ephemeral range (32768–60999), where a client socket of another test could
+        // hold the port, and apart from the other owned servers' ranges (Redis 20000–29998).
+        port = Int.random(in: 10000...19999)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("courier-nats-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.arguments = arguments
@@ -86,7 +88,8 @@ final class OwnedNatsServer: Sendable {
         try process.run()
         self.process.withLock { $0 = process }
         await ready.wait()
-        try #require(process.isRunning, "nats-server did not start: \(seen.withLock { $0 })")
+        // Ready means it said so: a server that could not listen exits after printing its error.
+        try #require(process.isRunning && seen.withLock { $0.contains("Server is ready") }, "nats-server did not start: \(seen.withLock { $0 })")
     }
 
     /// Kills the server outright (SIGKILL), as a crash would.
