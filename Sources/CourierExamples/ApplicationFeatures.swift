@@ -11,7 +11,7 @@ struct Bill: Codable, Sendable, MessageCodable {
     var billId: UUID          // "bill_id" for a pydantic peer
     var issuedAt: Date        // "2026-11-25T10:00:00.123456Z", and every form pydantic writes
     var dueAt: Date?
-    var total: Decimal        // pydantic sends "12.50"; Courier sends 12.5; both read either
+    var total: Decimal        // .python writes "12.5" (every digit, as pydantic); reads "12.50" or 12.5
     var status: Status
 }
 

@@ -11,6 +11,7 @@ respond:       answer --count requests on the topic with the body upper-cased (t
 request:       FastStream's request() raises on a real Kafka: subscribe a reply topic, publish "ping"
                with reply_to and a correlation id, and record the reply with that correlation id
                (--reply names the reply topic, a fresh one by default).
+consume-exact: Decimals and a UUID both ways, exactly (see exact_values.py): answers on --name + ".out".
 --client picks faststream.kafka (aiokafka) or faststream.confluent; --group a consumer group (confluent
 always joins one: a fresh group id unless given).
 """
@@ -21,6 +22,7 @@ import uuid
 
 from faststream.opentelemetry import Baggage, CurrentBaggage
 from peer_common import links, make_provider, spans, value
+import exact_values
 
 # tansu holds a JoinGroup for about session.timeout.ms / 2 (measured: about 1 s with these settings).
 GROUP_OPTIONS = {"session_timeout_ms": 1000, "heartbeat_interval_ms": 300}
@@ -53,7 +55,7 @@ def record(raw, headers, baggage, body):
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "mode", choices=["consume", "publish", "respond", "request", "consume-batch", "publish-batch"]
+        "mode", choices=["consume", "publish", "respond", "request", "consume-batch", "publish-batch", "consume-exact"]
     )
     parser.add_argument("--url", required=True)
     parser.add_argument("--client", choices=["aiokafka", "confluent"], default="aiokafka")
@@ -143,6 +145,23 @@ async def main():
         await wait_assigned(subscriber, assigned)
         print("READY", flush=True)
         await asyncio.wait_for(done.wait(), timeout=TIMEOUT)
+        await broker.stop()
+    elif args.mode == "consume-exact":
+        # Decimals and a UUID both ways (Tests/Interop/exact_values.py).
+        exact_done = asyncio.Event()
+        subscriber, assigned = subscribe(args.name)
+
+        @subscriber
+        async def exact(amounts: exact_values.Amounts, message: KafkaMessage):
+            received.append(exact_values.record(message.body, amounts))
+            await broker.publish(exact_values.answer(amounts), args.name + ".out")
+            if len(received) >= args.count:
+                exact_done.set()
+
+        await broker.start()
+        await wait_assigned(subscriber, assigned)
+        print("READY", flush=True)
+        await asyncio.wait_for(exact_done.wait(), timeout=TIMEOUT)
         await broker.stop()
     elif args.mode == "request":
         reply_topic = args.reply or f"{args.name}.reply.{uuid.uuid4().hex[:12]}"

@@ -5,6 +5,7 @@ consume: subscribe (core subject, or JetStream with --stream) with NatsTelemetry
 publish: publish a str, a JSON object and bytes with baggage tenant=acme, write the spans.
 respond: answer requests on the subject with the body upper-cased, --count of them.
 request: send one request to the subject and record the reply.
+consume-exact:   Decimals and a UUID both ways, exactly (see exact_values.py), on core NATS subjects.
 """
 import argparse
 import asyncio
@@ -15,11 +16,12 @@ from faststream.nats.annotations import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.opentelemetry import Baggage, CurrentBaggage
 from peer_common import make_provider, spans, value
+import exact_values
 
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["consume", "publish", "respond", "request"])
+    parser.add_argument("mode", choices=["consume", "publish", "respond", "request", "consume-exact"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--kind", choices=["core", "jetstream"], required=True)
     parser.add_argument("--name", required=True)
@@ -55,6 +57,22 @@ async def main():
         await broker._connection.flush()
         print("READY", flush=True)
         await asyncio.wait_for(done.wait(), timeout=20)
+        await broker.stop()
+    elif args.mode == "consume-exact":
+        # Decimals and a UUID both ways (Tests/Interop/exact_values.py).
+        exact_done = asyncio.Event()
+
+        @broker.subscriber(args.name)
+        async def exact(amounts: exact_values.Amounts, message: NatsMessage):
+            received.append(exact_values.record(message.body, amounts))
+            await broker.publish(exact_values.answer(amounts), args.name + ".out")
+            if len(received) >= args.count:
+                exact_done.set()
+
+        await broker.start()
+        await broker._connection.flush()
+        print("READY", flush=True)
+        await asyncio.wait_for(exact_done.wait(), timeout=20)
         await broker.stop()
     elif args.mode == "request":
         await broker.connect()

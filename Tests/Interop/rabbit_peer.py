@@ -13,6 +13,7 @@ publish: publish a str, a JSON object and bytes with baggage tenant=acme and x-p
 respond: answer --count requests on the queue with the body upper-cased (FastStream publishes the
          reply to the default exchange with the request's reply_to as routing key).
 request: broker.request("ping") with the same headers (RabbitMQ direct reply-to) and record the reply.
+consume-exact:   Decimals and a UUID both ways, exactly (see exact_values.py): answers on the queue --name + ".out".
 There is no consume-batch: FastStream 0.7's RabbitMQ subscriber has no batch mode (and publish_batch
 raises FeatureNotSupportedException).
 
@@ -30,6 +31,7 @@ from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchang
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from peer_common import links, make_provider, spans, value
+import exact_values
 
 TIMEOUT = 30
 
@@ -67,7 +69,7 @@ def record(message, body, baggage):
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["consume", "publish", "respond", "request"])
+    parser.add_argument("mode", choices=["consume", "publish", "respond", "request", "consume-exact"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--kind", choices=["queue", "topic"], default="queue")
     parser.add_argument("--name", required=True)
@@ -116,6 +118,21 @@ async def main():
         await broker.start()
         print("READY", flush=True)
         await asyncio.wait_for(done.wait(), timeout=TIMEOUT)
+        await broker.stop()
+    elif args.mode == "consume-exact":
+        # Decimals and a UUID both ways (Tests/Interop/exact_values.py), through the default exchange.
+        exact_done = asyncio.Event()
+
+        @broker.subscriber(RabbitQueue(args.name))
+        async def exact(amounts: exact_values.Amounts, message: RabbitMessage):
+            received.append(exact_values.record(message.body, amounts))
+            await broker.publish(exact_values.answer(amounts), queue=args.name + ".out")
+            if len(received) >= args.count:
+                exact_done.set()
+
+        await broker.start()
+        print("READY", flush=True)
+        await asyncio.wait_for(exact_done.wait(), timeout=TIMEOUT)
         await broker.stop()
     elif args.mode == "request":
         await broker.connect()

@@ -3,6 +3,7 @@
 consume: subscribe with RedisTelemetryMiddleware, print READY, take --count messages, then write
          what arrived (type, value, baggage) and the finished spans to --out as JSON.
 publish: publish a str, a JSON object and bytes with baggage tenant=acme, write the spans.
+consume-exact: Decimals and a UUID both ways, exactly (see exact_values.py), on the list --name.
 pydantic: take --count invoices (a pydantic model with datetime, UUID, Decimal, an enum, optionals
           and a nested model) from the list --name, record each as pydantic read it, and answer on
           the list --name.out with the invoice paid: times with an offset and naive, a Decimal.
@@ -20,8 +21,10 @@ import json
 
 from faststream.opentelemetry import Baggage, CurrentBaggage
 from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisMessage
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from peer_common import make_provider, spans, value
+import exact_values
 
 
 class Status(str, Enum):
@@ -55,7 +58,7 @@ def destination(kind, name):
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["consume", "publish", "pydantic"])
+    parser.add_argument("mode", choices=["consume", "publish", "pydantic", "consume-exact"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--kind", choices=["channel", "list", "stream"], required=True)
     parser.add_argument("--name", required=True)
@@ -104,6 +107,21 @@ async def main():
         await broker.start()
         print("READY", flush=True)
         await asyncio.wait_for(done.wait(), timeout=20)
+        await broker.stop()
+    elif args.mode == "consume-exact":
+        # Decimals and a UUID both ways (Tests/Interop/exact_values.py).
+        exact_done = asyncio.Event()
+
+        @broker.subscriber(list=args.name)
+        async def exact(amounts: exact_values.Amounts, message: RedisMessage):
+            received.append(exact_values.record(message.body, amounts))
+            await broker.publish(exact_values.answer(amounts), list=args.name + ".out")
+            if len(received) >= args.count:
+                exact_done.set()
+
+        await broker.start()
+        print("READY", flush=True)
+        await asyncio.wait_for(exact_done.wait(), timeout=20)
         await broker.stop()
     else:
         await broker.connect()

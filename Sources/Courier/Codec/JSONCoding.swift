@@ -4,13 +4,16 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// How JSON bodies are written and read: key names, dates, or coders of your own.
+/// How JSON bodies are written and read: key names, dates, decimals, or coders of your own.
 ///
 /// The default writes keys as declared and dates as ISO 8601 in UTC with fractional seconds
 /// (`2026-11-25T10:00:00.123456Z`), which pydantic reads; it reads every date form pydantic writes
 /// (fractional seconds or none, `Z`, an offset such as `+02:00`, none, which is taken as UTC, a date
 /// alone, Unix seconds), and decimals sent as strings (pydantic's `Decimal`) as well as numbers.
-/// For Python peers whose models use snake_case fields, use ``python``:
+/// Every coding writes a `UUID` in lower case (RFC 9562's canonical form, as Python writes it;
+/// Foundation's own is upper-case) and reads either case. For Python peers whose models use
+/// snake_case fields, use ``python``, which also writes `Decimal` as a string so that pydantic
+/// keeps every digit:
 ///
 /// ```swift
 /// let broker = RedisBroker(configuration, json: .python)          // every subscriber and publish
@@ -35,9 +38,21 @@ public struct JSONCoding: Sendable {
         case millisecondsSince1970
     }
 
+    /// How `Decimal` values are written. Reading accepts both whatever is chosen.
+    public enum DecimalStyle: Sendable, Hashable {
+        /// A JSON number with every digit (`1234567890.123456789`). Readers that parse numbers as
+        /// doubles, pydantic among them, keep only about 17 significant digits of it.
+        case number
+        /// A JSON string with every digit and no exponent (`"1234567890.123456789"`, `"0.000001"`),
+        /// as pydantic writes a `Decimal` and reads one exactly.
+        case string
+    }
+
     /// The coders used; shared, never mutated after creation.
     let encoder: JSONEncoder
     let decoder: JSONDecoder
+    /// How `Decimal` values are written.
+    public let decimals: DecimalStyle
     /// Whether this is ``default``: the broker then binds nothing per message.
     @usableFromInline let isDefault: Bool
 
@@ -54,21 +69,22 @@ public struct JSONCoding: Sendable {
         return try JSONCoding.$current.withValue(self, operation: body)
     }
 
-    /// Keys as declared, pydantic-compatible dates and decimals.
+    /// Keys as declared, pydantic-compatible dates, decimals as JSON numbers (read in either form).
     public static let `default` = JSONCoding(default: ())
 
     private init(default: Void) {
         let coders = Self.coders(keys: .asDeclared, dates: .iso8601)
-        self.init(encoder: coders.encoder, decoder: coders.decoder, isDefault: true)
+        self.init(encoder: coders.encoder, decoder: coders.decoder, decimals: .number, isDefault: true)
     }
 
-    /// For Python (pydantic) peers: snake_case keys, pydantic-compatible dates and decimals.
-    public static let python = JSONCoding(keys: .snakeCase)
+    /// For Python (pydantic) peers: snake_case keys, pydantic-compatible dates, decimals written as
+    /// strings with every digit (as pydantic writes them).
+    public static let python = JSONCoding(keys: .snakeCase, decimals: .string)
 
-    /// Coding with the given key and date styles.
-    public init(keys: KeyStyle = .asDeclared, dates: DateStyle = .iso8601) {
+    /// Coding with the given key, date and decimal styles.
+    public init(keys: KeyStyle = .asDeclared, dates: DateStyle = .iso8601, decimals: DecimalStyle = .number) {
         let coders = Self.coders(keys: keys, dates: dates)
-        self.init(encoder: coders.encoder, decoder: coders.decoder, isDefault: false)
+        self.init(encoder: coders.encoder, decoder: coders.decoder, decimals: decimals, isDefault: false)
     }
 
     private static func coders(keys: KeyStyle, dates: DateStyle) -> (encoder: JSONEncoder, decoder: JSONDecoder) {
@@ -95,14 +111,21 @@ public struct JSONCoding: Sendable {
 
     /// Coding with coders of your own (a date formatter, a data strategy…). Configure them fully
     /// before handing them over: they are shared by every message and must not change afterwards.
-    public init(encoder: JSONEncoder, decoder: JSONDecoder) {
-        self.init(encoder: encoder, decoder: decoder, isDefault: false)
+    /// UUIDs are still written in lower case, and decimals as `decimals` says.
+    public init(encoder: JSONEncoder, decoder: JSONDecoder, decimals: DecimalStyle = .number) {
+        self.init(encoder: encoder, decoder: decoder, decimals: decimals, isDefault: false)
     }
 
-    private init(encoder: JSONEncoder, decoder: JSONDecoder, isDefault: Bool) {
+    private init(encoder: JSONEncoder, decoder: JSONDecoder, decimals: DecimalStyle, isDefault: Bool) {
         self.encoder = encoder
         self.decoder = decoder
+        self.decimals = decimals
         self.isDefault = isDefault
+    }
+
+    /// `value` as JSON: the encoder's output, with UUIDs in lower case and decimals as chosen.
+    func encode<T: Encodable>(_ value: T) throws -> Data {
+        try WireJSON.encode(value, with: encoder, decimals: decimals)
     }
 
     /// Reads every form pydantic and Foundation write: an ISO 8601 string (see ``ISO8601Timestamp``)

@@ -119,7 +119,7 @@ enum MessageJSON {
     }
 
     static func encode<T: Encodable>(_ value: T) throws -> ByteBuffer {
-        ByteBuffer(bytes: try JSONCoding.current.encoder.encode(value))
+        ByteBuffer(bytes: try JSONCoding.current.encode(value))
     }
 
     private static func describe(_ error: DecodingError) -> String {
