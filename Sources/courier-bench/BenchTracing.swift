@@ -13,7 +13,11 @@ import Tracing
 /// does not fit: the receiver's and CourierOTLP's counts are printed with the results, since a
 /// tracer that dropped most of its spans would look cheaper than it is.
 struct BenchTracing {
-    let receiver: DiscardingOTLPReceiver
+    /// The receiver this process started; none in a row's own process, which sends its spans to
+    /// the receiver of the process that started it.
+    let receiver: DiscardingOTLPReceiver?
+    /// Where the tracers send their spans.
+    let endpoint: String
     let services: [any Service]
     /// CourierOTLP's tracers, whose counters the report shows (spans exported, dropped).
     let otlpTracers: [OTLPTracer]
@@ -26,14 +30,22 @@ struct BenchTracing {
     static let batchSize = 4_096
     static let scheduleDelay = Duration.seconds(1)
 
-    static func start() async throws -> BenchTracing {
-        let receiver = try await DiscardingOTLPReceiver.start()
+    /// The tracers, sending to `endpoint`, or to a receiver started here when nil.
+    static func start(endpoint given: String? = nil) async throws -> BenchTracing {
+        let receiver: DiscardingOTLPReceiver?
+        let endpoint: String
+        if let given {
+            (receiver, endpoint) = (nil, given)
+        } else {
+            let started = try await DiscardingOTLPReceiver.start()
+            (receiver, endpoint) = (started, started.endpoint)
+        }
         func swiftOTel(_ sampler: OTel.Configuration.TracesConfiguration.SamplerConfiguration) throws -> (any Tracer, any Service) {
             var configuration = OTel.Configuration.default
             configuration.traces.sampler = sampler
             configuration.traces.exporter = .otlp
             configuration.traces.otlpExporter.protocol = .httpProtobuf
-            configuration.traces.otlpExporter.endpoint = receiver.endpoint
+            configuration.traces.otlpExporter.endpoint = endpoint
             configuration.traces.batchSpanProcessor.maxQueueSize = queueSize
             configuration.traces.batchSpanProcessor.maxExportBatchSize = batchSize
             configuration.traces.batchSpanProcessor.scheduleDelay = scheduleDelay
@@ -55,7 +67,7 @@ struct BenchTracing {
             configuration.maxExportBatchSize = batchSize
             configuration.scheduleDelay = scheduleDelay
             configuration.serviceName = "courier-bench"
-            configuration.exporter = .httpProtobuf(endpoint: receiver.endpoint)
+            configuration.exporter = .httpProtobuf(endpoint: endpoint)
             configuration.sampler = sampler
             return OTLPTracer(configuration: configuration)
         }
@@ -65,6 +77,7 @@ struct BenchTracing {
         let courierOTLPSampled = BenchTracer(name: "CourierOTLP (10% parent-based, OTLP/HTTP batch)", tracer: otlpSampled)
         return BenchTracing(
             receiver: receiver,
+            endpoint: endpoint,
             services: [alwaysOnService, sampledService, otlpAlwaysOn, otlpSampled],
             otlpTracers: [otlpAlwaysOn, otlpSampled],
             latencyTracers: [swiftOTelAlwaysOn, courierOTLPAlwaysOn],
@@ -72,15 +85,23 @@ struct BenchTracing {
         )
     }
 
-    /// What reached the receiver, and what CourierOTLP's tracers exported and dropped.
-    var summary: String {
-        let otlp = otlpTracers.enumerated().map { index, tracer in
-            "CourierOTLP tracer \(index + 1): \(tracer.exportedSpanCount) spans exported, \(tracer.droppedSpanCount) dropped (queue full), \(tracer.failedSpanCount) failed"
+    /// What CourierOTLP's tracers of this process exported, dropped and failed to export.
+    var tracerCounts: [TracerCounts] {
+        otlpTracers.map { TracerCounts(exported: $0.exportedSpanCount, dropped: $0.droppedSpanCount, failed: $0.failedSpanCount) }
+    }
+
+    /// What reached the receiver, and what CourierOTLP's tracers exported and dropped, here and
+    /// in the rows' own processes (`rows`, tracer by tracer).
+    func summary(adding rows: [TracerCounts]) -> String {
+        let otlp = tracerCounts.enumerated().map { index, own in
+            let counts = index < rows.count ? own + rows[index] : own
+            return "CourierOTLP tracer \(index + 1): \(counts.exported) spans exported, \(counts.dropped) dropped (queue full), \(counts.failed) failed"
         }
-        return (["The local OTLP receiver answered \(receiver.requests) export requests (\(receiver.bytes / 1_048_576) MiB)."] + otlp).joined(separator: "\n")
+        let received = receiver.map { ["The local OTLP receiver answered \($0.requests) export requests (\($0.bytes / 1_048_576) MiB)."] } ?? []
+        return (received + otlp).joined(separator: "\n")
     }
 
     func stop() async {
-        await receiver.stop()
+        await receiver?.stop()
     }
 }

@@ -5,13 +5,15 @@ import Synchronization
 import Tracing
 
 /// One row of a table: messages per second, end-to-end latency (latency workloads only) and the
-/// process's peak resident memory while the row ran.
+/// peak resident memory of the process that ran it.
 struct BrokerRow: Codable {
     var name: String
     var throughput: Double
     var p50: Double?
     var p99: Double?
-    /// MiB; the high-water mark of this process (reset before the row), or of FastStream's.
+    /// MiB: the high-water mark (`VmHWM`) of the process that ran only this row — a child
+    /// courier-bench of its own (``RowProcesses``), or FastStream's Python; over several runs of
+    /// the row, the highest.
     var peakRSS: Double?
     /// Why the row has no numbers (it failed; the rest of the run went on).
     var failure: String? = nil
@@ -66,6 +68,8 @@ struct BrokerWorkload: Sendable {
     var publishers: Int = 1
     /// `--rows`: only the rows whose names contain one of these (comma-separated) words; all when nil.
     var rowFilter: String? = nil
+    /// Where the rows run: each in a child process of its own, or (in that child) here.
+    var placement: RowPlacement = .inProcess(only: nil)
 
     var isSaturation: Bool { publishers > 1 }
 
@@ -82,7 +86,6 @@ struct BrokerWorkload: Sendable {
 
     func run(_ name: String, probe: ArrivalProbe, publish: Publish) async throws -> BrokerRow {
         FileHandle.standardError.write(Data("courier-bench: \(name)\n".utf8))
-        PeakRSS.reset()
         try await publishAll(warmup, publish)
         await probe.counter.waitForWarmup()
         probe.counter.startClock()
@@ -108,8 +111,8 @@ struct BrokerWorkload: Sendable {
             name: name,
             throughput: Double(messages) / elapsed.seconds,
             p50: latencies.isEmpty ? nil : latencies.percentile(0.5),
-            p99: latencies.isEmpty ? nil : latencies.percentile(0.99),
-            peakRSS: PeakRSS.mebibytes()
+            // The process's peak is taken when it has run the row to its end (``RowProcesses``).
+            p99: latencies.isEmpty ? nil : latencies.percentile(0.99)
         )
     }
 
@@ -164,16 +167,25 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
     }
 }
 
-/// The process's peak resident set size, per row: Linux lets a process reset its high-water mark
-/// (`/proc/self/clear_refs`, "5") and reports it as `VmHWM` in `/proc/self/status`.
+/// This process's resident memory, from `/proc/self/status`: `VmHWM`, its high-water mark, and
+/// `VmRSS`, its resident set now.
+///
+/// `VmHWM`, not `getrusage`'s `ru_maxrss`: a child started with `posix_spawn` (or `vfork`) shares
+/// its parent's memory until it executes, and Linux carries that memory's high-water mark into the
+/// new program's `ru_maxrss`, so a small child of a large parent reports the parent's peak. `VmHWM`
+/// counts only the memory of the program now running.
 enum PeakRSS {
+    /// Lowers the high-water mark to the resident set now (`/proc/self/clear_refs`, "5"), so that a
+    /// later peak minus ``currentMebibytes()`` read now is what grew since (the backlog check). It
+    /// cannot tell a row's own peak: memory an earlier row freed stays resident in the allocator.
     static func reset() {
         guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
         handle.write(Data("5".utf8))
         try? handle.close()
     }
 
-    /// The high-water mark since the last reset, in MiB (nil where /proc does not tell).
+    /// The high-water mark since the process started (or the last ``reset()``), in MiB (nil where
+    /// /proc does not tell).
     static func mebibytes() -> Double? {
         value("VmHWM:")
     }
@@ -218,22 +230,24 @@ extension BrokerWorkload {
         }
     }
 
-    /// The rows every broker table has, in order: the raw client, then Courier untraced, with
-    /// the no-op tracer and with each of `tracers` (`courier` runs one of them with its
-    /// middlewares); only those `rowFilter` selects.
+    /// The rows every broker table has, in order: the raw client (none in memory), then Courier
+    /// untraced, with the no-op tracer and with each of `tracers` (`courier` runs one of them with
+    /// its middlewares); only those `rowFilter` selects, and in a row's own process only that row.
     func scenarios(
-        raw: @escaping () async throws -> BrokerRow?,
+        raw: (() async throws -> BrokerRow)?,
         tracers: [BenchTracer],
         courier: @escaping (_ name: String, _ middlewares: [any CourierMiddleware]) async throws -> BrokerRow
-    ) -> [() async throws -> BrokerRow?] {
-        let rows: [(String, () async throws -> BrokerRow?)] =
-            [
-                ("raw", raw),
-                (Self.untracedRow, { try await courier(Self.untracedRow, []) }),
-                (Self.noOpRow, { try await courier(Self.noOpRow, [TelemetryMiddleware(tracer: NoOpTracer())]) }),
+    ) -> [BenchScenario] {
+        let rows: [BenchScenario] =
+            (raw.map { [BenchScenario(name: "raw", run: $0)] } ?? [])
+            + [
+                BenchScenario(name: Self.untracedRow) { try await courier(Self.untracedRow, []) },
+                BenchScenario(name: Self.noOpRow) { try await courier(Self.noOpRow, [TelemetryMiddleware(tracer: NoOpTracer())]) },
             ]
-            + tracers.map { tracer in ("Courier, \(tracer.name)", { try await courier("Courier, \(tracer.name)", [TelemetryMiddleware(tracer: tracer.tracer)]) }) }
-        return rows.filter { selects($0.0) }.map(\.1)
+            + tracers.map { tracer in
+                BenchScenario(name: "Courier, \(tracer.name)") { try await courier("Courier, \(tracer.name)", [TelemetryMiddleware(tracer: tracer.tracer)]) }
+            }
+        return rows.filter { selects($0.name) && placement.runs($0.name) }
     }
 
     /// Whether `--rows` selects the row named `name` (the raw client's row is "raw").
@@ -250,15 +264,21 @@ extension BrokerWorkload {
     }
 
     /// Runs each scenario `rounds` times, interleaved, so a slow moment of the machine hits every
-    /// scenario alike; each row is the median of its runs (each number separately).
-    /// A scenario that returns nil has no row (the in-memory tables have no raw client).
-    static func interleaved(rounds: Int, _ scenarios: [() async throws -> BrokerRow?]) async throws -> [BrokerRow] {
+    /// scenario alike; each row is the median of its runs (each number separately; its peak RSS,
+    /// the highest). With ``RowPlacement/childProcesses(_:table:)`` every run is a process of its
+    /// own, so each run's peak is its own.
+    func interleaved(rounds: Int, _ scenarios: [BenchScenario]) async throws -> [BrokerRow] {
         var runs = Array(repeating: [BrokerRow](), count: scenarios.count)
         var failures: [Int: String] = [:]
         for _ in 0..<max(1, rounds) {
             for (index, scenario) in scenarios.enumerated() where failures[index] == nil {
                 do {
-                    if let row = try await scenario() { runs[index].append(row) }
+                    switch placement {
+                    case .inProcess:
+                        runs[index].append(try await scenario.run())
+                    case .childProcesses(let processes, let table):
+                        runs[index].append(try await processes.run(row: scenario.name, table: table, saturation: isSaturation))
+                    }
                 } catch {
                     // One failed row is reported as failed; the rest of the run goes on.
                     FileHandle.standardError.write(Data("courier-bench: failed: \(error)\n".utf8))
@@ -283,33 +303,24 @@ extension BrokerWorkload {
     }
 
     /// Runs Benchmarks/faststream_bench.py with the same workload; with `warmsUp`, its warm-up
-    /// messages arrive before its clock starts, as they do here.
-    func runFastStream(_ name: String, python: String, arguments: [String], tracing: Bool, warmsUp: Bool = false) throws -> BrokerRow {
+    /// messages arrive before its clock starts, as they do here. Its peak RSS is the Python
+    /// process's own, as the script measures it.
+    func runFastStream(_ name: String, python: String, arguments: [String], tracing: Bool, warmsUp: Bool = false) async throws -> BrokerRow {
         FileHandle.standardError.write(Data("courier-bench: \(name)\n".utf8))
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Benchmarks/faststream_bench.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
+        let scriptArguments = [
             script, "--messages", String(messages), "--latency-messages", String(latencyMessages), "--publishers", String(publishers),
         ]
             + (warmsUp ? ["--warmup", String(warmup)] : []) + arguments + (tracing ? ["--tracing"] : [])
-        let output = Pipe()
-        process.standardOutput = output
         // Kept in a file rather than a pipe, which nobody would read while the run goes on.
         let errors = FileManager.default.temporaryDirectory.appendingPathComponent("faststream-bench-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-        let errorHandle = try FileHandle(forWritingTo: errors)
         defer { try? FileManager.default.removeItem(at: errors) }
-        process.standardError = errorHandle
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try? errorHandle.close()
-        guard process.terminationStatus == 0,
-            let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
-            let result = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double],
+        let run = try await ChildRun.run(python, scriptArguments, errorPath: errors.path)
+        guard run.status == 0,
+            let line = run.output.split(separator: "\n").last,
+            let result = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double],
             let throughput = result["throughput"]
         else {
             let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
@@ -317,7 +328,7 @@ extension BrokerWorkload {
             let scrubber = SecretScrubber(urls: arguments)
             throw BenchError(
                 scrubber.scrub(
-                    "the FastStream benchmark \(arguments.joined(separator: " ")) failed (exit \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))\(stderr.suffix(2_000))"
+                    "the FastStream benchmark \(arguments.joined(separator: " ")) failed (exit \(run.status)): \(run.output)\(stderr.suffix(2_000))"
                 )
             )
         }

@@ -13,7 +13,8 @@ import Tracing
 /// message after another) and saturation (`--publishers` concurrent publishers, the subscriber
 /// tuned for throughput) — for the raw client, Courier untraced, with the no-op tracer, with
 /// swift-otel and with CourierOTLP (always on and 10% parent-based), and FastStream; every row
-/// measured in the same run, ratios printed, results written as JSON and drawn as an SVG chart.
+/// measured in the same run, each in a process of its own (so its peak RSS is its own, see
+/// ``RowProcesses``), ratios printed, results written as JSON and drawn as an SVG chart.
 @main
 struct CourierBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -93,13 +94,28 @@ struct CourierBench: AsyncParsableCommand {
     @Option(help: "Where the chart of the saturation tables goes (SVG).")
     var chart = "Benchmarks/results/bench.svg"
 
+    // A row's own process (``RowProcesses``): with `--tables` and `--workloads` naming one table,
+    // runs its scenario of this name once and prints it as JSON; by hand, a way to profile one row.
+    @Option(help: .hidden)
+    var childRow: String?
+
+    // A row's own process: where its tracers send their spans (the receiver of the process that
+    // started it).
+    @Option(help: .hidden)
+    var otlpEndpoint: String?
+
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning
             return handler
         }
-        let tracing = try await BenchTracing.start()
+        let tracing = try await BenchTracing.start(endpoint: otlpEndpoint)
+        // Each row in a process of its own, which runs it with the same counts and tracers.
+        let processes = childRow == nil ? RowProcesses(arguments: childArguments(otlpEndpoint: tracing.endpoint)) : nil
+        func placement(_ table: String) -> RowPlacement {
+            processes.map { .childProcesses($0, table: table) } ?? .inProcess(only: childRow)
+        }
         let otelGroup = ServiceGroup(services: tracing.services, logger: Logger(label: "courier-bench"))
         var report = BenchReport(command: "courier-bench " + CommandLine.arguments.dropFirst().joined(separator: " "))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -115,8 +131,8 @@ struct CourierBench: AsyncParsableCommand {
             let tables = Set(self.tables.split(separator: ",").map(String.init))
             for (saturation, tracers) in kinds where tables.contains("memory") {
                 let workload = saturation
-                    ? BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: 0, publishers: publishers, rowFilter: self.rows)
-                    : BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: latencyMessages, rowFilter: self.rows)
+                    ? BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: 0, publishers: publishers, rowFilter: self.rows, placement: placement("memory"))
+                    : BrokerWorkload(messages: messages, warmup: warmup, latencyMessages: latencyMessages, rowFilter: self.rows, placement: placement("memory"))
                 let rows = try await MemoryBench(workload: workload, tracers: tracers).run(rounds: rounds)
                 report.add(
                     broker: "memory", saturation: saturation,
@@ -128,14 +144,14 @@ struct CourierBench: AsyncParsableCommand {
             }
             if let redis = redis ?? environment["COURIER_REDIS_URL"], redis != "none", tables.contains("redis") {
                 for (saturation, tracers) in kinds {
-                    let bench = RedisBench(url: redis, python: peer, workload: brokerWorkload(saturation, messages: redisMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
+                    let bench = RedisBench(url: redis, python: peer, workload: brokerWorkload(saturation, messages: redisMessages, placement: placement("redis")), tracers: tracers, fastStreamMessages: fastStreamMessages)
                     report.add(broker: "Redis", saturation: saturation, title: bench.title, rows: try await bench.run(rounds: brokerRounds))
                 }
             }
             if let nats = nats ?? environment["COURIER_NATS_URL"], nats != "none" {
                 for jetStream in [false, true] where tables.contains(jetStream ? "nats-jetstream" : "nats-core") {
                     for (saturation, tracers) in kinds {
-                        let bench = NatsBench(url: nats, python: peer, workload: brokerWorkload(saturation, messages: natsMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
+                        let bench = NatsBench(url: nats, python: peer, workload: brokerWorkload(saturation, messages: natsMessages, placement: placement(jetStream ? "nats-jetstream" : "nats-core")), tracers: tracers, fastStreamMessages: fastStreamMessages)
                         report.add(
                             broker: jetStream ? "NATS JetStream" : "NATS core", saturation: saturation,
                             title: bench.title(jetStream: jetStream),
@@ -147,7 +163,7 @@ struct CourierBench: AsyncParsableCommand {
             if let kafka = kafka ?? environment["COURIER_KAFKA_URL"], kafka != "none", tables.contains("kafka") {
                 for (saturation, tracers) in kinds {
                     // A Kafka round trip takes milliseconds here (see KafkaBench.fetchWaitMilliseconds).
-                    let bench = KafkaBench(url: kafka, python: peer, workload: brokerWorkload(saturation, messages: kafkaMessages, latencyMessagesAtMost: 500), tracers: tracers, fastStreamMessages: fastStreamMessages)
+                    let bench = KafkaBench(url: kafka, python: peer, workload: brokerWorkload(saturation, messages: kafkaMessages, latencyMessagesAtMost: 500, placement: placement("kafka")), tracers: tracers, fastStreamMessages: fastStreamMessages)
                     report.add(
                         broker: "Kafka", saturation: saturation, title: bench.title, rows: try await bench.run(rounds: brokerRounds),
                         peer: "confluent", peerColumn: "vs FastStream confluent traced"
@@ -156,11 +172,11 @@ struct CourierBench: AsyncParsableCommand {
             }
             if let rabbit = rabbit ?? environment["COURIER_RABBIT_URL"], rabbit != "none", tables.contains("rabbitmq") {
                 for (saturation, tracers) in kinds {
-                    let bench = RabbitBench(url: rabbit, python: peer, workload: brokerWorkload(saturation, messages: rabbitMessages), tracers: tracers, fastStreamMessages: fastStreamMessages)
+                    let bench = RabbitBench(url: rabbit, python: peer, workload: brokerWorkload(saturation, messages: rabbitMessages, placement: placement("rabbitmq")), tracers: tracers, fastStreamMessages: fastStreamMessages)
                     report.add(broker: "RabbitMQ", saturation: saturation, title: bench.title, rows: try await bench.run(rounds: brokerRounds))
                 }
             }
-            if backlog > 0 {
+            if backlog > 0 && childRow == nil {
                 report.backlog = await BacklogBench(
                     messages: backlog,
                     kafkaMessages: kafkaBacklog,
@@ -173,8 +189,18 @@ struct CourierBench: AsyncParsableCommand {
             await otelGroup.triggerGracefulShutdown()
             try await group.waitForAll()
         }
-        report.exports = tracing.summary
         await tracing.stop()
+        if let childRow {
+            // The one row this process ran, with the peak of its whole life: start-up, the row,
+            // the tracers' last export.
+            guard report.tables.count == 1, var row = report.tables[0].rows.first, report.tables[0].rows.count == 1 else {
+                throw BenchError("--child-row \(childRow): \(report.tables.reduce(0) { $0 + $1.rows.count }) rows ran in --tables \(tables) --workloads \(workloads), not one")
+            }
+            row.peakRSS = PeakRSS.mebibytes()
+            print(try ChildRowResult(row: row, tracers: tracing.tracerCounts).encoded())
+            return
+        }
+        report.exports = tracing.summary(adding: processes?.tracerCounts ?? [])
         print(report.markdown)
         try report.write(json: json, chart: chart)
         FileHandle.standardError.write(Data("courier-bench: results in \(json), chart in \(chart)\n".utf8))
@@ -184,11 +210,35 @@ struct CourierBench: AsyncParsableCommand {
     /// then `messages` published one after another, then `--latency-messages` (at most
     /// `latencyCap`) one at a time. Saturation: `--saturation-messages` from `--publishers`
     /// concurrent publishers.
-    private func brokerWorkload(_ saturation: Bool, messages: Int, latencyMessagesAtMost latencyCap: Int = 1_000) -> BrokerWorkload {
+    private func brokerWorkload(_ saturation: Bool, messages: Int, latencyMessagesAtMost latencyCap: Int = 1_000, placement: RowPlacement) -> BrokerWorkload {
         if saturation {
-            return BrokerWorkload(messages: saturationMessages, warmup: min(warmup, saturationMessages / 10), latencyMessages: 0, publishers: publishers, rowFilter: rows)
+            return BrokerWorkload(
+                messages: saturationMessages, warmup: min(warmup, saturationMessages / 10), latencyMessages: 0, publishers: publishers,
+                rowFilter: rows, placement: placement
+            )
         }
-        return BrokerWorkload(messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, latencyCap), rowFilter: rows)
+        return BrokerWorkload(
+            messages: messages, warmup: min(warmup, messages / 10), latencyMessages: min(latencyMessages, latencyCap), rowFilter: rows,
+            placement: placement
+        )
+    }
+
+    /// The options of a row's own process: this run's counts and servers, one run per process, no
+    /// FastStream rows and no backlog check (this process runs those), spans to `otlpEndpoint`.
+    /// Servers taken from the environment reach the child through its environment.
+    private func childArguments(otlpEndpoint: String) -> [String] {
+        var arguments = [
+            "--messages", String(messages), "--warmup", String(warmup), "--rounds", "1", "--latency-messages", String(latencyMessages),
+            "--publishers", String(publishers), "--saturation-messages", String(saturationMessages),
+            "--fast-stream-messages", String(fastStreamMessages), "--redis-messages", String(redisMessages),
+            "--nats-messages", String(natsMessages), "--kafka-messages", String(kafkaMessages), "--rabbit-messages", String(rabbitMessages),
+            "--kafka-backlog", String(kafkaBacklog), "--broker-rounds", "1", "--backlog", "0", "--python", "none",
+            "--otlp-endpoint", otlpEndpoint,
+        ]
+        for (option, url) in [("--redis", redis), ("--nats", nats), ("--kafka", kafka), ("--rabbit", rabbit)] {
+            if let url { arguments += [option, url] }
+        }
+        return arguments
     }
 }
 

@@ -46,7 +46,7 @@ struct KafkaBench {
     static let fetchWaitMilliseconds = 10
 
     func run(rounds: Int) async throws -> [BrokerRow] {
-        var rows = try await BrokerWorkload.interleaved(
+        var rows = try await workload.interleaved(
             rounds: rounds,
             workload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
         )
@@ -62,7 +62,7 @@ struct KafkaBench {
                     ]
                     if client == "confluent" { arguments += ["--group", "faststream-bench-\(id)"] }
                     rows.append(
-                        try workload.runFastStream(
+                        try await workload.runFastStream(
                             "FastStream 0.7 \(label), " + (tracing ? "tracing (SDK, batch)" : "no tracing"),
                             python: python,
                             arguments: arguments,

@@ -13,12 +13,12 @@ struct MemoryBench {
     static let capacity = 1024
 
     func run(rounds: Int) async throws -> [BrokerRow] {
-        let scenarios = workload.scenarios(raw: { nil }, tracers: tracers) { name, middlewares in
+        let scenarios = workload.scenarios(raw: nil, tracers: tracers) { name, middlewares in
             let broker = MemoryBroker(capacity: Self.capacity, middlewares: middlewares)
             return try await workload.runCourier(name, broker: broker, source: MemoryDestination(destination: "bench")) { payload in
                 try await broker.publish(payload, to: "bench")
             }
         }
-        return try await BrokerWorkload.interleaved(rounds: rounds, scenarios)
+        return try await workload.interleaved(rounds: rounds, scenarios)
     }
 }

@@ -49,7 +49,7 @@ struct NatsBench {
 
     func run(jetStream: Bool, rounds: Int) async throws -> [BrokerRow] {
         let kind = jetStream ? "jetstream" : "core"
-        var rows = try await BrokerWorkload.interleaved(
+        var rows = try await workload.interleaved(
             rounds: rounds,
             workload.scenarios(raw: { try await jetStream ? rawJetStream() : rawCore() }, tracers: tracers) {
                 try await courier($0, jetStream: jetStream, middlewares: $1)
@@ -62,7 +62,7 @@ struct NatsBench {
                 var arguments = ["--broker", "nats", "--kind", kind, "--url", url, "--name", subject, "--pull-batch", String(pullBatch)]
                 if jetStream { arguments += ["--stream", stream] }
                 rows.append(
-                    try workload.runFastStream(
+                    try await workload.runFastStream(
                         BrokerWorkload.fastStreamRow(tracing: tracing),
                         python: python,
                         arguments: arguments,

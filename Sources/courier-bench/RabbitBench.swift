@@ -41,7 +41,7 @@ struct RabbitBench {
     }
 
     func run(rounds: Int) async throws -> [BrokerRow] {
-        var rows = try await BrokerWorkload.interleaved(
+        var rows = try await workload.interleaved(
             rounds: rounds,
             workload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
         )
@@ -50,7 +50,7 @@ struct RabbitBench {
             for tracing in [false, true] {
                 rows.append(
                     try await withFreshQueue("faststream") { queue in
-                        try workload.runFastStream(
+                        try await workload.runFastStream(
                             BrokerWorkload.fastStreamRow(tracing: tracing),
                             python: python,
                             arguments: ["--broker", "rabbit", "--kind", "queue", "--url", url, "--name", queue, "--prefetch", String(prefetch)],

@@ -33,7 +33,7 @@ struct RedisBench {
     }
 
     func run(rounds: Int) async throws -> [BrokerRow] {
-        var rows = try await BrokerWorkload.interleaved(
+        var rows = try await workload.interleaved(
             rounds: rounds,
             workload.scenarios(raw: raw, tracers: tracers) { try await courier($0, middlewares: $1) }
         )
@@ -41,7 +41,7 @@ struct RedisBench {
             let workload = self.workload.isSaturation ? self.workload.with(messages: fastStreamMessages) : self.workload
             for tracing in [false, true] {
                 rows.append(
-                    try workload.runFastStream(
+                    try await workload.runFastStream(
                         BrokerWorkload.fastStreamRow(tracing: tracing),
                         python: python,
                         arguments: ["--broker", "redis", "--kind", "list", "--url", url, "--name", "faststream.bench.\(UUID().uuidString.prefix(8))"],
