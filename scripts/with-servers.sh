@@ -8,13 +8,57 @@ workdir=$(mktemp -d)
 pids=()
 rabbitmq="$PWD/scripts/rabbitmq.sh"
 rabbit_dir=
+command_pid=
+# What the command (the test process) starts of its own is ended here too, even when it crashed:
+# its children stay in its process group, which is ours to end; each records its pid (with its start
+# time, so a later process that got the pid is left alone) in COURIER_TEST_PIDS; its RabbitMQ nodes
+# (which their epmd outlives, in a session of its own) live in COURIER_TEST_SCRATCH.
+export COURIER_TEST_PIDS="$workdir/pids" COURIER_TEST_SCRATCH="$workdir/owned"
+mkdir -p "$COURIER_TEST_PIDS" "$COURIER_TEST_SCRATCH"
+chmod 755 "$COURIER_TEST_SCRATCH"
+end_recorded_children() {
+    local file pid started
+    for file in "$COURIER_TEST_PIDS"/*; do
+        [ -e "$file" ] || continue
+        pid=${file##*/}
+        started=$(cut -d' ' -f22 "/proc/$pid/stat" 2>/dev/null || true)
+        [ -n "$started" ] && [ "$started" = "$(cat "$file")" ] && kill -KILL "$pid" 2>/dev/null || true
+    done
+}
+# The processes below $1, and their process groups: `swift test` runs the test binary in a group of
+# its own, whose children are then out of ours.
+descendants() {
+    local child
+    for child in $(pgrep -P "$1"); do
+        echo "$child"
+        descendants "$child"
+    done
+}
 cleanup() {
+    if [ -n "$command_pid" ]; then
+        local processes groups
+        processes=$(descendants "$command_pid")
+        groups=$(for pid in $command_pid $processes; do ps -o pgid= -p "$pid" 2>/dev/null; done | sort -u \
+            | grep -v -x -F "$(ps -o pgid= -p $$ | tr -d ' ')")
+        for group in $groups; do kill -TERM -- "-$group" 2>/dev/null || true; done
+        for _ in $(seq 1 50); do
+            kill -0 "$command_pid" $processes 2>/dev/null || break
+            sleep 0.1
+        done
+        for group in $groups; do kill -KILL -- "-$group" 2>/dev/null || true; done
+    fi
+    end_recorded_children
+    for dir in "$COURIER_TEST_SCRATCH"/courier-rabbit-*; do
+        [ -d "$dir" ] && "$rabbitmq" stop "$dir" || true
+    done
     [ -z "$rabbit_dir" ] || "$rabbitmq" stop "$rabbit_dir" || true
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$workdir"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # redis-server on its own port, no persistence: the suite's own server.
 redis_port=${COURIER_REDIS_PORT:-6390}
@@ -77,4 +121,12 @@ rabbit_dir="$workdir/rabbitmq"
 export COURIER_RABBIT_URL="amqp://guest:guest@127.0.0.1:$rabbit_port/"
 export COURIER_RABBITMQ_SCRIPT="$rabbitmq"
 
-"$@"
+# The command in a process group of its own (job control), so that cleanup can end it and whatever
+# it started; its exit status is ours.
+set -m
+"$@" &
+command_pid=$!
+set +m
+status=0
+wait "$command_pid" || status=$?
+exit "$status"

@@ -36,9 +36,8 @@ final class FastStreamPeer: Sendable {
         var links: [Link] = []
     }
 
-    private let process: Process
+    private let process: ChildProcess
     private let output: URL
-    private let exited = Latch()
     private let holdsPermit = Mutex(true)
 
     /// How many peers run at once across the whole suite: each is a Python process that spends a
@@ -80,42 +79,22 @@ final class FastStreamPeer: Sendable {
     ) async throws {
         try await Self.permits.push(())
         output = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).json")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.python)
-        process.arguments = [Self.script(broker), mode, "--url", url, "--kind", kind, "--name", name, "--count", String(count), "--out", output.path] + extra
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        let exited = self.exited
-        process.terminationHandler = { _ in exited.open() }
-        let ready = Mutex<(seen: String, waiter: CheckedContinuation<Bool, Never>?)>(("", nil))
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            let waiter = ready.withLock { state -> CheckedContinuation<Bool, Never>? in
-                state.seen += String(decoding: data, as: UTF8.self)
-                return state.seen.contains("READY") || data.isEmpty ? state.waiter.take() : nil
-            }
-            if data.isEmpty { handle.readabilityHandler = nil }
-            waiter?.resume(returning: !data.isEmpty)
-        }
-        try process.run()
+        process = try ChildProcess(
+            Self.python,
+            [Self.script(broker), mode, "--url", url, "--kind", kind, "--name", name, "--count", String(count), "--out", output.path] + extra,
+            output: .capture
+        )
         if mode.hasPrefix("consume") || mode == "respond" {
-            let isReady = await withCheckedContinuation { continuation in
-                let already = ready.withLock { state -> Bool in
-                    if state.seen.contains("READY") { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if already { continuation.resume(returning: true) }
-            }
-            try #require(isReady, "the FastStream peer exited before it was ready")
+            let isReady = await process.waitForOutput(containing: "READY")
+            try #require(isReady, "the FastStream peer exited before it was ready: \(process.output.suffix(2000))")
         }
     }
 
     /// Waits for the peer to finish and reads what it wrote.
     func result() async throws -> Output {
-        await exited.wait()
+        let status = await process.exited()
         releasePermit()
-        try #require(process.terminationStatus == 0, "the FastStream peer failed (exit \(process.terminationStatus))")
+        try #require(status == 0, "the FastStream peer failed (exit \(status)): \(process.output.suffix(2000))")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
         try? FileManager.default.removeItem(at: output)
         let received = (json["received"] as? [[String: Any]] ?? []).map { entry in

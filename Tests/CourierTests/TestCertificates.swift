@@ -4,10 +4,6 @@ import Foundation
 /// Throw-away TLS material for the servers the TLS tests start: a CA (`ca.crt`) and a server
 /// certificate it signed (`server.crt`, key `server.key`) for `localhost` and 127.0.0.1.
 enum TestCertificates {
-    struct Failed: Error, CustomStringConvertible {
-        var description: String { "openssl could not make the test certificates" }
-    }
-
     /// Waits for openssl without blocking a thread of Swift's cooperative pool (two on this
     /// machine: a blocked one stalls every test running alongside).
     static func make(in directory: URL) async throws {
@@ -19,14 +15,6 @@ enum TestCertificates {
             printf "subjectAltName=DNS:localhost,IP:127.0.0.1" > san.ext
             openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile san.ext 2>/dev/null
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script]
-        process.currentDirectoryURL = directory
-        let exited = Latch()
-        process.terminationHandler = { _ in exited.open() }
-        try process.run()
-        await exited.wait()
-        guard process.terminationStatus == 0 else { throw Failed() }
+        try await ChildProcess.run("/bin/bash", ["-c", script], directory: directory.path)
     }
 }

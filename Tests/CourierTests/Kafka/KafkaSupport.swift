@@ -68,12 +68,15 @@ final class AssignmentWatch: Sendable {
 /// A tansu of the test's own, on its own port, for tests that stop and restart the server.
 final class OwnedKafkaServer: Sendable {
     let port: Int
-    private let process: Mutex<Process?> = Mutex(nil)
+    /// More `tansu broker` arguments (`--authentication`).
+    let arguments: [String]
+    private let process: Mutex<ChildProcess?> = Mutex(nil)
 
     /// The port is below Linux's ephemeral range (32768–60999), where another test's client socket
     /// could hold it, and apart from the other owned servers' ranges.
-    init(port: Int = Int.random(in: 30000...32700)) {
+    init(port: Int = Int.random(in: 30000...32700), arguments: [String] = []) {
         self.port = port
+        self.arguments = arguments
     }
 
     var url: String { "kafka://127.0.0.1:\(port)" }
@@ -85,16 +88,11 @@ final class OwnedKafkaServer: Sendable {
     /// Starts the server (memory storage: a restart begins with an empty log) and returns once
     /// it accepts connections.
     func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
         let listener = "tcp://127.0.0.1:\(port)"
-        process.arguments = [
+        let process = try ChildProcess(Self.binary, [
             "broker", "--listener-url", listener, "--advertised-listener-url", listener,
             "--storage-engine", "memory://tansu/", "--cluster-id", "courier-test-\(port)",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        ] + arguments)
         self.process.withLock { $0 = process }
         for _ in 0..<100 {
             if Self.accepts(port: port) { return }
@@ -106,10 +104,7 @@ final class OwnedKafkaServer: Sendable {
     /// Kills the server outright (SIGKILL), as a crash would.
     func kill() async {
         guard let process = process.withLock({ $0.take() }) else { return }
-        let exited = Latch()
-        process.terminationHandler = { _ in exited.open() }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        if process.isRunning { await exited.wait() }
+        await process.kill()
     }
 
     private static func accepts(port: Int) -> Bool {
@@ -126,7 +121,7 @@ final class OwnedKafkaServer: Sendable {
     }
 
     deinit {
-        if let process = process.withLock({ $0 }) { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.withLock { $0 }?.signal(SIGKILL)
     }
 }
 
@@ -141,12 +136,5 @@ func produceRawRecord(url: String, topic: String, value: String, headers: [(Stri
         p.produce("\(topic)", b"\(value)", headers=[\(headerList)])
         assert p.flush(10) == 0
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: FastStreamPeer.python)
-    process.arguments = ["-c", script]
-    let exited = Latch()
-    process.terminationHandler = { _ in exited.open() }
-    try process.run()
-    await exited.wait()
-    try #require(process.terminationStatus == 0, "the raw producer failed")
+    try await ChildProcess.run(FastStreamPeer.python, ["-c", script])
 }

@@ -81,23 +81,9 @@ struct NatsSecurityFiles {
         FileManager.default.temporaryDirectory.appendingPathComponent("courier-nats-\(kind)-\(UUID().uuidString.prefix(8))")
     }
 
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
-    }
-
     /// Runs a tool to completion without blocking a thread of Swift's cooperative pool.
     private static func run(_ executable: String, _ arguments: [String], in directory: URL?) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
-        let exited = Latch()
-        process.terminationHandler = { _ in exited.open() }
-        try process.run()
-        await exited.wait()
-        guard process.terminationStatus == 0 else {
-            throw Failed(description: "\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
-        }
+        try await ChildProcess.run(executable, arguments, directory: directory?.path)
     }
 }
 

@@ -49,7 +49,7 @@ final class OwnedNatsServer: Sendable {
     let port: Int
     let directory: URL
     let arguments: [String]
-    private let process: Mutex<Process?> = Mutex(nil)
+    private let process: Mutex<ChildProcess?> = Mutex(nil)
 
     init(arguments: [String] = []) throws {
         // Below Linux's ephemeral range (32768–60999), where a client socket of another test could
@@ -64,45 +64,25 @@ final class OwnedNatsServer: Sendable {
 
     /// Starts the server and returns once it accepts connections (it logs "Server is ready").
     func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["nats-server", "-a", "127.0.0.1", "-p", String(port), "-sd", directory.appendingPathComponent("store").path] + arguments
-        let output = Pipe()
-        process.standardError = output
-        process.standardOutput = output
-        let ready = Latch()
-        let seen = Mutex("")
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                ready.open()
-                return
-            }
-            let text = seen.withLock { seen -> String in
-                seen += String(decoding: data, as: UTF8.self)
-                return seen
-            }
-            if text.contains("Server is ready") { ready.open() }
-        }
-        try process.run()
+        let process = try ChildProcess(
+            "nats-server",
+            ["-a", "127.0.0.1", "-p", String(port), "-sd", directory.appendingPathComponent("store").path] + arguments,
+            output: .capture
+        )
         self.process.withLock { $0 = process }
-        await ready.wait()
         // Ready means it said so: a server that could not listen exits after printing its error.
-        try #require(process.isRunning && seen.withLock { $0.contains("Server is ready") }, "nats-server did not start: \(seen.withLock { $0 })")
+        let ready = await process.waitForOutput(containing: "Server is ready")
+        try #require(ready && process.isRunning, "nats-server did not start: \(process.output)")
     }
 
     /// Kills the server outright (SIGKILL), as a crash would.
     func kill() async {
         guard let process = process.withLock({ $0.take() }) else { return }
-        let exited = Latch()
-        process.terminationHandler = { _ in exited.open() }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        if process.isRunning { await exited.wait() }
+        await process.kill()
     }
 
     deinit {
-        if let process = process.withLock({ $0 }) { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.withLock { $0 }?.signal(SIGKILL)
         try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -9,10 +9,8 @@ import Testing
 final class OTLPReceiver: Sendable {
     let httpPort: Int
     let grpcPort: Int
-    private let process: Process
-    private let stdin: Pipe
+    private let process: ChildProcess
     private let output: URL
-    private let exited = Latch()
 
     var httpEndpoint: String { "http://127.0.0.1:\(httpPort)/v1/traces" }
     var grpcEndpoint: String { "http://127.0.0.1:\(grpcPort)" }
@@ -26,51 +24,27 @@ final class OTLPReceiver: Sendable {
     /// Starts the receiver and returns once it listens on both ports.
     init(reject: Int = 0) async throws {
         output = FileManager.default.temporaryDirectory.appendingPathComponent("otlp-\(UUID().uuidString).jsonl")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: FastStreamPeer.python)
-        process.arguments = [Self.script, "--out", output.path, "--reject", String(reject)]
-        stdin = Pipe()
-        process.standardInput = stdin
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        let exited = self.exited
-        process.terminationHandler = { _ in exited.open() }
-        let ready = Mutex<(seen: String, waiter: CheckedContinuation<String?, Never>?)>(("", nil))
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            let (waiter, line) = ready.withLock { state -> (CheckedContinuation<String?, Never>?, String?) in
-                state.seen += String(decoding: data, as: UTF8.self)
-                if let line = state.seen.split(separator: "\n").first(where: { $0.hasPrefix("READY") }) {
-                    return (state.waiter.take(), String(line))
-                }
-                return (data.isEmpty ? state.waiter.take() : nil, nil)
-            }
-            if data.isEmpty { handle.readabilityHandler = nil }
-            waiter?.resume(returning: line)
-        }
-        try process.run()
-        let line = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-            let already = ready.withLock { state -> String? in
-                if let line = state.seen.split(separator: "\n").first(where: { $0.hasPrefix("READY") }) { return String(line) }
-                state.waiter = continuation
-                return nil
-            }
-            if let already { continuation.resume(returning: already) }
-        }
+        process = try ChildProcess(
+            FastStreamPeer.python, [Self.script, "--out", output.path, "--reject", String(reject)],
+            output: .capture, input: true
+        )
+        let line = await process.waitForOutput(containing: "READY")
+            ? process.output.split(separator: "\n").first { $0.hasPrefix("READY") }.map(String.init)
+            : nil
         let parts = try #require(line, "the OTLP receiver exited before it was ready").split(separator: " ")
         httpPort = try #require(Int(parts[1]))
         grpcPort = try #require(Int(parts[2]))
     }
 
     deinit {
-        try? stdin.fileHandleForWriting.close()
+        process.closeInput()
         try? FileManager.default.removeItem(at: output)
     }
 
     /// Stops the receiver.
     func stop() async {
-        try? stdin.fileHandleForWriting.close()
-        await exited.wait()
+        process.closeInput()
+        await process.exited()
     }
 
     /// Every export request received so far, in arrival order.

@@ -14,7 +14,9 @@ final class OwnedRabbitServer: Sendable {
         // The node also takes PORT+10000 to PORT+30010: ports below 5000 keep clear of the suite's.
         port = Int.random(in: 1100...4900)
         self.tls = tls
-        directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("courier-rabbit-\(UUID().uuidString.prefix(8))")
+        // In the folder scripts/with-servers.sh stops every node of, whatever happens to this process.
+        let scratch = ProcessInfo.processInfo.environment["COURIER_TEST_SCRATCH"] ?? "/tmp"
+        directory = URL(fileURLWithPath: scratch).appendingPathComponent("courier-rabbit-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if tls { try await TestCertificates.make(in: directory.appendingPathComponent("tls")) }
     }
@@ -39,22 +41,12 @@ final class OwnedRabbitServer: Sendable {
     }
 
     private static func run(_ arguments: [String]) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script] + arguments
-        let exited = Latch()
-        process.terminationHandler = { _ in exited.open() }
-        try process.run()
-        await exited.wait()
-        try #require(process.terminationStatus == 0, "scripts/rabbitmq.sh \(arguments.joined(separator: " ")) failed")
+        try await ChildProcess.run("/bin/bash", [script] + arguments)
     }
 
     /// A node a failed test left running is stopped in the background (and its folder removed):
     /// a deinit must not block a thread of the cooperative pool while the node shuts down.
     deinit {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "\"$0\" stop \"$1\"; rm -rf \"$1\"", Self.script, directory.path]
-        try? process.run()
+        _ = try? ChildProcess("/bin/bash", ["-c", "\"$0\" stop \"$1\"; rm -rf \"$1\"", Self.script, directory.path])
     }
 }

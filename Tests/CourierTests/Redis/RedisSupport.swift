@@ -42,7 +42,7 @@ func withRunningRedis<T>(_ broker: RedisBroker, _ body: () async throws -> T) as
 final class OwnedRedisServer: Sendable {
     let port: Int
     let directory: URL
-    private let process: Mutex<Process?> = Mutex(nil)
+    private let process: Mutex<ChildProcess?> = Mutex(nil)
 
     /// Extra `redis-server` arguments, and the credentials of the URL the tests connect with.
     let arguments: [String]
@@ -75,15 +75,10 @@ final class OwnedRedisServer: Sendable {
     var url: String { "redis://\(credentials)127.0.0.1:\(port)" }
 
     func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path,
+        let process = try ChildProcess("redis-server", [
+            "--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path,
             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-        ] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        ] + arguments)
         self.process.withLock { $0 = process }
         // Ready once it answers PING.
         let configuration = try RedisConfiguration(url: url)
@@ -98,14 +93,9 @@ final class OwnedRedisServer: Sendable {
         throw RedisError(.connectionClosed, "redis-server on port \(port) did not start")
     }
 
-    /// Kills the server, as a crash would (SIGKILL: the test process's blocked-signal mask, which a
-    /// child inherits, can hold a SIGTERM back), and waits for it to exit.
+    /// Kills the server, as a crash would, and waits for it to exit.
     func stop() {
-        guard let process = process.withLock({ $0.take() }) else { return }
-        let pid = process.processIdentifier
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, 0)
+        process.withLock { $0.take() }?.killAndWait()
     }
 
     deinit {
