@@ -7,6 +7,9 @@ BENCH_ARGS ?=
 # make fuzz: inputs per target, and extra flags for its swift build (e.g. SWIFT_BUILD_FLAGS="-j 1").
 FUZZ_RUNS ?= 1000000
 SWIFT_BUILD_FLAGS ?=
+# A target that imports what it does not declare breaks the build: SwiftPM's check for this package's
+# own targets, scripts/check-imports.py for the products of dependencies (which SwiftPM lets through).
+IMPORT_CHECK = --explicit-target-dependency-import-check error
 
 .PHONY: demo test bench fuzz setup build clean
 
@@ -15,7 +18,8 @@ setup:
 
 build:
 	./scripts/setup.sh build
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
+	python3 scripts/check-imports.py
 
 demo:
 	./scripts/setup.sh demo
@@ -26,7 +30,8 @@ demo:
 # the suite needs and stops them again, whatever the outcome.
 test:
 	./scripts/setup.sh test
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
+	python3 scripts/check-imports.py
 	./scripts/with-servers.sh $(SWIFT) test --skip-build
 
 bench:
