@@ -183,10 +183,13 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
+        // Starting programs without Foundation's Process (its pipe handlers crash libdispatch under
+        // load): the test suite's and the benchmark's support, not a product.
+        .target(name: "CourierChildProcess"),
         .executableTarget(
             name: "courier-bench",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CNats", "CourierKafka", "CKafka", "CourierRabbit", "CourierOTLP",
+                "Courier", "CourierChildProcess", "CourierMemory", "CourierRedis", "CourierNATS", "CNats", "CourierKafka", "CKafka", "CourierRabbit", "CourierOTLP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -241,7 +244,7 @@ let package = Package(
             name: "CourierTests",
             dependencies: [
                 "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
-                "CourierExamples", "CourierOTLP", "CourierHealth",
+                "CourierExamples", "CourierOTLP", "CourierHealth", "CourierChildProcess",
                 // The demo's tracing setup (its export report and shutdown bound), tested in place.
                 "courier-demo",
                 .product(name: "Hummingbird", package: "hummingbird"),

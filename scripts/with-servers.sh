@@ -35,6 +35,8 @@ descendants() {
     done
 }
 cleanup() {
+    # Best effort, every step: nothing here may change the command's exit status.
+    set +e +o pipefail
     if [ -n "$command_pid" ]; then
         local processes groups
         processes=$(descendants "$command_pid")

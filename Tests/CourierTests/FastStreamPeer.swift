@@ -1,4 +1,5 @@
 import Courier
+import CourierChildProcess
 import CourierTraceView
 import Foundation
 import NIOCore

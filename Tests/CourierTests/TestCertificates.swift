@@ -1,4 +1,5 @@
 import Courier
+import CourierChildProcess
 import Foundation
 
 /// Throw-away TLS material for the servers the TLS tests start: a CA (`ca.crt`) and a server

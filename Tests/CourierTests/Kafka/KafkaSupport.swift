@@ -1,5 +1,6 @@
 @testable import CourierKafka
 import Courier
+import CourierChildProcess
 import Foundation
 import Synchronization
 import Testing

@@ -1,5 +1,6 @@
 @testable import CourierNATS
 import Courier
+import CourierChildProcess
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import Courier
+import CourierChildProcess
 import Foundation
 import Synchronization
 import Testing

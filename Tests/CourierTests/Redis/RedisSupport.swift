@@ -1,5 +1,6 @@
 @testable import CourierRedis
 import Courier
+import CourierChildProcess
 import Foundation
 import Logging
 import NIOCore

@@ -5,8 +5,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// A program the tests start (a server, the FastStream peer, a script), without Foundation's
-/// `Process`.
+/// A program the tests and the benchmark start (a server, the FastStream peer, a script, one
+/// benchmark row), without Foundation's `Process`. Not part of the library: the test suite's and
+/// courier-bench's support, kept in one place.
 ///
 /// Why not `Process`: its pipes are read through `FileHandle.readabilityHandler`, a libdispatch
 /// read source, and on Linux a read source that sees its pipe hang up (every time a child exits)
@@ -27,21 +28,24 @@ import Glibc
 /// standard streams, and it stays in our process group, which `scripts/with-servers.sh` ends
 /// whatever happens to the test process. Its pid is recorded in `COURIER_TEST_PIDS` (a folder
 /// `with-servers.sh` makes) so that the same script can end it even if the test process crashed.
-final class ChildProcess: Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+package final class ChildProcess: Sendable {
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Where the child's standard output and error go.
-    enum Output {
+    package enum Output: Equatable, Sendable {
         /// `/dev/null`.
         case discard
-        /// A pipe the tests read (``output``, ``waitForOutput(containing:)``).
+        /// Both to a pipe we read (``output``, ``waitForOutput(containing:)``).
         case capture
+        /// Standard output to a pipe we read; standard error to the file at `errorPath` (made or
+        /// truncated), or to ours when nil.
+        case captureStandardOutput(errorPath: String?)
     }
 
-    let pid: pid_t
-    let command: String
+    package let pid: pid_t
+    package let command: String
     private let inputDescriptor: Mutex<Int32?>
     private let captured = Mutex(CapturedOutput())
     private let exitState = Mutex(ExitState())
@@ -64,7 +68,7 @@ final class ChildProcess: Sendable {
     ///   - directory: the child's working directory (ours when nil).
     ///   - output: where its standard output and error go.
     ///   - input: whether the child reads a pipe we can close (``closeInput()``) instead of `/dev/null`.
-    init(
+    package init(
         _ executable: String,
         _ arguments: [String],
         directory: String? = nil,
@@ -82,13 +86,20 @@ final class ChildProcess: Sendable {
         // Our ends of the pipes are close-on-exec from the start: no other child started meanwhile
         // keeps them.
         var outputPipe: (read: Int32, write: Int32)?
-        if output == .capture {
+        switch output {
+        case .discard:
+            posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+        case .capture:
             outputPipe = try Self.pipe()
             posix_spawn_file_actions_adddup2(&actions, outputPipe!.write, STDOUT_FILENO)
             posix_spawn_file_actions_adddup2(&actions, outputPipe!.write, STDERR_FILENO)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+        case .captureStandardOutput(let errorPath):
+            outputPipe = try Self.pipe()
+            posix_spawn_file_actions_adddup2(&actions, outputPipe!.write, STDOUT_FILENO)
+            if let errorPath {
+                posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            }
         }
         var inputPipe: (read: Int32, write: Int32)?
         if input {
@@ -187,12 +198,12 @@ final class ChildProcess: Sendable {
     }
 
     /// Everything the child wrote so far (with ``Output/capture``).
-    var output: String { captured.withLock { $0.text } }
+    package var output: String { captured.withLock { $0.text } }
 
     /// Waits until the child's output contains `fragment` (true), or its output ended without it
     /// (false: it exited or closed its output). With nil, waits for the end of its output.
     @discardableResult
-    func waitForOutput(containing fragment: String?) async -> Bool {
+    package func waitForOutput(containing fragment: String?) async -> Bool {
         await withCheckedContinuation { continuation in
             let answer: Bool? = captured.withLock { state in
                 if let fragment, state.text.contains(fragment) { return true }
@@ -205,11 +216,11 @@ final class ChildProcess: Sendable {
     }
 
     /// Whether the child has not exited yet.
-    var isRunning: Bool { exitState.withLock { $0.status == nil } }
+    package var isRunning: Bool { exitState.withLock { $0.status == nil } }
 
     /// Waits for the child to exit; its exit code, or 128 + the signal that ended it.
     @discardableResult
-    func exited() async -> Int32 {
+    package func exited() async -> Int32 {
         await withCheckedContinuation { continuation in
             let status: Int32? = exitState.withLock { state in
                 if let status = state.status { return status }
@@ -221,7 +232,7 @@ final class ChildProcess: Sendable {
     }
 
     /// Sends `signal` to the child (nothing once it has exited and been reaped).
-    func signal(_ signal: Int32) {
+    package func signal(_ signal: Int32) {
         exitState.withLock { state in
             // Not once its exit was seen: its pid may belong to another process by then.
             if state.status == nil { _ = Glibc.kill(pid, signal) }
@@ -229,14 +240,14 @@ final class ChildProcess: Sendable {
     }
 
     /// Kills the child outright (SIGKILL, as a crash would) and waits for it to exit.
-    func kill() async {
+    package func kill() async {
         signal(SIGKILL)
         await exited()
     }
 
     /// Kills the child outright and blocks the calling thread until it has exited (a few
     /// milliseconds after SIGKILL): for `defer` blocks and `deinit`, which cannot wait otherwise.
-    func killAndWait() {
+    package func killAndWait() {
         signal(SIGKILL)
         exitCondition.lock()
         while isRunning { exitCondition.wait() }
@@ -244,14 +255,14 @@ final class ChildProcess: Sendable {
     }
 
     /// Closes the child's standard input (with `input: true`): end of input for it.
-    func closeInput() {
+    package func closeInput() {
         if let descriptor = inputDescriptor.withLock({ $0.take() }) { close(descriptor) }
     }
 
     /// Runs a program to completion without blocking a thread of Swift's cooperative pool; throws
     /// with its output when it fails.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], directory: String? = nil) async throws -> String {
+    package static func run(_ executable: String, _ arguments: [String], directory: String? = nil) async throws -> String {
         let child = try ChildProcess(executable, arguments, directory: directory, output: .capture)
         let status = await child.exited()
         // The reader may still be draining the pipe after the exit: wait for the end of output.
