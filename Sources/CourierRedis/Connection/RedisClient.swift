@@ -22,16 +22,104 @@ final class RedisClient: Sendable {
         try await connection().send(command)
     }
 
-    /// Writes every command before waiting for the first reply, in order, on one connection;
-    /// returns the replies in order.
-    func sendPipelined(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        try await connection().send(pipelined: commands)
-    }
-
     /// The next connection of the pool, opened if it is not.
     func connection() async throws -> RedisConnection {
+        try await nextSlot().connection()
+    }
+
+    private func nextSlot() -> SharedRedisConnection {
         let index = turn.wrappingAdd(1, ordering: .relaxed).oldValue
-        return try await slots[(index & Int.max) % slots.count].connection()
+        return slots[(index & Int.max) % slots.count]
+    }
+
+    /// Sends `commands` for a publish (pipelined on one connection when there are several) and
+    /// returns their replies, waiting out an outage: while Redis is unreachable after the pool had
+    /// reached it, the connection is tried again with the reconnect backoff (and taken as soon as
+    /// another caller got it back) until `timeout` from now, the send included.
+    ///
+    /// Only what certainly never reached Redis is sent again: commands refused before they were
+    /// written, and replies of `LOADING` (a restarted server reading its data back). A command
+    /// written on a connection that then dropped fails (`.connectionClosed`): Redis may have run it.
+    /// Before the pool ever connected a connect error is thrown at once (a wrong address should not
+    /// look like an outage).
+    ///
+    /// - Throws: ``RedisError`` `.connectionUnavailable` (naming the outage) when the connection was
+    ///   not back within `timeout`; `CancellationError` at once when the task is cancelled while
+    ///   waiting.
+    func send(_ commands: [RedisCommand], waitingUpTo timeout: Duration) async throws -> [RESPValue] {
+        let slot = nextSlot()
+        let deadline = ContinuousClock.now + timeout
+        var delay = configuration.reconnectInitialDelay
+        var lastFailure: (any Error)?
+        while true {
+            let connection: RedisConnection?
+            switch try slot.attempt() {
+            case .connected(let open):
+                connection = open
+            case .connecting(let future):
+                // Before the pool ever connected, the connect's error is the caller's at once.
+                connection = hasConnected ? nil : try await future.get()
+            }
+            if let connection {
+                do {
+                    // The reply may take the rest of the publish's time (at most the command timeout).
+                    let limit = max(min(configuration.commandTimeout, deadline - .now), .milliseconds(1))
+                    if commands.count == 1 { return [try await connection.send(commands[0], timeout: limit)] }
+                    return try await connection.send(pipelined: commands, timeout: limit)
+                } catch let error as RedisError where Self.isSafeToSendAgain(error) && hasConnected {
+                    lastFailure = error
+                }
+            }
+            // Wait: until the connection is back (another caller's connect, or the one under way),
+            // or until the backoff elapsed, when this caller tries a connect itself.
+            let wakeUp = min(deadline, .now + delay)
+            delay = min(delay * 2, configuration.reconnectMaximumDelay)
+            if slot.gate.isUp {
+                // Up, yet the command was refused (the drop is not noticed yet, or Redis is loading).
+                try await Task.sleep(until: wakeUp, clock: .continuous)
+            } else {
+                do {
+                    try await slot.gate.waitUntilUp(deadline: wakeUp) { _ in BackoffElapsed() }
+                } catch is BackoffElapsed {}
+            }
+            if ContinuousClock.now >= deadline {
+                throw unavailable(outage(waitedOn: slot), lastFailure: lastFailure, timeout: timeout)
+            }
+        }
+    }
+
+    private struct BackoffElapsed: Error {}
+
+    /// Whether any connection of the pool ever connected.
+    private var hasConnected: Bool { slots.contains { $0.hasConnected } }
+
+    /// Whether `error` says the command never ran, so that sending it again cannot duplicate it.
+    private static func isSafeToSendAgain(_ error: RedisError) -> Bool {
+        error.commandNotSent || (error.code == .server && error.serverCode == .loading)
+    }
+
+    /// The outage a publish waited out on `slot`: since when the pool is cut off (a slot that never
+    /// connected has been "down" since it was made, so the time comes from one that did), and
+    /// the last connect error of `slot`'s own tries.
+    private func outage(waitedOn slot: SharedRedisConnection) -> ConnectionGate.Outage? {
+        let reference = slot.hasConnected ? slot : slots.first { $0.hasConnected } ?? slot
+        guard var outage = reference.gate.outage else { return slot.gate.outage }
+        if let lastError = slot.gate.outage?.lastError { outage.lastError = lastError }
+        return outage
+    }
+
+    private func unavailable(_ outage: ConnectionGate.Outage?, lastFailure: (any Error)?, timeout: Duration) -> RedisError {
+        let server = "\(configuration.host):\(configuration.port)"
+        guard let outage else {
+            // The connection was up, but every try was refused (Redis loading its data, say).
+            let reason = lastFailure.map { "\($0)" } ?? "no reply"
+            return RedisError(.connectionUnavailable, "Redis at \(server) did not take the publish within the publish timeout (\(timeout)): \(reason)", underlying: lastFailure)
+        }
+        return RedisError(
+            .connectionUnavailable,
+            "no connection to Redis at \(server) within the publish timeout (\(timeout)): \(outage.summary)",
+            underlying: outage.lastError ?? lastFailure
+        )
     }
 
     /// Connected while any connection of the pool is open; otherwise what the pool's connects say.

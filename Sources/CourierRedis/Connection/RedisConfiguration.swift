@@ -24,6 +24,13 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var connectTimeout: Duration
     /// The longest a command (other than a blocking read) may wait for its reply.
     public var commandTimeout: Duration
+    /// The longest a publish (a broker's or a handler's publish, a reply, a request's message)
+    /// may take, waiting for the connection included: while Redis is unreachable after the broker
+    /// had reached it (a restart, a network cut), a publish waits for the connection to come back
+    /// (trying again with ``reconnectBackoff``) and then sends; if the connection is not back in
+    /// time it fails with ``RedisError/Code/connectionUnavailable``. Cancelling the publishing task
+    /// ends the wait at once. 30 s by default.
+    public var publishTimeout: Duration = .seconds(30)
     /// Reconnect delays: the first, and the most it grows to (doubling).
     public var reconnectBackoff: (initial: Duration, maximum: Duration) {
         get { (reconnectInitialDelay, reconnectMaximumDelay) }
@@ -145,6 +152,7 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
                 "connectionPoolSize": connectionPoolSize,
                 "connectTimeout": connectTimeout,
                 "commandTimeout": commandTimeout,
+                "publishTimeout": publishTimeout,
             ],
             displayStyle: .struct
         )

@@ -105,12 +105,23 @@ package final class RedisConnection: Sendable {
 
     /// Writes every command before waiting for the first reply, in order, with one flush; returns
     /// the replies in the same order, or throws the first error.
-    package func send(pipelined commands: [RedisCommand]) async throws -> [RESPValue] {
-        let replies = commands.map { enqueue($0, timeout: nil, flush: false) }
+    ///
+    /// - Parameter timeout: how long each reply may take; nil for the configured command timeout.
+    package func send(pipelined commands: [RedisCommand], timeout: Duration? = nil) async throws -> [RESPValue] {
+        let replies = commands.map { enqueue($0, timeout: timeout, flush: false) }
         channel.flush()
         var values: [RESPValue] = []
         values.reserveCapacity(replies.count)
-        for reply in replies { values.append(try await reply.get()) }
+        for reply in replies {
+            do {
+                values.append(try await reply.get())
+            } catch var error as RedisError where error.commandNotSent && !values.isEmpty {
+                // The commands before it were sent (they were answered): the pipeline as a whole
+                // did reach Redis, and must not be sent again.
+                error.commandNotSent = false
+                throw error
+            }
+        }
         return values
     }
 
@@ -131,7 +142,9 @@ package final class RedisConnection: Sendable {
         accepted.futureResult.whenFailure { error in
             // The command never reached the handler (the channel had closed, and its pipeline
             // with it), so nothing else holds the reply promise: this is its only completion.
-            reply.fail(RedisError(.connectionClosed, "cannot send \(command.name): \(error)", underlying: error))
+            var refusal = RedisError(.connectionClosed, "cannot send \(command.name): \(error)", underlying: error)
+            refusal.commandNotSent = true
+            reply.fail(refusal)
         }
         let outbound = RedisChannelHandler.Command(bytes: bytes, name: command.name, reply: reply, timeout: timeout)
         if flush {

@@ -184,7 +184,7 @@ struct RedisConnectionStateMachine<Request> {
             slots.append(Slot(id: id, commandName: name, timeout: timeout, request: request))
             return .writeCommand(bytes, id: id, timeout: timeout)
         case .initialized, .handshaking:
-            return .failRequest(id: id, request, RedisError(.connectionClosed, "cannot send \(name): the connection is not set up yet"))
+            return .failRequest(id: id, request, Self.notSetUpError(sending: name))
         case .closing(let error), .closed(let error):
             return .failRequest(id: id, request, Self.closedError(sending: name, after: error))
         }
@@ -196,7 +196,7 @@ struct RedisConnectionStateMachine<Request> {
         case .ready:
             return .write(bytes)
         case .initialized, .handshaking:
-            return .rejectWrite(RedisError(.connectionClosed, "cannot send \(name): the connection is not set up yet"))
+            return .rejectWrite(Self.notSetUpError(sending: name))
         case .closing(let error), .closed(let error):
             return .rejectWrite(Self.closedError(sending: name, after: error))
         }
@@ -322,8 +322,17 @@ struct RedisConnectionStateMachine<Request> {
         return Cleanup(requests: requests, error: error, failsHandshake: failsHandshake)
     }
 
+    /// A command refused before it was written: it never reached the server.
     private static func closedError(sending name: String, after error: RedisError) -> RedisError {
-        RedisError(.connectionClosed, "cannot send \(name): \(error.message)", underlying: error)
+        var refusal = RedisError(.connectionClosed, "cannot send \(name): \(error.message)", underlying: error)
+        refusal.commandNotSent = true
+        return refusal
+    }
+
+    private static func notSetUpError(sending name: String) -> RedisError {
+        var refusal = RedisError(.connectionClosed, "cannot send \(name): the connection is not set up yet")
+        refusal.commandNotSent = true
+        return refusal
     }
 
     /// What an error from the pipeline means for the connection's users.

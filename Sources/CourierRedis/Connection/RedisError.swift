@@ -16,6 +16,11 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         public static let connectionClosed = Code("connectionClosed")
         /// A reply did not arrive in time.
         public static let timeout = Code("timeout")
+        /// A publish found no connection to Redis within its
+        /// ``RedisConfiguration/publishTimeout``: the server was unreachable (restarting, down, cut
+        /// off) all that time. The message says since when and the last connect error, which is
+        /// ``RedisError/underlying``. The message was not sent.
+        public static let connectionUnavailable = Code("connectionUnavailable")
         /// The server's reply broke the protocol or a limit.
         public static let protocolViolation = Code("protocolViolation")
         /// The server's reply did not have the shape the command promises.
@@ -73,6 +78,9 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
     /// The error that caused this one (a NIO channel error, a TLS failure), when there was one.
     public var underlying: (any Error)?
     public var description: String { "Redis: \(message)" }
+    /// Whether the command certainly never reached Redis (the connection was closed, or not set
+    /// up yet, before it was written): sending it again cannot make it happen twice.
+    var commandNotSent = false
 
     public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
         self.code = code

@@ -77,19 +77,21 @@ public final class RedisTransport: BrokerTransport {
         let envelopes = try publication.messages.map { try RedisEnvelope.encode($0, allocator: allocator) }
         let name = destination.name
         let replies: [RESPValue]
+        // Each waits out a reconnect, up to the publish timeout (RedisClient.send(_:waitingUpTo:)).
+        let timeout = configuration.publishTimeout
         switch destination.kind {
         case .list:
             // One RPUSH for a batch: the messages land together, in order.
-            _ = try await client.send(RedisCommand("RPUSH", [.string(name)] + envelopes.map { .bytes($0) }))
+            _ = try await client.send([RedisCommand("RPUSH", [.string(name)] + envelopes.map { .bytes($0) })], waitingUpTo: timeout)
             return publication.plainReceipts
         case .stream(let maxLength):
             var trim: [RedisCommand.Argument] = []
             if let maxLength { trim = ["MAXLEN", "~", .integer(maxLength)] }
             let commands = envelopes.map { RedisCommand("XADD", [.string(name)] + trim + ["*", "__data__", .bytes($0)]) }
-            replies = try await commands.count == 1 ? [client.send(commands[0])] : client.sendPipelined(commands)
+            replies = try await client.send(commands, waitingUpTo: timeout)
         case .channel:
             let commands = envelopes.map { RedisCommand("PUBLISH", [.string(name), .bytes($0)]) }
-            replies = try await commands.count == 1 ? [client.send(commands[0])] : client.sendPipelined(commands)
+            replies = try await client.send(commands, waitingUpTo: timeout)
         }
         return zip(publication.messages, replies).map { message, reply in
             let info: RedisPublishInfo
