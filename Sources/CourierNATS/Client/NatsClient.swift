@@ -29,7 +29,7 @@ final class NatsClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metricsFactory = metricsFactory ?? MetricsSystem.factory
-        self.events = NatsConnectionEvents(logger: logger, metricsFactory: self.metricsFactory)
+        self.events = NatsConnectionEvents(logger: logger, configuration: configuration, metricsFactory: self.metricsFactory)
     }
 
     deinit {
@@ -61,6 +61,7 @@ final class NatsClient: Sendable {
                 return .failure(Self.lastError("cannot create connection options"))
             }
             defer { natsOptions_Destroy(options) }
+            let closure = events.toOpaque()
             var status = Self.setServers(configuration.servers, on: options)
             if status == NATS_OK, let user = configuration.username {
                 status = natsOptions_SetUserInfo(options, user, configuration.password)
@@ -72,6 +73,11 @@ final class NatsClient: Sendable {
             if status == NATS_OK { status = natsOptions_SetMaxReconnect(options, Int32(configuration.maxReconnectAttempts)) }
             if status == NATS_OK { status = natsOptions_SetReconnectWait(options, configuration.reconnectWait.wholeMilliseconds) }
             if status == NATS_OK {
+                // nats.c's own wait (the reconnect wait plus its jitter), taken through the one
+                // hook nats.c calls between reconnect attempts: where its last error is readable.
+                status = natsOptions_SetCustomReconnectDelay(options, NatsConnectionEvents.onReconnectDelay, closure)
+            }
+            if status == NATS_OK {
                 status = natsOptions_SetRetryOnFailedConnect(options, configuration.retryOnFailedConnect, nil, nil)
             }
             if status == NATS_OK {
@@ -79,7 +85,6 @@ final class NatsClient: Sendable {
             }
             guard status == NATS_OK else { return .failure(Self.lastError("invalid connection options")) }
             if let error = Self.applySecurity(of: configuration, to: options) { return .failure(error) }
-            let closure = events.toOpaque()
             if status == NATS_OK { status = natsOptions_SetErrorHandler(options, NatsConnectionEvents.onError, closure) }
             if status == NATS_OK {
                 status = natsOptions_SetDisconnectedCB(options, NatsConnectionEvents.onDisconnected, closure)
@@ -112,6 +117,11 @@ final class NatsClient: Sendable {
         if let stale {
             // Another connect won the race; closing this one releases its retain of the events.
             natsConnection_Destroy(stale.pointer)
+        } else {
+            // From now on the connection callbacks of this connection move the gate (a stale
+            // one's are ignored); one that came before this line is caught up with here.
+            self.events.current.withLock { $0 = connected }
+            if natsConnection_Status(connected.pointer) == NATS_CONN_STATUS_CONNECTED { self.events.gate.markUp() }
         }
         logger.debug("connected to NATS", metadata: ["courier.nats.servers": "\(configuration.redactedServers)"])
     }
@@ -139,8 +149,41 @@ final class NatsClient: Sendable {
         return try connection()
     }
 
+    /// Returns once the connection is up (at once when it is), so that a publish made while
+    /// nats.c reconnects waits for the connection instead of going into nats.c's reconnect
+    /// buffer, from where it could be sent after the caller was told it failed.
+    /// - Throws: `CancellationError` at once when the task is cancelled;
+    ///   ``NatsError/Code/connectionUnavailable``, naming the outage, when `deadline` passes first
+    ///   (`timeout` is the bound it came from, for the message); ``NatsError/Code/connectionClosed``
+    ///   once nats.c gave up reconnecting or the connection was closed.
+    func waitUntilConnected(deadline: ContinuousClock.Instant, timeout: Duration, publishingTo subject: String) async throws {
+        let gate = events.gate
+        if gate.isUp { return }
+        try await gate.waitUntilUp(deadline: deadline) { outage in
+            var outage = outage
+            // nats.c's latest word on the reconnect attempts, rather than the one at the disconnect.
+            if let latest = currentConnectionError() { outage.lastError = latest }
+            return NatsError(
+                .connectionUnavailable,
+                "cannot publish to '\(subject)': the connection to \(configuration.redactedServers.joined(separator: ",")) is "
+                    + "\(outage.summary(describing: NatsError.text(of:))), longer than the publish timeout of \(ConnectionGate.Outage.seconds(timeout))",
+                underlying: outage.lastError
+            )
+        }
+    }
+
+    /// The outage under way while nats.c reconnects; nil while connected.
+    var outage: ConnectionGate.Outage? { events.gate.outage }
+
+    /// nats.c's last error on the connection (scrubbed of credentials), nil when there is none.
+    private func currentConnectionError() -> NatsError? {
+        guard let connection = try? connection() else { return nil }
+        return NatsConnectionEvents.lastError(of: connection, secrets: configuration.secrets)
+    }
+
     /// Publishes one message. nats.c buffers it and its flusher thread writes it out, so this
-    /// never waits for the network (while reconnecting, up to nats.c's reconnect buffer).
+    /// never waits for the network (while reconnecting, up to nats.c's reconnect buffer: callers
+    /// that must not leave a message there wait with ``waitUntilConnected(deadline:timeout:publishingTo:)`` first).
     func publish(subject: String, reply: String?, headers: MessageHeaders, body: ByteBuffer) throws {
         try publish(on: connection(), subject: subject, reply: reply, headers: headers, body: body)
     }
@@ -259,6 +302,16 @@ final class NatsClient: Sendable {
         _ = events.reconnectListeners.withLock { $0.removeValue(forKey: ObjectIdentifier(owner)) }
     }
 
+    /// Calls `listener` after every disconnect of the connection (on nats.c's thread: it must not
+    /// block), once publishes wait for the reconnect, until ``removeDisconnectListener(_:)``.
+    func addDisconnectListener(_ owner: AnyObject, _ listener: @escaping @Sendable () -> Void) {
+        events.disconnectListeners.withLock { $0[ObjectIdentifier(owner)] = listener }
+    }
+
+    func removeDisconnectListener(_ owner: AnyObject) {
+        _ = events.disconnectListeners.withLock { $0.removeValue(forKey: ObjectIdentifier(owner)) }
+    }
+
     /// Waits until the server has processed everything sent so far (subscriptions included).
     func flush() async throws {
         let connection = UncheckedPointer(try connection())
@@ -277,6 +330,7 @@ final class NatsClient: Sendable {
         guard let pointer else { return }
         let connection = pointer.pointer
         events.isClosing.store(true, ordering: .relaxed)
+        events.gate.finish(NatsError(.connectionClosed, "the connection is closed"))
         // Draining runs in nats.c's threads and closes the connection when done: wait for the
         // closed event, bounded by the drain timeout; a close after that is then a no-op.
         if natsConnection_DrainTimeout(connection, configuration.drainTimeout.wholeMilliseconds) == NATS_OK {
@@ -662,13 +716,34 @@ private func splitSwallowedASCII(_ value: String) -> (name: String, value: Strin
     }
 }
 
-/// nats.c's connection callbacks: logged, and slow consumers counted.
+/// nats.c's connection callbacks: logged, slow consumers counted, and the connection's ups and
+/// downs on ``gate``, which publishes wait on.
 final class NatsConnectionEvents: Sendable {
     let logger: Logger
     let slowConsumers: Counter
     /// Set when Courier closes the connection, so the disconnect that follows is no warning.
     let isClosing = Atomic<Bool>(false)
     private let closed = Latch()
+    /// Up while nats.c is connected; down from a disconnect to the reconnect (with nats.c's last
+    /// error); finished once the connection is closed for good. Down until the first connect.
+    let gate = ConnectionGate()
+    /// The connection whose callbacks move the gate: a connection that lost a connect race is
+    /// destroyed, and its disconnect and close must not close the gate of the one that won.
+    let current = Mutex<UncheckedPointer?>(nil)
+
+    private func isCurrent(_ connection: OpaquePointer?) -> Bool {
+        guard let connection else { return false }
+        return current.withLock { $0?.pointer == connection }
+    }
+
+    /// nats.c's last error on `connection`, scrubbed of credentials; nil when there is none.
+    static func lastError(of connection: OpaquePointer, secrets: SecretScrubber) -> NatsError? {
+        var text: UnsafePointer<CChar>?
+        let status = natsConnection_GetLastError(connection, &text)
+        guard status != NATS_OK else { return nil }
+        let message = secrets.scrub(text.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? NatsClient.statusText(status))
+        return NatsError(.client, message, clientStatus: Int(status.rawValue))
+    }
 
     /// Returns once nats.c reported the connection closed, or after `timeout`.
     func waitUntilClosed(timeout: Duration) async {
@@ -678,13 +753,51 @@ final class NatsConnectionEvents: Sendable {
         closed.open()
     }
 
-    static let onClosed: natsConnectionHandler = { _, closure in
+    static let onClosed: natsConnectionHandler = { connection, closure in
         guard let closure else { return }
-        Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeRetainedValue().closed.open()
+        let events = Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeRetainedValue()
+        if events.isCurrent(connection) {
+            // nats.c gave up reconnecting (or Courier closed it): publishes waiting end now.
+            let reason = connection.flatMap { events.lastErrorText(of: $0) }.map { ": \($0)" } ?? ""
+            events.gate.finish(NatsError(.connectionClosed, "the connection is closed\(reason)"))
+        }
+        events.closed.open()
     }
 
-    init(logger: Logger, metricsFactory: any MetricsFactory) {
+    /// Called by nats.c's reconnect thread before each round of reconnect attempts (after the
+    /// failed round, from the second on): records the failure on the gate, so a publish that
+    /// gives up can say why ("connection refused"), and returns how long to wait — what nats.c
+    /// waits without this hook, the reconnect wait plus up to its default jitter (100 ms, 1 s
+    /// with TLS).
+    static let onReconnectDelay: natsCustomReconnectDelayHandler = { connection, _, closure in
+        guard let closure else { return 0 }
+        let events = Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue()
+        var status = NATS_OK
+        // nats.c keeps the last error per thread: this thread made the failed attempts.
+        if let text = nats_GetLastError(&status), status != NATS_OK, events.isCurrent(connection) {
+            let message = String(cString: text)
+            events.gate.noteError(
+                NatsError(
+                    .client,
+                    events.secrets.scrub(message.isEmpty ? NatsClient.statusText(status) : message),
+                    clientStatus: Int(status.rawValue)
+                )
+            )
+        }
+        let jitter = events.reconnectJitterMilliseconds
+        return events.reconnectWaitMilliseconds + (jitter > 0 ? Int64.random(in: 0..<jitter) : 0)
+    }
+
+    /// The wait between rounds of reconnect attempts, and the most random jitter added to it.
+    let reconnectWaitMilliseconds: Int64
+    let reconnectJitterMilliseconds: Int64
+
+    init(logger: Logger, configuration: NatsConfiguration = NatsConfiguration(), metricsFactory: any MetricsFactory) {
         self.logger = logger
+        self.secrets = configuration.secrets
+        self.reconnectWaitMilliseconds = max(0, configuration.reconnectWait.wholeMilliseconds)
+        // nats.c's defaults (NATS_OPTS_DEFAULT_RECONNECT_JITTER and its TLS twin).
+        self.reconnectJitterMilliseconds = configuration.usesTLS ? 1000 : 100
         self.slowConsumers = Counter(label: "courier.nats.slow_consumer", factory: metricsFactory)
     }
 
@@ -706,14 +819,19 @@ final class NatsConnectionEvents: Sendable {
         }
     }
 
-    static let onDisconnected: natsConnectionHandler = { _, closure in
+    static let onDisconnected: natsConnectionHandler = { connection, closure in
         guard let closure else { return }
         let events = Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue()
+        if let connection, events.isCurrent(connection) {
+            // From now publishes wait for the reconnect (bounded by their publish timeout).
+            events.gate.markDown(lastError(of: connection, secrets: events.secrets))
+        }
         if events.isClosing.load(ordering: .relaxed) {
             events.logger.debug("disconnected from NATS: the connection is closing")
         } else {
             events.logger.warning("disconnected from NATS; reconnecting")
         }
+        for listener in events.disconnectListeners.withLock({ Array($0.values) }) { listener() }
     }
 
     static let onReconnected: natsConnectionHandler = { connection, closure in
@@ -721,9 +839,20 @@ final class NatsConnectionEvents: Sendable {
         let url = connection.flatMap(NatsClient.connectedURL(of:))
         let events = Unmanaged<NatsConnectionEvents>.fromOpaque(closure).takeUnretainedValue()
         events.logger.info("reconnected to NATS; subscriptions restored", metadata: ["courier.nats.server": "\(url ?? "-")"])
+        if events.isCurrent(connection) { events.gate.markUp() }
         for listener in events.reconnectListeners.withLock({ Array($0.values) }) { listener() }
     }
 
+    /// nats.c's last error text on `connection`, scrubbed.
+    func lastErrorText(of connection: OpaquePointer) -> String? {
+        Self.lastError(of: connection, secrets: secrets)?.message
+    }
+
+    /// Credentials to scrub from nats.c's error texts.
+    let secrets: SecretScrubber
+
     /// Called on nats.c's thread after each reconnect; must not block.
     let reconnectListeners = Mutex<[ObjectIdentifier: @Sendable () -> Void]>([:])
+    /// Called on nats.c's thread after each disconnect (the gate already down); must not block.
+    let disconnectListeners = Mutex<[ObjectIdentifier: @Sendable () -> Void]>([:])
 }

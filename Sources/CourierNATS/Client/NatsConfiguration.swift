@@ -43,6 +43,13 @@ public struct NatsConfiguration: Sendable, Hashable {
     public var sendsImmediately = true
     /// How long JetStream API calls and PubAcks may take.
     public var jetStreamTimeout: Duration = .seconds(5)
+    /// How long a publish may take as a whole: waiting for the connection while nats.c
+    /// reconnects, sending, and for a JetStream publish its PubAck (which
+    /// ``jetStreamTimeout`` bounds too). A publish made while the connection is down waits for
+    /// it to come back, then sends; past this it throws ``NatsError/Code/connectionUnavailable``
+    /// without handing the message to nats.c, so it is never sent behind the caller's back.
+    /// Cancelling the publishing task ends the wait at once.
+    public var publishTimeout: Duration = .seconds(30)
     /// How long a graceful shutdown may take to drain subscriptions and flush publishes.
     public var drainTimeout: Duration = .seconds(10)
 
@@ -124,6 +131,7 @@ extension NatsConfiguration: CustomStringConvertible, CustomDebugStringConvertib
                 "pendingLimits": pendingLimits,
                 "sendsImmediately": sendsImmediately,
                 "jetStreamTimeout": jetStreamTimeout,
+                "publishTimeout": publishTimeout,
                 "drainTimeout": drainTimeout,
             ],
             displayStyle: .struct

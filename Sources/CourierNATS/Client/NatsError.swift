@@ -20,6 +20,10 @@ public struct NatsError: Error, CustomStringConvertible, Sendable {
         public static let malformedHeaders = Code("malformedHeaders")
         /// The connection is closed.
         public static let connectionClosed = Code("connectionClosed")
+        /// The connection was down (nats.c reconnecting) for the whole publish timeout: the
+        /// message names the outage (since when, the last error) and was not handed to nats.c,
+        /// so it is never sent later.
+        public static let connectionUnavailable = Code("connectionUnavailable")
         /// A TLS file (trusted authorities, client certificate or key) could not be read or parsed,
         /// or the TLS settings do not fit the servers.
         public static let tlsConfiguration = Code("tlsConfiguration")
@@ -45,13 +49,21 @@ public struct NatsError: Error, CustomStringConvertible, Sendable {
     public var jetStreamErrorCode: Int?
     /// nats.c's status (its `natsStatus` value, named in ``message``), for errors nats.c reported.
     public var clientStatus: Int?
+    /// The error behind this one: for ``Code/connectionUnavailable``, the connection's last error.
+    public var underlying: (any Error)?
     public var description: String { "NATS: \(message)" }
 
+    /// A ``NatsError``'s bare message, any other error's description: for an error quoted inside another's message.
+    static func text(of error: any Error) -> String {
+        (error as? NatsError)?.message ?? "\(error)"
+    }
+
     /// An error with `code`; `clientStatus` is nats.c's status when nats.c reported it.
-    public init(_ code: Code, _ message: String, jetStreamErrorCode: Int? = nil, clientStatus: Int? = nil) {
+    public init(_ code: Code, _ message: String, jetStreamErrorCode: Int? = nil, clientStatus: Int? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.jetStreamErrorCode = jetStreamErrorCode
         self.clientStatus = clientStatus
+        self.underlying = underlying
     }
 }

@@ -26,7 +26,18 @@ final class NatsJetStream: Sendable {
 
     /// Sends every message to `subject`, in order, then waits for all their replies together:
     /// a batch keeps its order in the stream and costs one round trip of waiting.
-    func requests(_ subject: String, _ messages: [(headers: MessageHeaders, body: ByteBuffer)]) async throws -> [NatsRawMessage] {
+    ///
+    /// While nats.c reconnects, the requests wait for the connection first; `deadline` bounds
+    /// that wait and the replies together (by default the JetStream timeout from now), and each
+    /// reply comes within the JetStream timeout of its request.
+    func requests(
+        _ subject: String,
+        _ messages: [(headers: MessageHeaders, body: ByteBuffer)],
+        deadline overall: ContinuousClock.Instant? = nil
+    ) async throws -> [NatsRawMessage] {
+        let overall = overall ?? ContinuousClock.now + timeout
+        let bound = overall - .now
+        try await client.waitUntilConnected(deadline: overall, timeout: bound, publishingTo: subject)
         try subscribeIfNeeded()
         let tokens = state.withLock { state -> [UInt64] in
             defer { state.nextToken += UInt64(messages.count) }
@@ -38,14 +49,17 @@ final class NatsJetStream: Sendable {
             try client.publish(subject: subject, reply: inboxPrefix + String(token), headers: message.headers, body: message.body)
         }
         // Every reply by one deadline, each wait ending on its timer (no task per request).
-        let deadline = ContinuousClock.now + timeout
+        let deadline = min(ContinuousClock.now + timeout, overall)
         var answers: [NatsRawMessage] = []
         answers.reserveCapacity(tokens.count)
         for token in tokens {
             guard let reply = await replies.wait(for: token, timeout: deadline - .now) else {
                 try Task.checkCancellation()
                 if ContinuousClock.now < deadline { throw NatsError(.connectionClosed, "the connection closed before '\(subject)' answered") }
-                throw NatsError(.timeout, "no answer from '\(subject)' within \(timeout)")
+                var message = "no answer from '\(subject)' within \(min(timeout, bound))"
+                // Lost with the connection, perhaps: say so (the server may or may not have it).
+                if let outage = client.outage { message += "; the connection is \(outage.summary(describing: NatsError.text(of:)))" }
+                throw NatsError(.timeout, message)
             }
             answers.append(reply)
         }
@@ -154,9 +168,14 @@ final class NatsJetStream: Sendable {
         try await publish(subject: subject, [(headers, body)])[0]
     }
 
-    /// Publishes a batch in order and returns its PubAcks, in the same order.
-    func publish(subject: String, _ messages: [(headers: MessageHeaders, body: ByteBuffer)]) async throws -> [NatsPubAck] {
-        try await requests(subject, messages).map { reply in
+    /// Publishes a batch in order and returns its PubAcks, in the same order; `deadline` bounds
+    /// the whole publish (a wait for the connection included), by default the JetStream timeout.
+    func publish(
+        subject: String,
+        _ messages: [(headers: MessageHeaders, body: ByteBuffer)],
+        deadline: ContinuousClock.Instant? = nil
+    ) async throws -> [NatsPubAck] {
+        try await requests(subject, messages, deadline: deadline).map { reply in
             try NatsPubAckParser.parse(reply.body) ?? decode(reply, as: NatsPubAck.self, from: subject)
         }
     }

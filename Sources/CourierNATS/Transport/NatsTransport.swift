@@ -79,10 +79,17 @@ public final class NatsTransport: BrokerTransport {
 
     public func send(_ publication: Publication) async throws -> [PublishReceipt] {
         let destination = try destination(of: publication)
+        // The whole publish, a wait for the connection during a reconnect included, is bounded
+        // by the publish timeout.
+        let publishTimeout = configuration.publishTimeout
+        let deadline = ContinuousClock.now + publishTimeout
         // A publish-only broker that never ran connects on its first publish.
         let connection = try await client.connectedConnection()
         let subject = destination.subject
         guard case .jetStream(let expectedStream) = destination.kind else {
+            // While nats.c reconnects the message waits here, not in nats.c's reconnect buffer:
+            // one whose publish failed is then never sent later behind the caller's back.
+            try await client.waitUntilConnected(deadline: deadline, timeout: publishTimeout, publishingTo: subject)
             for message in publication.messages {
                 try client.publish(on: connection, subject: subject, message)
             }
@@ -94,7 +101,7 @@ public final class NatsTransport: BrokerTransport {
             if let id = options(of: message)?.deduplicationID { headers["Nats-Msg-Id"] = id }
             return (message.messageID, headers, message.body)
         }
-        let acks = try await jetStream.publish(subject: subject, messages.map { ($0.1, $0.2) })
+        let acks = try await jetStream.publish(subject: subject, messages.map { ($0.1, $0.2) }, deadline: deadline)
         return zip(messages, acks).map { PublishReceipt(messageID: $0.0, details: $1) }
     }
 
