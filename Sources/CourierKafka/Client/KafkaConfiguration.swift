@@ -23,8 +23,13 @@ public struct KafkaConfiguration: Sendable, Hashable, CustomStringConvertible, C
     public var consumerProperties: [String: String] = [:]
     /// `client.id`.
     public var clientID = "courier"
-    /// How long a publish may wait for the broker's acknowledgement (`message.timeout.ms`),
-    /// retries included; then it throws ``KafkaError/Code/timeout``.
+    /// The publish timeout: how long a publish may wait for the broker's acknowledgement
+    /// (`message.timeout.ms`), retries included. During an outage librdkafka holds the record
+    /// and sends it once a broker is back; past this it drops it, and the publish throws
+    /// ``KafkaError/Code/brokerUnavailable`` (naming since when no broker is reachable and the
+    /// last connection error) or ``KafkaError/Code/timeout`` (the brokers were reachable).
+    /// Cancelling the publishing task ends the wait at once, but librdkafka keeps the record
+    /// (it cannot recall one): it may still be delivered within this time.
     public var deliveryTimeout: Duration = .seconds(30)
     /// Per subscription: how many records may wait for the handlers. At this many the
     /// subscription pauses its partitions (nothing more is fetched), and resumes them once half

@@ -16,8 +16,12 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         public static let messageTooLarge = Code("messageTooLarge")
         /// The broker did not confirm in time (`message.timeout.ms`), or a call timed out.
         public static let timeout = Code("timeout")
-        /// No broker could be reached.
+        /// No broker could be reached: the message names since when and the last connection
+        /// error; ``KafkaError/underlying`` is that error.
         public static let brokerUnavailable = Code("brokerUnavailable")
+        /// A broker refused the login (wrong SASL credentials or mechanism); the message has the
+        /// broker's text. Publishes fail at once while librdkafka keeps reporting the refusal.
+        public static let authenticationFailed = Code("authenticationFailed")
         /// A consumed record could not be read (a header value that is not UTF-8).
         public static let malformedRecord = Code("malformedRecord")
         /// The producer or consumer is closed.

@@ -79,24 +79,32 @@ struct KafkaPointer: @unchecked Sendable {
 }
 
 /// What librdkafka's callbacks report to: logging (scrubbed of secrets), the last broker error
-/// (so a timeout can say why), and the owner's delivery-report and rebalance handlers.
+/// and the brokers' reachability (so a failed publish can say why), and the owner's
+/// delivery-report and rebalance handlers.
 final class KafkaEvents: Sendable {
     let logger: Logger
     let secrets: SecretScrubber
+    let link: KafkaBrokerLink
     let onDeliveryReport: (@Sendable (UnsafeMutablePointer<rd_kafka_message_t>) -> Void)?
     let onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
+    /// Called on the polling thread when a broker refused the login (it must not block).
+    let onLoginRefused: (@Sendable (OpaquePointer) -> Void)?
     private let lastError = Mutex<String?>(nil)
 
     init(
         logger: Logger,
         secrets: SecretScrubber,
+        link: KafkaBrokerLink = KafkaBrokerLink(),
         onDeliveryReport: (@Sendable (UnsafeMutablePointer<rd_kafka_message_t>) -> Void)? = nil,
-        onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)? = nil
+        onRebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)? = nil,
+        onLoginRefused: (@Sendable (OpaquePointer) -> Void)? = nil
     ) {
         self.logger = logger
         self.secrets = secrets
+        self.link = link
         self.onDeliveryReport = onDeliveryReport
         self.onRebalance = onRebalance
+        self.onLoginRefused = onLoginRefused
     }
 
     /// The last error librdkafka reported for the connection (e.g. "Connect to … failed").
@@ -105,6 +113,7 @@ final class KafkaEvents: Sendable {
     func error(_ code: rd_kafka_resp_err_t, _ reason: String, handle: OpaquePointer) {
         let text = secrets.scrub(reason)
         lastError.withLock { $0 = text }
+        if link.note(code, text) == .loginRefused { onLoginRefused?(handle) }
         if code == RD_KAFKA_RESP_ERR__FATAL {
             var fatalText = [CChar](repeating: 0, count: 512)
             let fatal = rd_kafka_fatal_error(handle, &fatalText, fatalText.count)
@@ -142,6 +151,82 @@ private func kafkaErrorCallback(_ handle: OpaquePointer?, _ code: Int32, _ reaso
 private func kafkaLogCallback(_ handle: OpaquePointer?, _ level: Int32, _ facility: UnsafePointer<CChar>?, _ text: UnsafePointer<CChar>?) {
     guard let handle, let events = KafkaEvents.from(rd_kafka_opaque(handle)) else { return }
     events.log(level: level, facility: facility.map { String(cString: $0) } ?? "", text.map { String(cString: $0) } ?? "")
+}
+
+/// What librdkafka's error callback tells of the brokers, which it reports no "connected again"
+/// event for: an outage (``gate`` down) from "all brokers are down" until a sign of life (a
+/// delivered record, an answered metadata request), with the last connection error; and a
+/// refused login.
+final class KafkaBrokerLink: Sendable {
+    enum Noted { case other, loginRefused }
+
+    /// A broker's refusal of the login, as librdkafka reported it.
+    struct Refusal: Sendable {
+        var text: String
+        var at: ContinuousClock.Instant
+    }
+
+    /// Up until librdkafka reports every broker down; down (with the last connection error) until
+    /// a sign of life. It only says why a publish failed: librdkafka queues records meanwhile.
+    let gate = ConnectionGate(isUp: true)
+    private struct State {
+        var refusal: Refusal?
+        /// The last connection error ("Connect to … failed: Connection refused"), which "all
+        /// brokers are down" follows.
+        var lastConnectionError: KafkaError?
+    }
+    private let state = Mutex(State())
+    /// How long a refusal holds without a new report: librdkafka retries a refused login after
+    /// its reconnect backoff (10 s at most by default) and reports each refusal again; past this
+    /// a publish is handed to librdkafka again, whose next refusal fails it within a round trip.
+    let refusalLifetime: Duration
+
+    init(refusalLifetime: Duration = .seconds(12)) {
+        self.refusalLifetime = refusalLifetime
+    }
+
+    /// Takes in one error of librdkafka's error callback.
+    func note(_ code: rd_kafka_resp_err_t, _ text: String) -> Noted {
+        switch code {
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION, RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+            let error = KafkaError(.authenticationFailed, text, rdkafkaCode: Int(code.rawValue))
+            state.withLock {
+                $0.refusal = Refusal(text: text, at: .now)
+                $0.lastConnectionError = error
+            }
+            gate.noteError(error)
+            return .loginRefused
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+            let last = state.withLock { $0.lastConnectionError }
+            gate.markDown(last ?? KafkaError(.brokerUnavailable, text, rdkafkaCode: Int(code.rawValue)))
+        case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__RESOLVE, RD_KAFKA_RESP_ERR__SSL:
+            // librdkafka's text names the broker and the cause ("Connect to ipv4#… failed:
+            // Connection refused"): it is the message.
+            let error = KafkaError(.brokerUnavailable, text, rdkafkaCode: Int(code.rawValue))
+            state.withLock { $0.lastConnectionError = error }
+            gate.noteError(error)
+        default:
+            break
+        }
+        return .other
+    }
+
+    /// A broker answered (a record delivered, metadata returned): the outage and any refusal are over.
+    func reachable() {
+        state.withLock { $0.refusal = nil }
+        gate.markUp()
+    }
+
+    /// The refusal of the login, while it holds (reported within ``refusalLifetime``).
+    var currentRefusal: Refusal? {
+        state.withLock { state in
+            guard let refusal = state.refusal, ContinuousClock.now - refusal.at < refusalLifetime else { return nil }
+            return refusal
+        }
+    }
+
+    /// The refusal of the login, however old: a publish whose records were purged because of it.
+    var lastRefusal: Refusal? { state.withLock { $0.refusal } }
 }
 
 /// A topic's partition, as Kafka names it.
@@ -184,6 +269,7 @@ extension KafkaError {
             case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION: .unknownTopic
             case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__TRANSPORT: .brokerUnavailable
             case RD_KAFKA_RESP_ERR__DESTROY, RD_KAFKA_RESP_ERR__STATE: .closed
+            case RD_KAFKA_RESP_ERR__AUTHENTICATION, RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED: .authenticationFailed
             default: .client
             }
         var message = "\(context): \(String(cString: rd_kafka_err2str(code)))"

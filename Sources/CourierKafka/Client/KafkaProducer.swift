@@ -1,5 +1,4 @@
 import CKafka
-import Dispatch
 import Courier
 import Logging
 import NIOCore
@@ -33,6 +32,13 @@ public struct KafkaRecordPosition: Sendable, Hashable {
 /// The producer: one per broker, librdkafka behind a small surface. A thread of its own polls
 /// librdkafka (blocking up to 100 ms per call, never spinning) and serves delivery reports;
 /// ``send(_:)`` returns once every confirmed record has its report.
+///
+/// During an outage librdkafka queues the records and sends them once a broker is back; a
+/// publish waits for its report, bounded by the delivery timeout (librdkafka's
+/// `message.timeout.ms`, after which librdkafka drops the record). A record is not taken back
+/// when its publish is cancelled: librdkafka cannot recall one record, so it is still delivered
+/// if a broker comes back within the delivery timeout. A refused login is different: librdkafka
+/// would queue the records until they time out, so Courier purges its queue and fails them at once.
 final class KafkaProducer: Sendable {
     private let handle: KafkaHandle
     private let pollThread = KafkaPollThread(name: "courier.kafka.producer")
@@ -41,7 +47,8 @@ final class KafkaProducer: Sendable {
 
     init(configuration: KafkaConfiguration, logger: Logger) throws {
         self.configuration = configuration
-        let events = KafkaEvents(logger: logger, secrets: configuration.secrets) { message in
+        let link = KafkaBrokerLink()
+        let events = KafkaEvents(logger: logger, secrets: configuration.secrets, link: link, onDeliveryReport: { message in
             // A fire-and-forget record has no one waiting: its failure is logged, not lost silently.
             if message.pointee._private == nil, message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
@@ -50,8 +57,14 @@ final class KafkaProducer: Sendable {
                     metadata: ["courier.destination": "\(topic)", "error": "\(String(cString: rd_kafka_err2str(message.pointee.err)))"]
                 )
             }
+            if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR { link.reachable() }
             KafkaDelivery.report(message)
-        }
+        }, onLoginRefused: { handle in
+            // What librdkafka queued will never be sent with this login: out of its queue now
+            // (their reports fail the waiting publishes), so that none is sent later behind its
+            // caller's back. Non-blocking: this runs on the polling thread, which serves the reports.
+            KafkaProducer.purgeQueue(handle)
+        })
         self.handle = try KafkaHandle(kind: RD_KAFKA_PRODUCER, properties: configuration.producerConfiguration, events: events) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReportCallback)
         }
@@ -61,8 +74,19 @@ final class KafkaProducer: Sendable {
 
     /// Produces `records`; returns each confirmed record's position (nil for unconfirmed ones)
     /// once the broker acknowledged them all.
+    ///
+    /// - Throws: ``KafkaError`` (``KafkaError/Code/authenticationFailed`` at once while a broker
+    ///   refuses the login; ``KafkaError/Code/brokerUnavailable``, naming the outage, when the
+    ///   delivery timeout ran out with no broker reachable); `CancellationError` at once when the
+    ///   task is cancelled (librdkafka keeps the records, see the type's documentation).
     func send(_ records: [KafkaOutgoingRecord]) async throws -> [KafkaRecordPosition?] {
         guard !closed.load(ordering: .relaxed) else { throw KafkaError(.closed, "the producer is closed") }
+        let link = handle.events.link
+        if let refusal = link.currentRefusal, let topic = records.first?.topic {
+            // Nothing is queued: librdkafka would hold the records until they time out.
+            throw Self.refused(topic: topic, refusal)
+        }
+        let produced = ContinuousClock.now
         let delivery = KafkaDelivery(count: records.count)
         for (index, record) in records.enumerated() {
             do {
@@ -72,21 +96,60 @@ final class KafkaProducer: Sendable {
             }
             if !record.confirmed { delivery.complete(index, with: .success(nil)) }
         }
+        // A refusal reported while these were being queued: its purge may have come first.
+        if link.lastRefusal.map({ $0.at >= produced }) == true { Self.purgeQueue(handle.pointer.pointer) }
         // librdkafka's own timeout is `deliveryTimeout`; two seconds more for its timer to fire.
-        let results = await delivery.results(deadline: configuration.deliveryTimeout + .seconds(2))
+        let results = try await delivery.results(deadline: configuration.deliveryTimeout + .seconds(2))
         var positions: [KafkaRecordPosition?] = []
         positions.reserveCapacity(results.count)
-        for result in results {
+        for (record, result) in zip(records, results) {
             switch result {
             case .success(let position): positions.append(position)
-            case .failure(var error):
-                if error.code == .timeout || error.code == .brokerUnavailable, let last = handle.events.lastBrokerError {
-                    error.message += " (last broker error: \(last))"
-                }
-                throw error
+            case .failure(let error): throw explained(error, topic: record.topic)
             }
         }
         return positions
+    }
+
+    /// `error` with what the producer knows of why: a record purged because a broker refused the
+    /// login fails as that refusal; one that timed out during an outage as the outage.
+    private func explained(_ error: KafkaError, topic: String) -> KafkaError {
+        let link = handle.events.link
+        let purged = [RD_KAFKA_RESP_ERR__PURGE_QUEUE, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT].contains { Int($0.rawValue) == error.rdkafkaCode }
+        if purged, let refusal = link.lastRefusal {
+            return Self.refused(topic: topic, refusal)
+        }
+        guard error.code == .timeout || error.code == .brokerUnavailable else { return error }
+        guard let outage = link.gate.outage else {
+            var error = error
+            if let last = handle.events.lastBrokerError { error.message += " (last broker error: \(last))" }
+            return error
+        }
+        if let refused = outage.lastError as? KafkaError, refused.code == .authenticationFailed {
+            return KafkaError(.authenticationFailed, "cannot publish to '\(topic)': a broker refused the login: \(refused.message)", rdkafkaCode: refused.rdkafkaCode)
+        }
+        return KafkaError(
+            .brokerUnavailable,
+            "cannot publish to '\(topic)': no broker reachable, \(outage.summary { ($0 as? KafkaError)?.message ?? "\($0)" }); "
+                + "the record was not delivered within the "
+                + "delivery timeout (the publish timeout) of \(ConnectionGate.Outage.seconds(configuration.deliveryTimeout))",
+            rdkafkaCode: error.rdkafkaCode,
+            underlying: outage.lastError ?? error
+        )
+    }
+
+    private static func refused(topic: String, _ refusal: KafkaBrokerLink.Refusal) -> KafkaError {
+        KafkaError(
+            .authenticationFailed,
+            "cannot publish to '\(topic)': a broker refused the login: \(refusal.text)",
+            rdkafkaCode: Int(RD_KAFKA_RESP_ERR__AUTHENTICATION.rawValue)
+        )
+    }
+
+    /// Takes every record out of librdkafka's queues without waiting; each gets its report
+    /// (`_PURGE_QUEUE`) on the polling thread. Records already sent to a broker stay.
+    private static func purgeQueue(_ handle: OpaquePointer) {
+        _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_NON_BLOCKING))
     }
 
     private func produce(_ record: KafkaOutgoingRecord, slot: KafkaDelivery.Slot?) throws {
@@ -171,7 +234,9 @@ final class KafkaDelivery: Sendable {
     }
 
     private let state: Mutex<State>
-    private let done = Latch()
+    /// Finished once every record has its result: an ``AsyncBuffer`` that never holds an element,
+    /// for its timed and cancellable wait.
+    private let done = AsyncBuffer<Never>()
 
     init(count: Int) {
         state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
@@ -184,26 +249,27 @@ final class KafkaDelivery: Sendable {
             state.remaining -= 1
             return state.remaining == 0
         }
-        if finished { done.open() }
+        if finished { done.finish() }
     }
 
     /// Every record's result, once each has its report. librdkafka reports every record within
     /// `message.timeout.ms`; should a report still not have come `deadline` later, the record's
-    /// fate is unknown and its publish fails with a timeout rather than wait on. Not cancellable:
-    /// the records are on their way.
-    func results(deadline: Duration) async -> [Result<KafkaRecordPosition?, KafkaError>] {
-        // A timer rather than a task racing a sleeping task: this is on the path of every publish.
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(deadline.wholeNanoseconds))) { [weak self] in
-            self?.expire(after: deadline)
-        }
+    /// fate is unknown and its publish fails with a timeout rather than wait on.
+    /// - Throws: `CancellationError` at once when the task is cancelled. The records stay with
+    ///   librdkafka (it cannot recall one): they may still be delivered, and their reports are
+    ///   then dropped.
+    func results(deadline: Duration) async throws -> [Result<KafkaRecordPosition?, KafkaError>] {
+        let end = ContinuousClock.now + deadline
         while state.withLock({ $0.remaining > 0 }) {
-            // A cancelled task passes the latch at once; its wait goes on in a task of its own.
-            if Task.isCancelled {
-                let done = self.done
-                await Task { await done.wait() }.value
-            } else {
-                await done.wait()
+            try Task.checkCancellation()
+            let remaining = end - .now
+            guard remaining > .zero else {
+                expire(after: deadline)
+                break
             }
+            // Ends when the last report comes (the buffer finishes), at the deadline, or at once
+            // on cancellation.
+            _ = await done.next(timeout: remaining)
         }
         return state.withLock { $0.results.map { $0! } }
     }
@@ -220,7 +286,7 @@ final class KafkaDelivery: Sendable {
             state.remaining = 0
             return true
         }
-        if finished { done.open() }
+        if finished { done.finish() }
     }
 
     /// Called on the producer's poll thread for every record that had a slot.
