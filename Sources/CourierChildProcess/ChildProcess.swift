@@ -42,6 +42,10 @@ package final class ChildProcess: Sendable {
         /// Standard output to a pipe we read; standard error to the file at `errorPath` (made or
         /// truncated), or to ours when nil.
         case captureStandardOutput(errorPath: String?)
+        /// Both to the file at this path (made or truncated): for a program that leaves others
+        /// running with its output (a script starting a server in the background), whose pipe
+        /// would never reach its end.
+        case file(String)
     }
 
     package let pid: pid_t
@@ -94,6 +98,9 @@ package final class ChildProcess: Sendable {
             outputPipe = try Self.pipe()
             posix_spawn_file_actions_adddup2(&actions, outputPipe!.write, STDOUT_FILENO)
             posix_spawn_file_actions_adddup2(&actions, outputPipe!.write, STDERR_FILENO)
+        case .file(let path):
+            posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO)
         case .captureStandardOutput(let errorPath):
             outputPipe = try Self.pipe()
             posix_spawn_file_actions_adddup2(&actions, outputPipe!.write, STDOUT_FILENO)
@@ -260,17 +267,20 @@ package final class ChildProcess: Sendable {
     }
 
     /// Runs a program to completion without blocking a thread of Swift's cooperative pool; throws
-    /// with its output when it fails.
+    /// with its output when it fails. Its output goes to a file, read once it exited: a program
+    /// may leave a server running in the background with the same output (scripts/rabbitmq.sh
+    /// does), so the end of a pipe could be far later than the program's own end.
     @discardableResult
     package static func run(_ executable: String, _ arguments: [String], directory: String? = nil) async throws -> String {
-        let child = try ChildProcess(executable, arguments, directory: directory, output: .capture)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString).log").path
+        defer { unlink(file) }
+        let child = try ChildProcess(executable, arguments, directory: directory, output: .file(file))
         let status = await child.exited()
-        // The reader may still be draining the pipe after the exit: wait for the end of output.
-        await child.waitForOutput(containing: nil)
+        let output = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
         guard status == 0 else {
-            throw Failure(description: "\(child.command) exited with \(status): \(child.output.suffix(2000))")
+            throw Failure(description: "\(child.command) exited with \(status): \(output.suffix(2000))")
         }
-        return child.output
+        return output
     }
 
     private static func pipe() throws -> (read: Int32, write: Int32) {

@@ -140,3 +140,22 @@ struct Order: Codable, MessageCodable, Equatable {
     var id: Int
     var item: String
 }
+
+/// Starts `publish` in a task meant to wait (for a server that is down), lets it wait half a second
+/// (the cancellation must end a wait under way, not one about to begin), cancels it, and expects it
+/// to end with `CancellationError` within `bound`: at once, not at its publish timeout (the bound
+/// leaves room for a loaded two-core machine's scheduling, far below the timeouts under test).
+func expectCancellationEndsWait(
+    within bound: Duration = .seconds(2),
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ publish: @escaping @Sendable () async throws -> Void
+) async throws {
+    let waiting = Task { try await publish() }
+    try await Task.sleep(for: .milliseconds(500))
+    let cancelled = ContinuousClock.now
+    waiting.cancel()
+    let result = await waiting.result
+    let elapsed = ContinuousClock.now - cancelled
+    #expect(throws: CancellationError.self, sourceLocation: sourceLocation) { try result.get() }
+    #expect(elapsed < bound, "the publish ended \(elapsed) after its cancellation", sourceLocation: sourceLocation)
+}
