@@ -11,12 +11,6 @@ import Synchronization
 /// A live connection found dead starts the next generation's recovery; only one can start.
 /// ``close()`` ends the session's current run (its ``epoch``): whoever keeps the connection for
 /// that run stops; a later use connects afresh.
-///
-/// Whoever needs the connection while it is being made waits on the run's ``ConnectionGate``, not
-/// on the connect task: the wait ends at once when the waiting task is cancelled, and at its
-/// deadline (a publish's ``RabbitConfiguration/publishTimeout``) with an error naming the outage,
-/// whatever the reconnect policy is doing. The connect task records its own outcome, so it does
-/// not matter whether anyone still waits for it.
 final class RabbitSession: Sendable {
     /// A connection and its publishing channel (publisher confirms on).
     struct Live: Sendable {
@@ -29,9 +23,7 @@ final class RabbitSession: Sendable {
     private enum Phase {
         /// No connection; the next use makes generation `next` (0: the first connection).
         case disconnected(next: Int)
-        /// A connect (or a recovery: many attempts) under way; `attempt` tells it from the ones
-        /// before.
-        case connecting(Task<Live, any Error>, generation: Int, attempt: Int)
+        case connecting(Task<Live, any Error>, generation: Int)
         case live(Live)
     }
 
@@ -40,16 +32,11 @@ final class RabbitSession: Sendable {
         var epoch = 0
         /// Why the last live connection was lost (for the connection state while reconnecting).
         var lastLoss: String?
-        /// Up while the live connection is open; what waiters for the connection wait on. A
-        /// connect that fails for good (the first one, or a recovery that gave up) finishes it
-        /// with its error, and so does ``close()``; a new one takes its place.
-        var gate = ConnectionGate(isUp: false)
-        var attempts = 0
     }
 
     private enum Next {
         case ready(Live)
-        case wait(ConnectionGate)
+        case wait(Task<Live, any Error>)
     }
 
     private let state = Mutex(State())
@@ -76,53 +63,41 @@ final class RabbitSession: Sendable {
 
     /// The live connection: the current one while it is open, otherwise the one being made
     /// (the first connect fails at once; a reconnect tries as ``RabbitReconnect`` says).
-    ///
-    /// - Parameter deadline: how long to wait for a connection being made; nil waits as long as
-    ///   the reconnect policy tries.
-    /// - Throws: ``RabbitError`` `.connectionUnavailable` (naming the outage) at the deadline;
-    ///   `CancellationError` at once when the waiting task is cancelled; the connect's error when
-    ///   it failed for good.
-    func live(deadline: ContinuousClock.Instant? = nil) async throws -> Live {
-        while true {
-            let next = try state.withLock { state throws -> Next in
-                switch state.phase {
-                case .disconnected(let generation):
-                    startConnecting(generation: generation, in: &state)
-                    return .wait(state.gate)
-                case .connecting:
-                    return .wait(state.gate)
-                case .live(let live) where live.connection.isOpen:
-                    return .ready(live)
-                case .live(let lost):
-                    let reason = lost.connection.closeReason
-                    guard configuration.reconnect != nil else {
-                        throw reason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
-                    }
-                    state.lastLoss = reason.map { "\($0)" } ?? "socket closed"
-                    state.gate.markDown(reason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (socket closed)"))
-                    startConnecting(generation: lost.generation + 1, in: &state)
-                    return .wait(state.gate)
+    func live() async throws -> Live {
+        let next = try state.withLock { state throws -> Next in
+            switch state.phase {
+            case .disconnected(let generation):
+                let task = makeConnectTask(generation: generation)
+                state.phase = .connecting(task, generation: generation)
+                return .wait(task)
+            case .connecting(let task, _):
+                return .wait(task)
+            case .live(let live) where live.connection.isOpen:
+                return .ready(live)
+            case .live(let lost):
+                guard configuration.reconnect != nil else {
+                    throw lost.connection.closeReason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
                 }
+                state.lastLoss = lost.connection.closeReason.map { "\($0)" } ?? "socket closed"
+                let task = makeConnectTask(generation: lost.generation + 1)
+                state.phase = .connecting(task, generation: lost.generation + 1)
+                return .wait(task)
             }
-            switch next {
-            case .ready(let live):
+        }
+        switch next {
+        case .ready(let live):
+            return live
+        case .wait(let task):
+            do {
+                let live = try await task.value
+                state.withLock { if case .connecting(let current, _) = $0.phase, current == task { $0.phase = .live(live) } }
                 return live
-            case .wait(let gate):
-                // A year stands for "no deadline": the wait still ends on cancellation.
-                let until = deadline ?? .now + .seconds(365 * 86_400)
-                let publishTimeout = configuration.publishTimeout
-                let server = "\(configuration.host):\(configuration.port)"
-                try await gate.waitUntilUp(deadline: until) { outage in
-                    RabbitError(
-                        .connectionUnavailable,
-                        "no connection to RabbitMQ at \(server) within the publish timeout (\(publishTimeout)): \(outage.summary)",
-                        underlying: outage.lastError
-                    )
+            } catch {
+                state.withLock { state in
+                    // The next use tries the same generation again (a recovery still recovers).
+                    if case .connecting(let current, let generation) = state.phase, current == task { state.phase = .disconnected(next: generation) }
                 }
-                // Up: the connection the wait was for, even if it was lost again meanwhile (as a
-                // connect that just finished would hand it over: its user finds out, and the
-                // next use reconnects).
-                if case .live(let live) = state.withLock({ $0.phase }) { return live }
+                throw error
             }
         }
     }
@@ -137,7 +112,7 @@ final class RabbitSession: Sendable {
                 return live
             case .live(let lost):
                 throw RabbitError(.connectionClosed, "the connection to RabbitMQ was lost: \(lost.connection.closeReason.map { "\($0)" } ?? "socket closed")")
-            case .connecting(_, let generation, _) where generation > 0:
+            case .connecting(_, let generation) where generation > 0:
                 throw RabbitError(.connectionClosed, "reconnecting to RabbitMQ")
             case .disconnected where state.epoch > 0:
                 throw RabbitError(.connectionClosed, "the transport is closed")
@@ -159,7 +134,7 @@ final class RabbitSession: Sendable {
                 return .connected
             case .live(let lost):
                 return .reconnecting(reason: lost.connection.closeReason.map { "\($0)" } ?? "socket closed")
-            case .connecting(_, let generation, _):
+            case .connecting(_, let generation):
                 return generation > 0 ? .reconnecting(reason: state.lastLoss) : .connecting
             case .disconnected:
                 return state.epoch > 0 ? .closed() : .idle
@@ -193,20 +168,17 @@ final class RabbitSession: Sendable {
     /// Ends the current run: the live connection is closed cleanly (an attempt under way is
     /// cancelled), and whoever keeps the connection for this run stops.
     func close() async {
-        let (previous, gate) = state.withLock { state -> (Phase, ConnectionGate) in
+        let previous = state.withLock { state -> Phase in
             defer {
                 state.phase = .disconnected(next: 0)
                 state.epoch += 1
-                state.gate = ConnectionGate(isUp: false)
             }
-            return (state.phase, state.gate)
+            return state.phase
         }
-        // Whoever waits for this run's connection stops now.
-        gate.finish(RabbitError(.connectionClosed, "the transport is closed"))
         switch previous {
         case .live(let live):
             await live.connection.close()
-        case .connecting(let task, _, _):
+        case .connecting(let task, _):
             task.cancel()
             if let live = try? await task.value { await live.connection.close() }
         case .disconnected:
@@ -214,72 +186,37 @@ final class RabbitSession: Sendable {
         }
     }
 
-    /// Starts the connect task of `generation` (under the lock): it records its outcome itself,
-    /// live or failed for good, and opens or finishes the gate.
-    private func startConnecting(generation: Int, in state: inout State) {
-        state.attempts += 1
-        let attempt = state.attempts
-        let gate = state.gate
-        let task = Task {
-            do {
-                let live = try await self.connect(generation: generation, gate: gate)
-                let current = self.state.withLock { state -> Bool in
-                    guard case .connecting(_, _, attempt) = state.phase else { return false }
-                    state.phase = .live(live)
-                    return true
-                }
-                // Otherwise the session closed meanwhile: close() closes the connection.
-                if current {
-                    live.connection.closeFuture.whenComplete { _ in
-                        gate.markDown(live.connection.closeReason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (socket closed)"))
-                    }
-                    gate.markUp()
-                }
-                return live
-            } catch {
-                let failed = self.state.withLock { state -> Bool in
-                    guard case .connecting(_, let generation, attempt) = state.phase else { return false }
-                    // The next use tries the same generation again (a recovery still recovers),
-                    // with a gate of its own.
-                    state.phase = .disconnected(next: generation)
-                    state.gate = ConnectionGate(isUp: false)
-                    return true
-                }
-                if failed { gate.finish(error) }
-                throw error
+    private func makeConnectTask(generation: Int) -> Task<Live, any Error> {
+        let configuration = self.configuration
+        let logger = self.logger
+        let recover = self.recover
+        let publisherOpened = self.publisherOpened
+        return Task {
+            guard generation > 0, let policy = configuration.reconnect else {
+                return try await Self.connect(configuration, generation: generation)
             }
-        }
-        state.phase = .connecting(task, generation: generation, attempt: attempt)
-    }
-
-    /// Connects: once for the first connection, and with the reconnect policy's attempts (each
-    /// failure noted on `gate`) for the next ones, which are recovered before anyone uses them.
-    private func connect(generation: Int, gate: ConnectionGate) async throws -> Live {
-        guard generation > 0, let policy = configuration.reconnect else {
-            return try await Self.connect(configuration, generation: generation)
-        }
-        var attempt = 0
-        while true {
-            try await Task.sleep(for: policy.delay(beforeAttempt: attempt))
-            attempt += 1
-            do {
-                let live = try await Self.connect(configuration, generation: generation)
+            var attempt = 0
+            while true {
+                try await Task.sleep(for: policy.delay(beforeAttempt: attempt))
+                attempt += 1
                 do {
-                    try await recover(live)
-                    try await publisherOpened(live)
+                    let live = try await Self.connect(configuration, generation: generation)
+                    do {
+                        try await recover(live)
+                        try await publisherOpened(live)
+                    } catch {
+                        await live.connection.close()
+                        throw error
+                    }
+                    logger.info("RabbitMQ connection recovered", metadata: ["courier.rabbitmq.attempts": "\(attempt)"])
+                    return live
                 } catch {
-                    await live.connection.close()
-                    throw error
+                    if let maximum = policy.maximumAttempts, attempt >= maximum {
+                        logger.error("RabbitMQ: giving up reconnecting after \(attempt) attempts", metadata: ["error": "\(error)"])
+                        throw error
+                    }
+                    logger.warning("RabbitMQ reconnect attempt \(attempt) failed; trying again", metadata: ["error": "\(error)"])
                 }
-                logger.info("RabbitMQ connection recovered", metadata: ["courier.rabbitmq.attempts": "\(attempt)"])
-                return live
-            } catch {
-                gate.noteError(error)
-                if let maximum = policy.maximumAttempts, attempt >= maximum {
-                    logger.error("RabbitMQ: giving up reconnecting after \(attempt) attempts", metadata: ["error": "\(error)"])
-                    throw error
-                }
-                logger.warning("RabbitMQ reconnect attempt \(attempt) failed; trying again", metadata: ["error": "\(error)"])
             }
         }
     }
