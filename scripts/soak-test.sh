@@ -29,9 +29,10 @@ fi
 rm -rf "$clone"
 git clone --quiet "$source_repo" "$clone" || { echo "soak: git clone failed" >&2; exit 1; }
 
-# The pids of the servers and peers a run starts, to find any that outlived it.
+# The pids of the servers and peers a run starts, to find any that outlived it (living ones: a
+# zombie is dead, and stays listed only where PID 1 does not reap orphans, as in some sandboxes).
 servers() {
-    pgrep -x 'redis-server|nats-server|beam.smp|epmd|tansu|python|python3|python3.11' | sort
+    ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 ~ /^(redis-server|nats-server|beam\.smp|epmd|tansu|python|python3|python3\.11)$/ { print $1 }' | sort
 }
 
 passed=0
