@@ -14,8 +14,10 @@ final class SpanQueue: Sendable {
         var dropped = 0
         /// No more waiting: shutdown began. Spans are still accepted for the final flush.
         var closed = false
-        /// `forceFlush()`: export what is queued now, full batch or not.
-        var flushRequested = false
+        /// A flush was asked for (`flush()`, `forceFlush()`) and has not begun: its waiters.
+        var pendingFlush: Latch?
+        /// The flush the export task is working through: its waiters.
+        var runningFlush: Latch?
         /// Shutdown finished: spans ended from now on are dropped and counted.
         var sealed = false
     }
@@ -55,7 +57,6 @@ final class SpanQueue: Sendable {
     /// Up to one batch of the oldest spans, removed from the queue.
     func takeBatch() -> [FinishedSpan] {
         state.withLock { state in
-            state.flushRequested = false
             if state.spans.count <= batchSize {
                 var batch: [FinishedSpan] = []
                 batch.reserveCapacity(capacity)
@@ -71,15 +72,50 @@ final class SpanQueue: Sendable {
     /// Returns when a full batch is waiting, a flush was asked for, the queue closes, `delay`
     /// passed, or the calling task is cancelled.
     func waitForBatch(atMost delay: Duration) async {
-        let ready = state.withLock { state in state.closed || state.flushRequested || state.spans.count >= batchSize }
+        let ready = state.withLock { state in state.closed || state.pendingFlush != nil || state.spans.count >= batchSize }
         if ready { return }
         _ = await wakeUps.next(timeout: delay)
     }
 
-    /// Wakes the export task to export what is queued, full batch or not.
-    func requestFlush() {
-        state.withLock { $0.flushRequested = true }
+    /// Wakes the export task to export what is queued, full batch or not; the latch opens once
+    /// it did (or the tracer shut down). Requests made before the export task begins the flush
+    /// share one latch.
+    func requestFlush() -> Latch {
+        let latch = state.withLock { state in
+            if let pending = state.pendingFlush { return pending }
+            let latch = Latch()
+            if state.sealed {
+                latch.open()
+            } else {
+                state.pendingFlush = latch
+            }
+            return latch
+        }
         wakeUps.offer(())
+        return latch
+    }
+
+    /// Begins the flush asked for, if one was: returns how many spans it covers (those queued
+    /// now), or nil when no flush was asked for.
+    func beginFlush() -> Int? {
+        state.withLock { state in
+            guard let pending = state.pendingFlush else { return nil }
+            state.pendingFlush = nil
+            if let running = state.runningFlush {
+                // Not finished (shutdown began meanwhile): the new one covers it.
+                running.open()
+            }
+            state.runningFlush = pending
+            return state.spans.count
+        }
+    }
+
+    /// The flush begun last is done: its waiters go on.
+    func finishFlush() {
+        state.withLock { state in
+            defer { state.runningFlush = nil }
+            return state.runningFlush
+        }?.open()
     }
 
     /// Whether ``close()`` was called.
@@ -92,12 +128,16 @@ final class SpanQueue: Sendable {
     }
 
     /// Ends shutdown: what is still queued is dropped and counted, as is every later span.
+    /// Flushes still waiting end too: nothing will be exported any more.
     func seal() {
-        state.withLock { state in
+        let waiting = state.withLock { state in
             state.closed = true
             state.sealed = true
             state.dropped += state.spans.count
             state.spans = []
+            defer { (state.pendingFlush, state.runningFlush) = (nil, nil) }
+            return [state.pendingFlush, state.runningFlush]
         }
+        for latch in waiting { latch?.open() }
     }
 }

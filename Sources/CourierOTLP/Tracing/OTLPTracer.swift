@@ -145,7 +145,19 @@ public final class OTLPTracer: Tracer, Service, Sendable {
 
     /// Asks the export task to export what is queued now, without waiting for a full batch.
     public func forceFlush() {
-        queue.requestFlush()
+        _ = queue.requestFlush()
+    }
+
+    /// Exports every span ended before the call, and returns once that export is over: sent
+    /// (``exportedSpanCount``) or failed (``failedExportCount``), each batch within
+    /// ``OTLPTracerConfiguration/exportTimeout``. Returns at once when the tracer has shut down,
+    /// and when the calling task is cancelled; the export itself is done by ``run()``, so a tracer
+    /// that never runs keeps the caller waiting until then.
+    ///
+    /// For a short-lived program that wants its spans out before it exits, or a test that reads
+    /// the counters.
+    public func flush() async {
+        await queue.requestFlush().wait()
     }
 
     // MARK: - Instrument
@@ -186,7 +198,7 @@ public final class OTLPTracer: Tracer, Service, Sendable {
         // flush short; the watchdog cancels this task when the shutdown deadline passes.
         let work = Task {
             await self.exportLoop()
-            await self.flush()
+            await self.flushAtShutdown()
         }
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
@@ -237,15 +249,21 @@ public final class OTLPTracer: Tracer, Service, Sendable {
         while !queue.isClosed {
             await queue.waitForBatch(atMost: delay)
             if queue.isClosed { return }
+            // A flush covers the spans queued when it begins, in as many batches as it takes;
+            // otherwise full batches go out (and the one that woke the loop, full or not).
+            var flushing = queue.beginFlush()
             repeat {
                 let batch = queue.takeBatch()
                 if batch.isEmpty { break }
+                flushing? -= batch.count
                 await export(batch, timeout: configuration.exportTimeout)
-            } while queue.count >= queue.batchSize && !queue.isClosed
+            } while (flushing.map { $0 > 0 } ?? (queue.count >= queue.batchSize)) && !queue.isClosed
+            // A flush cut short by shutdown ends with the shutdown flush (seal() opens it).
+            if flushing != nil, !queue.isClosed { queue.finishFlush() }
         }
     }
 
-    private func flush() async {
+    private func flushAtShutdown() async {
         let deadline = shutdown.withLock { $0.deadline } ?? .now
         while queue.count > 0, !Task.isCancelled {
             let remaining = deadline - .now

@@ -167,4 +167,28 @@ struct OTLPEncodingTests {
         #expect(requests.flatMap(\.spans).count == 25)
         #expect(tracer.exportedSpanCount == 25)
     }
+
+    @Test("flush() returns once every span ended before it was exported, in as many batches as that takes")
+    func flushWaitsForTheExport() async throws {
+        let receiver = try await OTLPReceiver()
+        var configuration = OTLPTracerConfiguration.test(.httpProtobuf(endpoint: receiver.httpEndpoint))
+        configuration.maxExportBatchSize = 5
+        configuration.maxQueueSize = 100
+        // Nothing but the flush sends the spans before the shutdown.
+        configuration.scheduleDelay = .seconds(3600)
+        let tracer = OTLPTracer(configuration: configuration)
+        try await withRunningService(tracer) {
+            for index in 0..<12 {
+                tracer.startSpan("span \(index)", context: .topLevel, ofKind: .internal).end()
+            }
+            await tracer.flush()
+            #expect(tracer.exportedSpanCount == 12)
+            #expect(tracer.queuedSpanCount == 0)
+            // Nothing queued: a flush has nothing to wait for.
+            await tracer.flush()
+            #expect(tracer.exportedSpanCount == 12)
+        }
+        await receiver.stop()
+        #expect(try receiver.requests().flatMap(\.spans).count == 12)
+    }
 }
