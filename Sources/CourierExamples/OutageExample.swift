@@ -1,6 +1,7 @@
 import Courier
 import CourierKafka
 import CourierNATS
+import CourierRabbit
 import CourierRedis
 
 // README: "Reconnects and outages": one publish timeout per broker, one error code naming the outage.
@@ -22,6 +23,16 @@ func outageExample(order: Order) async throws {
         try await natsBroker.publish(order, to: "orders")
     } catch let error as NatsError where error.code == .connectionUnavailable {
         // Never handed to nats.c: not sent later either.
+        throw error
+    }
+
+    var rabbit = try RabbitConfiguration(url: "amqp://guest:guest@127.0.0.1:5672/")
+    rabbit.publishTimeout = .seconds(10)  // waiting for the reconnect and recovery, sending, the confirm
+    let rabbitBroker = RabbitBroker(configuration: rabbit)
+    do {
+        try await rabbitBroker.publish(order, to: .queue("orders"))
+    } catch let error as RabbitError where error.code == .connectionUnavailable || error.code == .timeout {
+        // No connection for 10 s (the policy goes on reconnecting), or no confirm in time.
         throw error
     }
 

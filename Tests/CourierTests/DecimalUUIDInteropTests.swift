@@ -80,8 +80,11 @@ struct DecimalUUIDInteropTests {
         let output = try await withRunningRedis(broker) { () async throws -> FastStreamPeer.Output in
             let peer = try await FastStreamPeer("consume-exact", kind: "list", name: name, url: RedisTestServer.url, count: 1)
             try await broker.publish(sent, to: .list(name))
+            // The peer exits once it has answered (its broker drains on stop): wait for that event,
+            // not for a timer racing a Python process on a loaded machine.
+            let output = try await peer.result()
             _ = try await answers.wait(count: 1)
-            return try await peer.result()
+            return output
         }
         try Self.expectExact(sent, peer: output, answer: try #require(answers.values.first))
     }
@@ -98,8 +101,11 @@ struct DecimalUUIDInteropTests {
                 "consume-exact", broker: "nats", kind: "core", name: subject, url: NatsTestServer.url, count: 1
             )
             try await broker.publish(sent, to: .subject(subject))
+            // The peer exits once it has answered (its broker drains on stop): wait for that event,
+            // not for a timer racing a Python process on a loaded machine.
+            let output = try await peer.result()
             _ = try await answers.wait(count: 1)
-            return try await peer.result()
+            return output
         }
         try Self.expectExact(sent, peer: output, answer: try #require(answers.values.first))
     }
@@ -117,8 +123,11 @@ struct DecimalUUIDInteropTests {
                 "consume-exact", broker: "kafka", kind: "topic", name: topic, url: KafkaTestServer.url, count: 1
             )
             try await broker.publish(sent, to: topic)
+            // The peer exits once it has answered (its broker drains on stop): wait for that event,
+            // not for a timer racing a Python process on a loaded machine.
+            let output = try await peer.result()
             _ = try await answers.wait(count: 1, timeout: .seconds(30))
-            return try await peer.result()
+            return output
         }
         try Self.expectExact(sent, peer: output, answer: try #require(answers.values.first))
     }
@@ -136,8 +145,11 @@ struct DecimalUUIDInteropTests {
                 "consume-exact", broker: "rabbit", kind: "queue", name: queue, url: RabbitInteropTests.url, count: 1
             )
             try await broker.publish(sent, to: .queue(queue))
+            // The peer exits once it has answered (its broker drains on stop): wait for that event,
+            // not for a timer racing a Python process on a loaded machine.
+            let output = try await peer.result()
             _ = try await answers.wait(count: 1)
-            return try await peer.result()
+            return output
         }
         try Self.expectExact(sent, peer: output, answer: try #require(answers.values.first))
     }

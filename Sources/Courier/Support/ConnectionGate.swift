@@ -22,6 +22,13 @@ package final class ConnectionGate: Sendable {
         /// The last error losing or re-establishing the connection (e.g. "connection refused").
         package var lastError: (any Error)?
 
+        /// An outage that began now (or at `since`).
+        package init(since: ContinuousClock.Instant = .now, startedAt: Date = Date(), lastError: (any Error)? = nil) {
+            self.since = since
+            self.startedAt = startedAt
+            self.lastError = lastError
+        }
+
         /// How long the connection has been down now.
         package var duration: Duration { .now - since }
 

@@ -96,13 +96,26 @@ package final class AMQPConnection: Sendable {
 
     /// Publishes `messages` in order, written together, then waits for every confirm; throws
     /// the first failure in publish order.
-    func publish(_ messages: [AMQPPublish], on id: UInt16) async throws {
+    ///
+    /// - Parameter deadline: when to stop waiting for the confirms (``RabbitError`` `.timeout`);
+    ///   nil waits for them (or the connection's end). Cancellation ends the wait at once.
+    func publish(_ messages: [AMQPPublish], on id: UInt16, deadline: ContinuousClock.Instant? = nil) async throws {
         let handler = self.handler
         let eventLoop = channel.eventLoop
         let confirms = try await eventLoop.submit {
             messages.map { handler.value.publish(exchange: $0.exchange, routingKey: $0.routingKey, mandatory: $0.mandatory, properties: $0.properties, body: $0.body, on: id) }
         }.get()
-        for result in try await EventLoopFuture.whenAllComplete(confirms, on: eventLoop).get() {
+        let confirmed = EventLoopFuture.whenAllComplete(confirms, on: eventLoop)
+        if let deadline {
+            let settled = Latch()
+            confirmed.whenComplete { _ in settled.open() }
+            await settled.wait(until: deadline)
+            if !settled.isOpen {
+                try Task.checkCancellation()
+                throw RabbitError(.timeout, "RabbitMQ did not confirm the publish in time (it may still route it)")
+            }
+        }
+        for result in try await confirmed.get() {
             try result.get()
         }
     }
@@ -155,9 +168,10 @@ package struct AMQPChannel: Sendable {
         try await connection.publish([AMQPPublish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body)], on: id)
     }
 
-    /// Publishes `messages` in order and waits for all their confirms (one round trip for all).
-    package func publish(_ messages: [AMQPPublish]) async throws {
-        try await connection.publish(messages, on: id)
+    /// Publishes `messages` in order and waits for all their confirms (one round trip for all),
+    /// until `deadline` if there is one.
+    package func publish(_ messages: [AMQPPublish], deadline: ContinuousClock.Instant? = nil) async throws {
+        try await connection.publish(messages, on: id, deadline: deadline)
     }
 
     /// Starts a consumer of `queue`; its deliveries arrive in the returned buffer, which ends

@@ -21,6 +21,15 @@ public struct RabbitError: Error, CustomStringConvertible, Sendable {
         public static let connectionClosed = Code("connectionClosed")
         /// A publish was refused: returned as unroutable (`mandatory`) or nacked by the server.
         public static let publishRefused = Code("publishRefused")
+        /// A publish found no connection to RabbitMQ within its
+        /// ``RabbitConfiguration/publishTimeout``: the server was unreachable (restarting, down,
+        /// cut off) all that time. The message says since when and the last connect error, which
+        /// is ``RabbitError/underlying``. The message was not sent (or, sent on a connection that
+        /// was lost before its confirm, is not sent again).
+        public static let connectionUnavailable = Code("connectionUnavailable")
+        /// A publish was sent but its confirm did not come within the publish timeout (the server
+        /// may still route it: a blocked connection, say).
+        public static let timeout = Code("timeout")
 
         public var description: String { name }
     }

@@ -20,6 +20,13 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
     /// Getting the connection back after losing it, with the topology and the consumers; nil
     /// makes a lost connection stop the broker.
     public var reconnect: RabbitReconnect? = .default
+    /// The longest a publish (a broker's or a handler's publish, a reply, a request's message)
+    /// may take: waiting for the connection, sending, and the server's confirm. While the
+    /// connection is being made again (``reconnect``) a publish waits for it and then sends; if
+    /// it is not back in time the publish fails with ``RabbitError/Code/connectionUnavailable``
+    /// (a confirm that does not come in time: ``RabbitError/Code/timeout``). Cancelling the
+    /// publishing task ends the wait at once. 30 s by default.
+    public var publishTimeout: Duration = .seconds(30)
 
     public init(host: String = "127.0.0.1", port: Int = 5672, username: String = "guest", password: String = "guest", virtualHost: String = "/") {
         self.host = host
@@ -52,7 +59,7 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
             && lhs.virtualHost == rhs.virtualHost && lhs.heartbeat == rhs.heartbeat && lhs.connectTimeout == rhs.connectTimeout
-            && lhs.reconnect == rhs.reconnect
+            && lhs.reconnect == rhs.reconnect && lhs.publishTimeout == rhs.publishTimeout
             && (lhs.tls == nil) == (rhs.tls == nil) && (lhs.tls.map { rhs.tls?.bestEffortEquals($0) ?? false } ?? true)
     }
 
@@ -73,6 +80,12 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
-        Mirror(self, children: ["host": host, "port": port, "username": username, "virtualHost": virtualHost, "tls": tls == nil ? "off" : "on"])
+        Mirror(
+            self,
+            children: [
+                "host": host, "port": port, "username": username, "virtualHost": virtualHost, "tls": tls == nil ? "off" : "on",
+                "publishTimeout": publishTimeout,
+            ]
+        )
     }
 }

@@ -1,16 +1,21 @@
 import Courier
+import Foundation
 import Logging
 import Synchronization
 
 /// The transport's connection to RabbitMQ across reconnects: at most one connection at a time,
 /// made on first use, and made again (with backoff, then recovery) once it is lost.
 ///
-/// Its lifecycle is an explicit `State`: `disconnected` until first use (or after a failed
+/// Its lifecycle is an explicit `Phase`: `disconnected` until first use (or after a failed
 /// attempt, or a close), `connecting` while an attempt (or a recovery: many attempts) is under
-/// way — everyone who needs the connection waits for that one task —, `live` with a connection.
-/// A live connection found dead starts the next generation's recovery; only one can start.
-/// ``close()`` ends the session's current run (its ``epoch``): whoever keeps the connection for
-/// that run stops; a later use connects afresh.
+/// way — everyone who needs the connection waits for that one attempt's ``PendingResult``, each
+/// until a deadline of their own (a publish's ``RabbitConfiguration/publishTimeout``) and no
+/// longer than their task is not cancelled —, `live` with a connection. The attempt's task moves
+/// the phase on when it ends, so the connection an attempt produced is the one its waiters get
+/// (dead again or not: the next use sees that and starts the next recovery). A live connection
+/// found dead starts the next generation's recovery; only one can start. ``close()`` ends the
+/// session's current run (its ``epoch``): whoever keeps the connection for that run stops; a
+/// later use connects afresh.
 final class RabbitSession: Sendable {
     /// A connection and its publishing channel (publisher confirms on).
     struct Live: Sendable {
@@ -20,10 +25,16 @@ final class RabbitSession: Sendable {
         let generation: Int
     }
 
+    /// One connect, or one recovery (as many attempts as the policy allows), and its result.
+    private struct Attempt {
+        let task: Task<Void, Never>
+        let result: PendingResult<Live>
+    }
+
     private enum Phase {
         /// No connection; the next use makes generation `next` (0: the first connection).
         case disconnected(next: Int)
-        case connecting(Task<Live, any Error>, generation: Int)
+        case connecting(Attempt, generation: Int)
         case live(Live)
     }
 
@@ -32,11 +43,14 @@ final class RabbitSession: Sendable {
         var epoch = 0
         /// Why the last live connection was lost (for the connection state while reconnecting).
         var lastLoss: String?
+        /// Since when there is no connection, and the last error losing or making it again: for
+        /// the error of a publish that waited in vain. Nil while connected.
+        var outage: ConnectionGate.Outage?
     }
 
     private enum Next {
         case ready(Live)
-        case wait(Task<Live, any Error>)
+        case wait(PendingResult<Live>)
     }
 
     private let state = Mutex(State())
@@ -63,43 +77,52 @@ final class RabbitSession: Sendable {
 
     /// The live connection: the current one while it is open, otherwise the one being made
     /// (the first connect fails at once; a reconnect tries as ``RabbitReconnect`` says).
-    func live() async throws -> Live {
+    ///
+    /// - Parameter deadline: how long to wait for a connection being made; nil waits for the
+    ///   attempt to end.
+    /// - Throws: the attempt's error; ``RabbitError`` `.connectionUnavailable`, naming the outage,
+    ///   once `deadline` passes; `CancellationError` at once when the calling task is cancelled
+    ///   (the attempt goes on for whoever else needs it).
+    func live(deadline: ContinuousClock.Instant? = nil) async throws -> Live {
         let next = try state.withLock { state throws -> Next in
             switch state.phase {
             case .disconnected(let generation):
-                let task = makeConnectTask(generation: generation)
-                state.phase = .connecting(task, generation: generation)
-                return .wait(task)
-            case .connecting(let task, _):
-                return .wait(task)
+                return .wait(startAttempt(generation: generation, in: &state))
+            case .connecting(let attempt, _):
+                return .wait(attempt.result)
             case .live(let live) where live.connection.isOpen:
                 return .ready(live)
             case .live(let lost):
+                let reason = lost.connection.closeReason
                 guard configuration.reconnect != nil else {
-                    throw lost.connection.closeReason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
+                    throw reason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
                 }
-                state.lastLoss = lost.connection.closeReason.map { "\($0)" } ?? "socket closed"
-                let task = makeConnectTask(generation: lost.generation + 1)
-                state.phase = .connecting(task, generation: lost.generation + 1)
-                return .wait(task)
+                state.lastLoss = reason.map { "\($0)" } ?? "socket closed"
+                state.outage = ConnectionGate.Outage(since: .now, startedAt: Date(), lastError: reason)
+                return .wait(startAttempt(generation: lost.generation + 1, in: &state))
             }
         }
         switch next {
         case .ready(let live):
             return live
-        case .wait(let task):
-            do {
-                let live = try await task.value
-                state.withLock { if case .connecting(let current, _) = $0.phase, current == task { $0.phase = .live(live) } }
-                return live
-            } catch {
-                state.withLock { state in
-                    // The next use tries the same generation again (a recovery still recovers).
-                    if case .connecting(let current, let generation) = state.phase, current == task { state.phase = .disconnected(next: generation) }
-                }
-                throw error
-            }
+        case .wait(let result):
+            if let live = try await result.value(until: deadline) { return live }
+            throw unavailable()
         }
+    }
+
+    /// The error of a wait for the connection that ran out of time.
+    private func unavailable() -> RabbitError {
+        let outage = state.withLock { $0.outage }
+        let server = "\(configuration.host):\(configuration.port)"
+        guard let outage else {
+            return RabbitError(.connectionUnavailable, "no connection to RabbitMQ at \(server) within the publish timeout (\(configuration.publishTimeout)): still connecting")
+        }
+        return RabbitError(
+            .connectionUnavailable,
+            "no connection to RabbitMQ at \(server) within the publish timeout (\(configuration.publishTimeout)): \(outage.summary)",
+            underlying: outage.lastError
+        )
     }
 
     /// The live connection if it is open now; never waits for a reconnect (a ping must not
@@ -166,57 +189,92 @@ final class RabbitSession: Sendable {
     }
 
     /// Ends the current run: the live connection is closed cleanly (an attempt under way is
-    /// cancelled), and whoever keeps the connection for this run stops.
+    /// cancelled, and closes what it made), and whoever keeps the connection for this run stops.
     func close() async {
         let previous = state.withLock { state -> Phase in
             defer {
                 state.phase = .disconnected(next: 0)
                 state.epoch += 1
+                state.outage = nil
             }
             return state.phase
         }
         switch previous {
         case .live(let live):
             await live.connection.close()
-        case .connecting(let task, _):
-            task.cancel()
-            if let live = try? await task.value { await live.connection.close() }
+        case .connecting(let attempt, _):
+            attempt.task.cancel()
+            // Ends soon: cancelled, and it closes a connection made meanwhile itself.
+            await attempt.task.value
         case .disconnected:
             break
         }
     }
 
-    private func makeConnectTask(generation: Int) -> Task<Live, any Error> {
-        let configuration = self.configuration
-        let logger = self.logger
-        let recover = self.recover
-        let publisherOpened = self.publisherOpened
-        return Task {
-            guard generation > 0, let policy = configuration.reconnect else {
-                return try await Self.connect(configuration, generation: generation)
+    /// Starts generation `generation`'s connect (or recovery) and makes it the phase; called
+    /// under the lock, so the attempt's task, which takes the lock when it ends, sees its phase.
+    private func startAttempt(generation: Int, in state: inout State) -> PendingResult<Live> {
+        let result = PendingResult<Live>()
+        let task = Task {
+            let outcome: Result<Live, any Error>
+            do {
+                outcome = .success(try await self.connectOrRecover(generation: generation))
+            } catch {
+                outcome = .failure(error)
             }
-            var attempt = 0
-            while true {
-                try await Task.sleep(for: policy.delay(beforeAttempt: attempt))
-                attempt += 1
-                do {
-                    let live = try await Self.connect(configuration, generation: generation)
-                    do {
-                        try await recover(live)
-                        try await publisherOpened(live)
-                    } catch {
-                        await live.connection.close()
-                        throw error
-                    }
-                    logger.info("RabbitMQ connection recovered", metadata: ["courier.rabbitmq.attempts": "\(attempt)"])
-                    return live
-                } catch {
-                    if let maximum = policy.maximumAttempts, attempt >= maximum {
-                        logger.error("RabbitMQ: giving up reconnecting after \(attempt) attempts", metadata: ["error": "\(error)"])
-                        throw error
-                    }
-                    logger.warning("RabbitMQ reconnect attempt \(attempt) failed; trying again", metadata: ["error": "\(error)"])
+            let current = self.state.withLock { state -> Bool in
+                guard case .connecting(let attempt, _) = state.phase, attempt.result === result else { return false }
+                switch outcome {
+                case .success(let live):
+                    state.phase = .live(live)
+                    state.outage = nil
+                case .failure:
+                    // The next use tries the same generation again (a recovery still recovers).
+                    state.phase = .disconnected(next: generation)
                 }
+                return true
+            }
+            if !current, case .success(let orphan) = outcome {
+                // The session was closed meanwhile: nobody will use this connection.
+                await orphan.connection.close()
+                result.resolve(.failure(RabbitError(.connectionClosed, "the transport is closed")))
+                return
+            }
+            result.resolve(outcome)
+        }
+        state.phase = .connecting(Attempt(task: task, result: result), generation: generation)
+        return result
+    }
+
+    /// A connection for generation `generation`: the first connects once; a later one tries as
+    /// the reconnect policy says, recovering the topology and consumers on the connection made.
+    private func connectOrRecover(generation: Int) async throws -> Live {
+        guard generation > 0, let policy = configuration.reconnect else {
+            return try await Self.connect(configuration, generation: generation)
+        }
+        var attempt = 0
+        while true {
+            try await Task.sleep(for: policy.delay(beforeAttempt: attempt))
+            attempt += 1
+            do {
+                let live = try await Self.connect(configuration, generation: generation)
+                do {
+                    try await recover(live)
+                    try await publisherOpened(live)
+                } catch {
+                    await live.connection.close()
+                    throw error
+                }
+                logger.info("RabbitMQ connection recovered", metadata: ["courier.rabbitmq.attempts": "\(attempt)"])
+                return live
+            } catch {
+                state.withLock { $0.outage?.lastError = error }
+                if error is CancellationError || Task.isCancelled { throw error }
+                if let maximum = policy.maximumAttempts, attempt >= maximum {
+                    logger.error("RabbitMQ: giving up reconnecting after \(attempt) attempts", metadata: ["error": "\(error)"])
+                    throw error
+                }
+                logger.warning("RabbitMQ reconnect attempt \(attempt) failed; trying again", metadata: ["error": "\(error)"])
             }
         }
     }

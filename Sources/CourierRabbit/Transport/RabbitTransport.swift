@@ -116,7 +116,7 @@ public final class RabbitTransport: BrokerTransport {
             do {
                 live = try await session.live()
             } catch {
-                if session.epoch != epoch { return }
+                if session.epoch != epoch || Task.isCancelled { return }
                 throw error
             }
             try? await live.connection.closeFuture.get()
@@ -175,14 +175,16 @@ public final class RabbitTransport: BrokerTransport {
     /// Publishes in order (a batch pipelined under one round of confirms) and waits for the
     /// confirms; publishes the connection lost before their confirms go again on the next
     /// connection (``RabbitReconnect/publishRetries``), and a publishing channel the server
-    /// closed (a missing exchange: 404) is replaced for the next publish.
+    /// closed (a missing exchange: 404) is replaced for the next publish. The whole, waiting for
+    /// a reconnect included, is bounded by ``RabbitConfiguration/publishTimeout``.
     private func publish(_ messages: [AMQPPublish]) async throws {
         var retries = 0
         let epoch = session.epoch
+        let deadline = ContinuousClock.now + configuration.publishTimeout
         while true {
-            let live = try await session.live()
+            let live = try await session.live(deadline: deadline)
             do {
-                try await live.publisher.publish(messages)
+                try await live.publisher.publish(messages, deadline: deadline)
                 return
             } catch let error as RabbitError {
                 if !live.connection.isOpen, let policy = configuration.reconnect, retries < policy.publishRetries, session.epoch == epoch {
