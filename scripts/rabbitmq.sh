@@ -61,6 +61,10 @@ done
 node="courier-$port@localhost"
 epmd_port=$((port + 10000))
 local_only='-kernel inet_dist_use_interface {127,0,0,1}'
+# Erlang's schedulers spin for a while before they sleep (busy wait): on a 2-core machine shared
+# with the test process and other nodes, that spinning takes CPU from everything else. Off for the
+# node and its command line tools (and for the benchmark, which measures the client beside it).
+test_vm='+sbwt none +sbwtdcpu none +sbwtdio none'
 # What the node and its command line tools share.
 export HOME="$dir" \
     ERL_EPMD_PORT="$epmd_port" \
@@ -73,7 +77,7 @@ export HOME="$dir" \
     RABBITMQ_MNESIA_BASE="$dir/mnesia" \
     RABBITMQ_LOG_BASE="$dir/log" \
     RABBITMQ_PID_FILE="$dir/node.pid" \
-    RABBITMQ_CTL_ERL_ARGS="$local_only"
+    RABBITMQ_CTL_ERL_ARGS="$local_only $test_vm"
 
 # RabbitMQ's programs run as the node's user: rabbitmq when we are root, otherwise ourselves. setpriv,
 # not runuser or su: their PAM session (pam_systemd) keeps them 2 s after the node has ended.
@@ -191,7 +195,7 @@ done
 (exec 3<>"/dev/tcp/127.0.0.1/$epmd_port") 2>/dev/null || failed "epmd does not listen on port $epmd_port"
 
 RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT=$((port + 20000)) \
-RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$local_only" \
+RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$local_only $test_vm" \
     "${as_node_user[@]}" env --default-signal /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >"$dir/log/startup.log" 2>&1 &
 echo $! >"$dir/launcher.pid"
 

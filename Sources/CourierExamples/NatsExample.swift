@@ -55,7 +55,7 @@ func natsExample() async throws {
             options: NatsPublishOptions(deduplicationID: "order-9")
         )
         _ = receipt?.nats?.duplicate
-        try await broker.transport.putValue(ByteBuffer(string: "on"), forKey: "dark-mode", inBucket: "feature-flags")
+        try await broker.putValue(ByteBuffer(string: "on"), forKey: "dark-mode", inBucket: "feature-flags")
         try await group.waitForAll()
     }
 }
@@ -64,7 +64,7 @@ func natsExample() async throws {
 func natsConfigurationExample() throws -> NatsBroker {
     var configuration = try NatsConfiguration(url: "nats://app:secret@nats-1:4222,nats://app:secret@nats-2:4222")
     configuration.pendingLimits = NatsConfiguration.PendingLimits(messages: 10_000, bytes: 32 << 20)
-    configuration.reconnectWait = .milliseconds(500)
+    configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(500), maximumDelay: .seconds(10))
     configuration.drainTimeout = .seconds(30)
     return NatsBroker(configuration: configuration, middlewares: [TelemetryMiddleware()])
 }

@@ -22,14 +22,14 @@ func natsProductionExample() async throws {
     }
 
     // Key-value: read, write, compare-and-set, delete.
-    try await broker.transport.declareKeyValue(bucket: "feature-flags", history: 5)
-    let revision = try await broker.transport.putValue(ByteBuffer(string: "on"), forKey: "dark-mode", inBucket: "feature-flags")
-    if let flag = try await broker.transport.value(forKey: "dark-mode", inBucket: "feature-flags") {
+    try await broker.declareKeyValue(bucket: "feature-flags", history: 5)
+    let revision = try await broker.putValue(ByteBuffer(string: "on"), forKey: "dark-mode", inBucket: "feature-flags")
+    if let flag = try await broker.value(forKey: "dark-mode", inBucket: "feature-flags") {
         print(String(buffer: flag.value), flag.revision == revision)   // "on true"
     }
     // Only if nobody wrote it since: otherwise NatsError code .keyValueConflict.
-    try await broker.transport.updateValue(ByteBuffer(string: "off"), forKey: "dark-mode", inBucket: "feature-flags", expectedRevision: revision)
-    try await broker.transport.deleteValue(forKey: "dark-mode", inBucket: "feature-flags")
-    _ = try await broker.transport.value(forKey: "dark-mode", inBucket: "feature-flags")   // nil: deleted
+    try await broker.updateValue(ByteBuffer(string: "off"), forKey: "dark-mode", inBucket: "feature-flags", expectedRevision: revision)
+    try await broker.deleteValue(forKey: "dark-mode", inBucket: "feature-flags")
+    _ = try await broker.value(forKey: "dark-mode", inBucket: "feature-flags")   // nil: deleted
     await broker.transport.close()
 }

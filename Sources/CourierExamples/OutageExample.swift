@@ -46,3 +46,17 @@ func outageExample(order: Order) async throws {
         throw error
     }
 }
+
+// README: "Reconnects and outages": one ReconnectPolicy, set the same way on every broker.
+func reconnectPolicyExample() throws -> (RedisConfiguration, RabbitConfiguration, NatsConfiguration, KafkaConfiguration) {
+    let policy = ReconnectPolicy(initialDelay: .milliseconds(200), maximumDelay: .seconds(10), maximumAttempts: 100)
+    var redis = try RedisConfiguration(url: "redis://127.0.0.1:6379")
+    redis.reconnect = policy              // a publish fails with .connectionUnavailable once it gives up
+    var rabbit = try RabbitConfiguration(url: "amqp://guest:guest@127.0.0.1:5672/")
+    rabbit.reconnect = policy             // nil: a lost connection stops the broker
+    var nats = NatsConfiguration(servers: ["nats://127.0.0.1:4222"])
+    nats.reconnect = policy               // maximumAttempts per server, as nats.c counts them
+    var kafka = try KafkaConfiguration(url: "kafka://127.0.0.1:9092")
+    kafka.reconnect = policy              // reconnect.backoff.ms = 200, reconnect.backoff.max.ms = 10000
+    return (redis, rabbit, nats, kafka)
+}

@@ -39,13 +39,13 @@ func rabbitProductionExample(caFile: String) async throws {
     configuration.tls?.trustRoots = .file(caFile)
     configuration.heartbeat = .seconds(30)
     // The default: 100 ms doubling to 5 s, for ever; nil makes a lost connection stop the broker.
-    configuration.reconnect = RabbitReconnect(initialDelay: .milliseconds(200), maximumDelay: .seconds(10), maximumAttempts: nil)
+    configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(200), maximumDelay: .seconds(10), maximumAttempts: nil)
     let broker = RabbitBroker(configuration: configuration, middlewares: [TelemetryMiddleware()])
 
     // Exchanges and bindings of your own; declared again after a reconnect.
-    try await broker.transport.declareExchange(RabbitExchange("events", kind: .topic))
-    try await broker.transport.declareExchange(RabbitExchange("audit", kind: .fanout, internal: true))
-    try await broker.transport.bind(exchange: "audit", to: "events", routingKey: "orders.#")
+    try await broker.declareExchange(RabbitExchange("events", kind: .topic))
+    try await broker.declareExchange(RabbitExchange("audit", kind: .fanout, internal: true))
+    try await broker.bind(exchange: "audit", to: "events", routingKey: "orders.#")
 
     // `{region}` binds as `*` and captures the word, like FastStream's path parameters.
     broker.subscriber(.queue(RabbitQueue("orders-by-region"), exchange: RabbitExchange("events", kind: .topic), routingKey: "orders.{region}.created")) {

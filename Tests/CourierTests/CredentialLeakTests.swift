@@ -151,7 +151,7 @@ struct CredentialLeakTests {
 
         // A traced service whose server restarts under it: reconnect, publish, consume.
         var configuration = try NatsConfiguration(url: "nats://alice:\(password)@127.0.0.1:\(users.port)")
-        configuration.reconnectWait = .milliseconds(100)
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(100))
         witness.show(configuration)
         let broker = NatsBroker(configuration: configuration, middlewares: [witness.telemetry], logger: witness.logger)
         let subject = NatsTestServer.unique("secret")
@@ -191,11 +191,11 @@ struct CredentialLeakTests {
         // Configurations as printed, dumped and mirrored, with every kind of credentials.
         var creds = NatsConfiguration(servers: [operatorServer.url])
         creds.credentials = .credentialsFile(files.path("user.creds"))
-        creds.maxReconnectAttempts = 0
+        creds.reconnect.maximumAttempts = 0
         witness.show(creds)
         var nkey = NatsConfiguration(servers: [nkeyServer.url])
         nkey.credentials = .nkey(publicKey: try files.nkeyPublicKey, seedFile: files.path("nkey.seed"))
-        nkey.maxReconnectAttempts = 0
+        nkey.reconnect.maximumAttempts = 0
         witness.show(nkey)
         var split = creds
         split.credentials = .jwtAndSeedFiles(jwt: files.path("user.creds"), seed: files.path("nkey.seed"))

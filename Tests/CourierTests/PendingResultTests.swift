@@ -46,7 +46,8 @@ struct PendingResultTests {
     func cancellation() async throws {
         let pending = PendingResult<String>()
         let other = Task { try await pending.value() }
-        try await expectCancellationEndsWait(within: .seconds(1)) {
+        // The result never comes: any bound shows the wait ended; a loaded machine's scheduling sets it.
+        try await expectCancellationEndsWait(within: .seconds(10)) {
             _ = try await pending.value()
         }
         pending.resolve(.success("connected"))

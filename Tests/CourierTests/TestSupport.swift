@@ -32,7 +32,13 @@ func withRunningService<T>(_ service: some Service, _ body: () async throws -> T
                 return result
             } catch {
                 trigger.triggerGracefulShutdown()
-                try? await group.waitForAll()
+                do {
+                    try await group.waitForAll()
+                } catch let serviceError {
+                    // Usually the cause of the body's failure (a broker that never started, so a
+                    // wait for its messages timed out): reported too, never swallowed.
+                    Issue.record(serviceError, "the service failed as well")
+                }
                 throw error
             }
         }

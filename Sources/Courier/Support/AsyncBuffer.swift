@@ -395,24 +395,6 @@ public final class AsyncBuffer<Element: Sendable>: Sendable {
     }
 }
 
-/// Runs `operation`, throwing `timeoutError()` if it has not finished within `timeout` (the
-/// operation is then cancelled). The one timeout race of Courier.
-package func withTimeout<Result: Sendable>(
-    _ timeout: Duration,
-    error timeoutError: @escaping @Sendable () -> any Error,
-    operation: @escaping @Sendable () async throws -> Result
-) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw timeoutError()
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
-    }
-}
-
 extension Duration {
     /// The whole nanoseconds, clamped to `Int64`: what NIO's `TimeAmount` and C APIs take.
     package var wholeNanoseconds: Int64 {

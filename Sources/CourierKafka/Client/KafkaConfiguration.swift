@@ -41,6 +41,12 @@ public struct KafkaConfiguration: Sendable, Hashable, CustomStringConvertible, C
     public var newTopicPartitions: Int32? = 1
     /// How long a graceful shutdown may take to flush the producer and leave the groups.
     public var closeTimeout: Duration = .seconds(10)
+    /// Getting a broker connection back (100 ms doubling to 5 s by default). librdkafka makes
+    /// the attempts, for ever, with ``ReconnectPolicy/initialDelay`` and
+    /// ``ReconnectPolicy/maximumDelay`` as `reconnect.backoff.ms` and `reconnect.backoff.max.ms`
+    /// and a jitter of its own (−25 % to +50 %); ``ReconnectPolicy/maximumAttempts`` does not
+    /// apply (a publish is bounded by ``deliveryTimeout`` instead). `properties` win over it.
+    public var reconnect: ReconnectPolicy = .default
 
     /// A configuration for the given bootstrap servers (`host:port`).
     public init(bootstrapServers: [String] = ["127.0.0.1:9092"]) {
@@ -133,7 +139,11 @@ public struct KafkaConfiguration: Sendable, Hashable, CustomStringConvertible, C
     }
 
     private var base: [String: String] {
-        ["bootstrap.servers": bootstrapServers.joined(separator: ","), "client.id": clientID]
+        [
+            "bootstrap.servers": bootstrapServers.joined(separator: ","), "client.id": clientID,
+            "reconnect.backoff.ms": String(max(0, reconnect.initialDelay.wholeMilliseconds)),
+            "reconnect.backoff.max.ms": String(max(0, reconnect.maximumDelay.wholeMilliseconds)),
+        ]
     }
 
     /// Every property with secret values masked: what may be logged.
@@ -154,6 +164,6 @@ public struct KafkaConfiguration: Sendable, Hashable, CustomStringConvertible, C
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
-        Mirror(self, children: ["bootstrapServers": bootstrapServers, "properties": redactedProperties, "clientID": clientID])
+        Mirror(self, children: ["bootstrapServers": bootstrapServers, "properties": redactedProperties, "clientID": clientID, "reconnect": reconnect])
     }
 }

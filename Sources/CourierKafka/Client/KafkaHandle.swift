@@ -177,7 +177,7 @@ final class KafkaBrokerLink: Sendable {
     }
     private let state = Mutex(State())
     /// How long a refusal holds without a new report: librdkafka retries a refused login after
-    /// its reconnect backoff (10 s at most by default) and reports each refusal again; past this
+    /// its reconnect backoff (`KafkaConfiguration.reconnect`: 5 s at most by default) and reports each refusal again; past this
     /// a publish is handed to librdkafka again, whose next refusal fails it within a round trip.
     let refusalLifetime: Duration
 

@@ -24,10 +24,25 @@ public struct NatsConfiguration: Sendable, Hashable {
     public var name: String = "courier"
     /// How long one connection attempt may take.
     public var connectTimeout: Duration = .seconds(2)
+    /// Getting the connection back after a disconnect (100 ms doubling to 5 s, for ever, by
+    /// default). nats.c makes the attempts (re-subscribing after each reconnect) and takes its
+    /// delays from this policy: the delay before each round through the server list is the
+    /// policy's for that round, and ``ReconnectPolicy/maximumAttempts`` bounds the attempts per
+    /// server (0: no reconnect). Once nats.c gives up, the connection is closed: waiting publishes
+    /// fail with ``NatsError/Code/connectionClosed``.
+    public var reconnect: ReconnectPolicy = .default
     /// Reconnect attempts per server after a disconnect; -1 retries forever.
-    public var maxReconnectAttempts: Int = -1
-    /// The wait between reconnect attempts to the same server.
-    public var reconnectWait: Duration = .milliseconds(250)
+    @available(*, deprecated, message: "use reconnect.maximumAttempts (nil: for ever)")
+    public var maxReconnectAttempts: Int {
+        get { reconnect.maximumAttempts ?? -1 }
+        set { reconnect.maximumAttempts = newValue < 0 ? nil : newValue }
+    }
+    /// A constant wait between reconnect attempts.
+    @available(*, deprecated, message: "use reconnect, a ReconnectPolicy like every broker module's")
+    public var reconnectWait: Duration {
+        get { reconnect.initialDelay }
+        set { (reconnect.initialDelay, reconnect.maximumDelay) = (newValue, newValue) }
+    }
     /// Whether the first connection may also be retried in the background when no server answers
     /// (then `connect()` succeeds and messages published meanwhile are buffered).
     public var retryOnFailedConnect = false
@@ -125,8 +140,7 @@ extension NatsConfiguration: CustomStringConvertible, CustomDebugStringConvertib
                 "credentials": credentials.map { $0.description } as Any,
                 "name": name,
                 "connectTimeout": connectTimeout,
-                "maxReconnectAttempts": maxReconnectAttempts,
-                "reconnectWait": reconnectWait,
+                "reconnect": reconnect,
                 "retryOnFailedConnect": retryOnFailedConnect,
                 "pendingLimits": pendingLimits,
                 "sendsImmediately": sendsImmediately,

@@ -1,6 +1,7 @@
 public import Instrumentation
 public import Logging
 public import ServiceLifecycle
+import Courier
 import Synchronization
 public import Tracing
 
@@ -278,7 +279,7 @@ public final class OTLPTracer: Tracer, Service, Sendable {
         let exporter = self.exporter
         do {
             let response = try await ServiceContext.withValue(nil) {
-                try await withDeadline(timeout) {
+                try await withTimeout(timeout, error: { ExportError(description: "no answer within \(timeout)") }) {
                     try await exporter.export(request, timeout: timeout)
                 }
             }
@@ -307,21 +308,5 @@ public final class OTLPTracer: Tracer, Service, Sendable {
                 metadata: ["spans": "\(batch.count)", "error": "\(error)"]
             )
         }
-    }
-}
-
-/// `operation`, abandoned (and cancelled) after `timeout`.
-func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw ExportError(description: "no answer within \(timeout)")
-        }
-        return value
     }
 }

@@ -39,7 +39,7 @@ package final class AMQPConnection: Sendable {
         do {
             sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
         } catch {
-            throw RabbitError(.connectionClosed, "invalid TLS configuration: \(error)", underlying: error)
+            throw RabbitError(.invalidTLSConfiguration, "invalid TLS configuration: \(error)", underlying: error)
         }
         let eventLoop = group.next()
         // The handler of each channel the bootstrap tries (happy eyeballs may try several), kept

@@ -19,6 +19,9 @@ public struct RabbitError: Error, CustomStringConvertible, Sendable {
         public static let heartbeatTimeout = Code("heartbeatTimeout")
         /// The connection is closed (or was never opened).
         public static let connectionClosed = Code("connectionClosed")
+        /// ``RabbitConfiguration/tls`` cannot be used (an unreadable certificate or key file, a key
+        /// that does not match): ``RabbitError/underlying`` is NIOSSL's error. Nothing was sent.
+        public static let invalidTLSConfiguration = Code("invalidTLSConfiguration")
         /// A publish was refused: returned as unroutable (`mandatory`) or nacked by the server.
         public static let publishRefused = Code("publishRefused")
         /// A publish found no connection to RabbitMQ within its

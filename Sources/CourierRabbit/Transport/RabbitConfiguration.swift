@@ -17,9 +17,17 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
     /// The heartbeat interval asked for; the server's proposal wins when lower.
     public var heartbeat: Duration = .seconds(60)
     public var connectTimeout: Duration = .seconds(10)
-    /// Getting the connection back after losing it, with the topology and the consumers; nil
-    /// makes a lost connection stop the broker.
-    public var reconnect: RabbitReconnect? = .default
+    /// Getting the connection back after losing it (100 ms doubling to 5 s, for ever, by
+    /// default); nil makes a lost connection stop the broker. On each new connection the
+    /// transport declares again every exchange, queue and binding it declared, resumes every
+    /// consumer and the direct reply-to consumer, and sends again the publishes the old
+    /// connection lost before their confirms (``publishRetries``). Once the policy gives up, the
+    /// broker stops with the last attempt's error.
+    public var reconnect: ReconnectPolicy? = .default
+    /// How many times a publish the connection lost before its confirm is sent again on the
+    /// next connection before it fails (3). A retried publish may arrive twice, if the server had
+    /// taken it before the connection broke; it keeps its message id, for consumers to tell.
+    public var publishRetries: Int = 3
     /// The longest a publish (a broker's or a handler's publish, a reply, a request's message)
     /// may take: waiting for the connection, sending, and the server's confirm. While the
     /// connection is being made again (``reconnect``) a publish waits for it and then sends; if
@@ -59,7 +67,7 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
             && lhs.virtualHost == rhs.virtualHost && lhs.heartbeat == rhs.heartbeat && lhs.connectTimeout == rhs.connectTimeout
-            && lhs.reconnect == rhs.reconnect && lhs.publishTimeout == rhs.publishTimeout
+            && lhs.reconnect == rhs.reconnect && lhs.publishRetries == rhs.publishRetries && lhs.publishTimeout == rhs.publishTimeout
             && (lhs.tls == nil) == (rhs.tls == nil) && (lhs.tls.map { rhs.tls?.bestEffortEquals($0) ?? false } ?? true)
     }
 

@@ -174,7 +174,7 @@ public final class RabbitTransport: BrokerTransport {
 
     /// Publishes in order (a batch pipelined under one round of confirms) and waits for the
     /// confirms; publishes the connection lost before their confirms go again on the next
-    /// connection (``RabbitReconnect/publishRetries``), and a publishing channel the server
+    /// connection (``RabbitConfiguration/publishRetries``), and a publishing channel the server
     /// closed (a missing exchange: 404) is replaced for the next publish. The whole, waiting for
     /// a reconnect included, is bounded by ``RabbitConfiguration/publishTimeout``.
     private func publish(_ messages: [AMQPPublish]) async throws {
@@ -187,7 +187,7 @@ public final class RabbitTransport: BrokerTransport {
                 try await live.publisher.publish(messages, deadline: deadline)
                 return
             } catch let error as RabbitError {
-                if !live.connection.isOpen, let policy = configuration.reconnect, retries < policy.publishRetries, session.epoch == epoch {
+                if !live.connection.isOpen, configuration.reconnect != nil, retries < configuration.publishRetries, session.epoch == epoch {
                     retries += 1
                     logger.debug("RabbitMQ publish lost with the connection; sending it again", metadata: ["courier.rabbitmq.count": "\(messages.count)"])
                     continue

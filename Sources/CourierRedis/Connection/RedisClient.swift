@@ -49,7 +49,7 @@ final class RedisClient: Sendable {
     func send(_ commands: [RedisCommand], waitingUpTo timeout: Duration) async throws -> [RESPValue] {
         let slot = nextSlot()
         let deadline = ContinuousClock.now + timeout
-        var delay = configuration.reconnectInitialDelay
+        var attempts = configuration.reconnect.attempts()
         var lastFailure: (any Error)?
         while true {
             let connection: RedisConnection?
@@ -72,8 +72,11 @@ final class RedisClient: Sendable {
             }
             // Wait: until the connection is back (another caller's connect, or the one under way),
             // or until the backoff elapsed, when this caller tries a connect itself.
+            guard let delay = attempts.nextDelay() else {
+                // The reconnect policy gave up before the publish timeout did.
+                throw unavailable(outage(waitedOn: slot), lastFailure: lastFailure, timeout: timeout)
+            }
             let wakeUp = min(deadline, .now + delay)
-            delay = min(delay * 2, configuration.reconnectMaximumDelay)
             if slot.gate.isUp {
                 // Up, yet the command was refused (the drop is not noticed yet, or Redis is loading).
                 try await Task.sleep(until: wakeUp, clock: .continuous)

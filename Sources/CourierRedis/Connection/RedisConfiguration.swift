@@ -27,17 +27,22 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// The longest a publish (a broker's or a handler's publish, a reply, a request's message)
     /// may take, waiting for the connection included: while Redis is unreachable after the broker
     /// had reached it (a restart, a network cut), a publish waits for the connection to come back
-    /// (trying again with ``reconnectBackoff``) and then sends; if the connection is not back in
+    /// (trying again as ``reconnect`` says) and then sends; if the connection is not back in
     /// time it fails with ``RedisError/Code/connectionUnavailable``. Cancelling the publishing task
     /// ends the wait at once. 30 s by default.
     public var publishTimeout: Duration = .seconds(30)
-    /// Reconnect delays: the first, and the most it grows to (doubling).
+    /// Getting a connection back after losing it (100 ms doubling to 5 s, for ever, by default):
+    /// a publish's connection, the pub/sub connection (its subscriptions renewed) and each list
+    /// or stream subscriber's. Once the policy gives up, a waiting publish fails with
+    /// ``RedisError/Code/connectionUnavailable``, a list or stream subscriber ends with the last
+    /// error, and the pub/sub connection stops renewing (logged as an error).
+    public var reconnect: ReconnectPolicy = .default
+    /// The first reconnect delay and the most it grows to.
+    @available(*, deprecated, message: "use reconnect, a ReconnectPolicy like every broker module's")
     public var reconnectBackoff: (initial: Duration, maximum: Duration) {
-        get { (reconnectInitialDelay, reconnectMaximumDelay) }
-        set { (reconnectInitialDelay, reconnectMaximumDelay) = newValue }
+        get { (reconnect.initialDelay, reconnect.maximumDelay) }
+        set { (reconnect.initialDelay, reconnect.maximumDelay) = newValue }
     }
-    var reconnectInitialDelay: Duration = .milliseconds(100)
-    var reconnectMaximumDelay: Duration = .seconds(5)
 
     public init(
         host: String = "127.0.0.1",

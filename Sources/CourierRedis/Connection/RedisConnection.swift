@@ -46,7 +46,7 @@ package final class RedisConnection: Sendable {
         do {
             tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
         } catch {
-            return eventLoop.makeFailedFuture(RedisError(.connectionClosed, "invalid TLS configuration: \(error)", underlying: error))
+            return eventLoop.makeFailedFuture(RedisError(.invalidTLSConfiguration, "invalid TLS configuration: \(error)", underlying: error))
         }
         let handshake = RedisConnectionStateMachine<EventLoopPromise<RESPValue>>.Handshake(configuration: configuration)
         let host = configuration.host

@@ -21,6 +21,9 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         /// off) all that time. The message says since when and the last connect error, which is
         /// ``RedisError/underlying``. The message was not sent.
         public static let connectionUnavailable = Code("connectionUnavailable")
+        /// ``RedisConfiguration/tls`` cannot be used (an unreadable certificate or key file, a key
+        /// that does not match): ``RedisError/underlying`` is NIOSSL's error. Nothing was sent.
+        public static let invalidTLSConfiguration = Code("invalidTLSConfiguration")
         /// The server's reply broke the protocol or a limit.
         public static let protocolViolation = Code("protocolViolation")
         /// The server's reply did not have the shape the command promises.

@@ -82,7 +82,7 @@ final class RedisBlockingSubscription: TransportSubscription {
     }
 
     private func readNext() async throws -> InboundDelivery? {
-        var delay = client.configuration.reconnectInitialDelay
+        var attempts = client.configuration.reconnect.attempts()
         while true {
             if let connection = state.withLock({ $0.stopped ? $0.connection.take() : nil }) {
                 await connection.close()
@@ -99,13 +99,16 @@ final class RedisBlockingSubscription: TransportSubscription {
                 if let delivery = try await read(on: connection) { return delivery }
             } catch let error as RedisError where error.code == .connectionClosed || error.code == .timeout || error.code == .protocolViolation {
                 if state.withLock({ $0.stopped }) { return nil }
+                guard let delay = attempts.nextDelay() else {
+                    logger.error("Redis connection of a subscriber lost; the reconnect policy gave up", metadata: ["error": "\(error)"])
+                    throw error
+                }
                 logger.warning("Redis connection of a subscriber lost; reconnecting", metadata: ["error": "\(error)", "courier.retry_in": "\(delay)"])
                 state.withLock { state in
                     state.connection = nil
                     state.readPending = true
                 }
                 try await Task.sleep(for: delay)
-                delay = min(delay * 2, client.configuration.reconnectMaximumDelay)
             } catch let error as RedisError where error.serverCode == .unblocked || error.serverCode == .noGroup {
                 if state.withLock({ $0.stopped }) { return nil }
                 if error.serverCode == .noGroup {

@@ -132,10 +132,10 @@ final class RedisPubSub: Sendable {
         renewalNeeded.yield()
     }
 
-    /// Reconnects with exponential backoff and renews every subscription; gives up when the
-    /// broker closes or the run loop is cancelled.
+    /// Reconnects as the reconnect policy says and renews every subscription; gives up when the
+    /// broker closes, the run loop is cancelled, or the policy gives up.
     private func resubscribe() async {
-        var delay = configuration.reconnectInitialDelay
+        var attempts = configuration.reconnect.attempts()
         while !state.withLock({ $0.closed }), !Task.isCancelled {
             do {
                 let connection = try await connection()
@@ -158,13 +158,19 @@ final class RedisPubSub: Sendable {
                 logger.info("Redis pub/sub connection re-established", metadata: ["courier.subscriptions": "\(routes.count)"])
                 return
             } catch {
+                guard let delay = attempts.nextDelay() else {
+                    logger.error(
+                        "Redis pub/sub: giving up reconnecting; its subscriptions receive nothing more",
+                        metadata: ["error": "\(error)", "courier.attempts": "\(attempts.count)"]
+                    )
+                    return
+                }
                 logger.debug("Redis pub/sub reconnect failed", metadata: ["error": "\(error)", "courier.retry_in": "\(delay)"])
                 do {
                     try await Task.sleep(for: delay)
                 } catch {
                     return
                 }
-                delay = min(delay * 2, configuration.reconnectMaximumDelay)
             }
         }
     }

@@ -258,7 +258,7 @@ struct NatsBrokerTests {
         let server = try OwnedNatsServer()
         try await server.start()
         var configuration = NatsConfiguration(servers: [server.url])
-        configuration.reconnectWait = .milliseconds(100)
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(100))
         let broker = NatsBroker(configuration: configuration)
         let subject = NatsTestServer.unique("reconnect")
         let inbox = Inbox<String>()

@@ -212,7 +212,7 @@ struct NatsJetStreamTests {
         let server = try OwnedNatsServer(arguments: ["-js"])
         try await server.start()
         var configuration = NatsConfiguration(servers: [server.url])
-        configuration.reconnectWait = .milliseconds(100)
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(100))
         let producer = NatsBroker(configuration: configuration)
         let subject = "restart.orders"
         try await producer.transport.declareStream(NatsStream("RESTART", subjects: [subject], storage: .file))

@@ -12,7 +12,7 @@ struct NatsReconnectTests {
     /// A configuration for `server` that reconnects quickly, with the given publish timeout.
     static func configuration(_ server: OwnedNatsServer, publishTimeout: Duration) -> NatsConfiguration {
         var configuration = NatsConfiguration(servers: [server.url])
-        configuration.reconnectWait = .milliseconds(100)
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(100))
         configuration.publishTimeout = publishTimeout
         return configuration
     }

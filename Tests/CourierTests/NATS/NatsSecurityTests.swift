@@ -47,7 +47,7 @@ struct NatsSecurityTests {
 
     static func configuration(_ url: String, maxReconnectAttempts: Int = 0) throws -> NatsConfiguration {
         var configuration = try NatsConfiguration(url: url)
-        configuration.maxReconnectAttempts = maxReconnectAttempts
+        configuration.reconnect.maximumAttempts = maxReconnectAttempts
         return configuration
     }
 

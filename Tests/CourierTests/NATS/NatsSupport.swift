@@ -39,7 +39,8 @@ enum NatsTestServer {
 /// Runs a NATS broker in an app while `body` runs, starting `body` once it is subscribed.
 func withRunningNats<T>(_ broker: NatsBroker, _ body: () async throws -> T) async throws -> T {
     try await withRunningApp([broker]) {
-        await broker.waitUntilSubscribed()
+        // A broker that failed to start would make the body wait in vain for its messages.
+        try #require(await broker.waitUntilRunning(), "the broker did not start (its error follows)")
         return try await body()
     }
 }

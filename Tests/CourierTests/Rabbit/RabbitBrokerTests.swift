@@ -19,7 +19,7 @@ struct RabbitBrokerTests {
     /// Quick reconnects, for tests that restart the server.
     static func quickReconnect(_ url: String) throws -> RabbitConfiguration {
         var configuration = try RabbitConfiguration(url: url)
-        configuration.reconnect = RabbitReconnect(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500))
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500))
         // A publish made during a restart waits for it; a node's start on a loaded machine can
         // take most of a minute (rabbitmq.sh allows 60 s).
         configuration.publishTimeout = .seconds(120)

@@ -15,7 +15,7 @@ struct RabbitReconnectTests {
         var configuration = try RabbitConfiguration(url: server.url)
         configuration.publishTimeout = publishTimeout
         // Tries for ever (maximumAttempts nil), quickly.
-        configuration.reconnect = RabbitReconnect(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500))
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500))
         return configuration
     }
 

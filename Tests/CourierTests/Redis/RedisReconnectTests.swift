@@ -12,7 +12,7 @@ struct RedisReconnectTests {
     static func configuration(_ server: OwnedRedisServer, publishTimeout: Duration) throws -> RedisConfiguration {
         var configuration = try RedisConfiguration(url: server.url)
         configuration.publishTimeout = publishTimeout
-        configuration.reconnectBackoff = (initial: .milliseconds(50), maximum: .milliseconds(500))
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500))
         return configuration
     }
 

@@ -1,0 +1,28 @@
+/// A counting semaphore for async code: ``acquire()`` waits while every permit is taken,
+/// ``release()`` gives one back. Waiters are served first come, first served.
+///
+/// A permit taken is an element in an ``AsyncBuffer`` of that capacity, so waiting, order and
+/// cancellation are the one waiting primitive's, not a continuation queue of its own.
+package struct AsyncSemaphore: Sendable {
+    private let taken: AsyncBuffer<Void>
+
+    /// A semaphore with `permits` permits (at least one).
+    package init(permits: Int) {
+        taken = AsyncBuffer(capacity: max(1, permits))
+    }
+
+    /// Takes a permit, waiting for one if need be.
+    /// - Throws: `CancellationError` if the task is cancelled while waiting (no permit is taken).
+    package func acquire() async throws {
+        do {
+            try await taken.push(())
+        } catch is AsyncBuffer<Void>.Finished {
+            throw CancellationError()
+        }
+    }
+
+    /// Gives a permit back (to the longest waiter, if any).
+    package func release() {
+        _ = taken.take()
+    }
+}
