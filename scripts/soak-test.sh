@@ -4,7 +4,7 @@
 # The first run is what CI does on every submission: a fresh clone of this checkout's HEAD (commit
 # first: uncommitted changes are not in it) and `make test` there, cold build included, so the
 # suite's first run competes with nothing warmed up. The other N-1 runs reuse that clone's build
-# (`scripts/with-servers.sh swift test --skip-build`, servers started and stopped each time).
+# (`make test-run`: the suite from that build, servers started and stopped each time).
 # Each run's log is kept in the soak folder (printed at the start); a failed run's failing tests
 # are printed. The last line is `N passed, M failed`; the exit status is 0 only when every run
 # passed.
@@ -44,7 +44,7 @@ for run in $(seq 1 "$runs"); do
     if [ "$run" -eq 1 ]; then
         (cd "$clone" && make test) >"$log" 2>&1
     else
-        (cd "$clone" && ./scripts/with-servers.sh swift test --skip-build) >"$log" 2>&1
+        (cd "$clone" && make test-run) >"$log" 2>&1
     fi
     status=$?
     seconds=$(($(date +%s) - started))

@@ -1,4 +1,4 @@
-import Courier
+@_spi(BrokerModule) import Courier
 import Synchronization
 
 /// One destination's bounded FIFO queue, shared by competing consumers: the core's

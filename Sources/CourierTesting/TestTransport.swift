@@ -1,4 +1,4 @@
-public import Courier
+@_spi(BrokerModule) public import Courier
 import CourierMemory
 public import Logging
 import Synchronization

@@ -1,4 +1,4 @@
-import Courier
+@_spi(BrokerModule) import Courier
 import CourierRabbit
 import Foundation
 import NIOCore

@@ -1,4 +1,4 @@
-import Courier
+@_spi(BrokerModule) import Courier
 import CourierChildProcess
 import CourierTraceView
 import Foundation

@@ -1,4 +1,4 @@
-@testable import Courier
+@_spi(BrokerModule) @testable import Courier
 import Synchronization
 import Testing
 

@@ -16,7 +16,7 @@ import Synchronization
 /// element type: unspecialised, every call looked up the generic metadata of the state, the
 /// waiters and the circular buffer at run time, which cost more than a message's whole trip
 /// through the in-memory broker.
-public final class AsyncBuffer<Element: Sendable>: Sendable {
+@_spi(BrokerModule) public final class AsyncBuffer<Element: Sendable>: Sendable {
     /// Why ``offer(_:)`` did not take an element.
     public enum OfferResult: Sendable, Equatable {
         case enqueued

@@ -7,7 +7,7 @@ import Synchronization
 /// is refused, so the receiver can log and settle it.
 ///
 /// Each slot is an ``AsyncBuffer`` of one element: the same waiting primitive as everywhere.
-public final class CorrelatedReplies<Key: Hashable & Sendable, Reply: Sendable>: Sendable {
+@_spi(BrokerModule) public final class CorrelatedReplies<Key: Hashable & Sendable, Reply: Sendable>: Sendable {
     private let slots = Mutex<[Key: AsyncBuffer<Reply>]>([:])
 
     public init() {}

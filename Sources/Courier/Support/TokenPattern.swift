@@ -2,7 +2,7 @@
 /// `orders.{region}.created`. NATS subjects and RabbitMQ topic routing keys share the shape: the
 /// broker gets each capture as its single-token wildcard (`*`), and a delivered name gives the
 /// captured tokens back by name.
-public struct TokenPattern: Sendable, Hashable {
+@_spi(BrokerModule) public struct TokenPattern: Sendable, Hashable {
     public let pattern: String
 
     public init(_ pattern: String) {

@@ -7,7 +7,7 @@ public struct CorrelatedReplySubscription: TransportSubscription {
     private let correlationID: String
 
     /// Expects the reply to `correlationID` in `replies` from now on.
-    public init(replies: CorrelatedReplies<String, InboundDelivery>, correlationID: String) {
+    @_spi(BrokerModule) public init(replies: CorrelatedReplies<String, InboundDelivery>, correlationID: String) {
         self.replies = replies
         self.correlationID = correlationID
         replies.expect(correlationID)

@@ -1,5 +1,5 @@
 import CKafka
-import Courier
+@_spi(BrokerModule) import Courier
 import Logging
 import Synchronization
 

@@ -1,4 +1,4 @@
-import Courier
+@_spi(BrokerModule) import Courier
 import Foundation
 import Logging
 import NIOCore

@@ -1,4 +1,4 @@
-public import Courier
+@_spi(BrokerModule) public import Courier
 
 /// What a NATS subscriber consumes: a core subject, a JetStream consumer, or a key-value bucket.
 public struct NatsSource: SubscriptionSource, Hashable {

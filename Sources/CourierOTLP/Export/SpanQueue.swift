@@ -1,4 +1,4 @@
-import Courier
+@_spi(BrokerModule) import Courier
 import Synchronization
 
 /// The bounded queue between ended spans and the export task.

@@ -1,4 +1,4 @@
-import Courier
+@_spi(BrokerModule) import Courier
 import NIOCore
 
 /// Drives one AMQP connection on its event loop: frames in from the decoder, bytes out; the
@@ -170,13 +170,13 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
     /// flight per channel at a time, as AMQP requires; the others wait their turn.
     func call(_ method: AMQPMethod, on channel: UInt16) -> EventLoopFuture<AMQPMethod> {
         guard let context else { return connected.futureResult.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "not connected")) }
-        guard channels[channel] != nil else { return context.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "channel \(channel) is closed")) }
+        guard var state = channels[channel] else { return context.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "channel \(channel) is closed")) }
         let promise = context.eventLoop.makePromise(of: AMQPMethod.self)
-        channels[channel]!.calls.append((method, promise))
-        if channels[channel]!.calls.count == 1 { write([AMQPFrame(channel: channel, payload: .method(method))], context: context) }
-        if case .confirmSelect = method {
-            channels[channel]!.confirmsSelected = true
-        }
+        state.calls.append((method, promise))
+        if case .confirmSelect = method { state.confirmsSelected = true }
+        let first = state.calls.count == 1
+        channels[channel] = state
+        if first { write([AMQPFrame(channel: channel, payload: .method(method))], context: context) }
         return promise.futureResult
     }
 
@@ -190,7 +190,7 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
     /// server confirmed it (and fails when it nacked it or returned it as unroutable).
     func publish(exchange: String, routingKey: String, mandatory: Bool, properties: AMQPBasicProperties, body: ByteBuffer, on channel: UInt16) -> EventLoopFuture<Void> {
         guard let context, let tuning else { return connected.futureResult.eventLoop.makeFailedFuture(closeError ?? RabbitError(.connectionClosed, "not connected")) }
-        guard channels[channel] != nil else { return context.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "channel \(channel) is closed")) }
+        guard var state = channels[channel] else { return context.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "channel \(channel) is closed")) }
         var frames = [
             AMQPFrame(channel: channel, payload: .method(.basicPublish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, immediate: false))),
             AMQPFrame(channel: channel, payload: .header(classID: 60, bodySize: UInt64(body.readableBytes), properties: properties)),
@@ -207,11 +207,14 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         } else {
             written = write(frames, context: context)
         }
-        guard channels[channel]!.confirmsSelected else { return written }
+        guard state.confirmsSelected else { return written }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        let sequence = channels[channel]!.nextPublishSequence
-        channels[channel]!.nextPublishSequence += 1
-        channels[channel]!.unconfirmed[sequence] = (promise, exchange, routingKey, properties.messageID)
+        let sequence = state.nextPublishSequence
+        state.nextPublishSequence += 1
+        state.unconfirmed[sequence] = (promise, exchange, routingKey, properties.messageID)
+        // Written back only while the channel is still there: a write that failed at once may
+        // have closed the connection, and with it every channel's state.
+        if channels[channel] != nil { channels[channel] = state } else { promise.fail(closeError ?? RabbitError(.connectionClosed, "channel \(channel) is closed")) }
         return promise.futureResult
     }
 
@@ -231,7 +234,7 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         let id = frame.channel
         guard var state = channels[id] else { return }  // a channel we closed: drop what is still in flight
         defer { if channels[id] != nil { channels[id] = state } }
-        do {
+        do throws(AMQPWireError) {
             if var assembly = state.assembly {
                 state.assembly = nil
                 if let message = try assembly.add(frame.payload) {
@@ -268,9 +271,9 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
                 call.promise.succeed(method)
                 if let next = state.calls.first { write([AMQPFrame(channel: id, payload: .method(next.method))], context: context) }
             }
-        } catch let error as AMQPWireError {
+        } catch {
             run(machine.decodingFailed(error), context: context)
-        } catch {}
+        }
     }
 
     private func deliver(_ message: AMQPDelivery, _ kind: AMQPContentAssembly.Kind, state: inout ChannelState) {

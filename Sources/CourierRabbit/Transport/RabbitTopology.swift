@@ -1,4 +1,4 @@
-import Courier
+@_spi(BrokerModule) import Courier
 
 /// The exchanges, queues and bindings a transport declared, in the order it declared them: what
 /// it declares again on a new connection after the old one was lost (a server restart forgets

@@ -1,4 +1,4 @@
-public import Courier
+@_spi(BrokerModule) public import Courier
 public import Logging
 import NIOCore
 import Synchronization

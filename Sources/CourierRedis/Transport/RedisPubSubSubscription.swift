@@ -1,4 +1,4 @@
-import Courier
+@_spi(BrokerModule) import Courier
 import Logging
 
 /// A channel or pattern subscription on the broker's shared pub/sub connection: at most once,

@@ -128,13 +128,13 @@ final class OwnedKafkaServer: Sendable {
 
 /// Produces one record with raw header bytes through the FastStream peer's confluent_kafka:
 /// what a foreign producer may send (a header value that is not UTF-8).
-func produceRawRecord(url: String, topic: String, value: String, headers: [(String, [UInt8])]) async throws {
+func produceRawRecord(url: String, topic: String, value: String, headers: [(String, [UInt8])], partition: Int32? = nil) async throws {
     let bootstrap = url.replacingOccurrences(of: "kafka://", with: "")
     let headerList = headers.map { "(\"\($0.0)\", bytes(\($0.1)))" }.joined(separator: ", ")
     let script = """
         from confluent_kafka import Producer
         p = Producer({"bootstrap.servers": "\(bootstrap)"})
-        p.produce("\(topic)", b"\(value)", headers=[\(headerList)])
+        p.produce("\(topic)", b"\(value)", headers=[\(headerList)]\(partition.map { ", partition=\($0)" } ?? ""))
         assert p.flush(10) == 0
         """
     try await ChildProcess.run(FastStreamPeer.python, ["-c", script])

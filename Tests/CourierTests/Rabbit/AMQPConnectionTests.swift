@@ -1,5 +1,5 @@
 @testable import CourierRabbit
-import Courier
+@_spi(BrokerModule) import Courier
 import Foundation
 import NIOCore
 import Testing
