@@ -73,6 +73,12 @@ final class RabbitSession: Sendable {
     ///   once `deadline` passes; `CancellationError` at once when the calling task is cancelled
     ///   (the attempt goes on for whoever else needs it).
     func live(deadline: ContinuousClock.Instant? = nil) async throws -> Live {
+        if configuration.reconnect == nil, let lost = lostConnection() {
+            // The socket is gone, but its close may not have been handled yet (the reason, a
+            // server's close or a protocol error, is recorded then): wait for that, then say why.
+            try? await lost.connection.closeFuture.get()
+            throw lost.connection.closeReason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
+        }
         if let live = try await shared.connection(deadline: deadline) { return live }
         let server = "\(configuration.host):\(configuration.port)"
         guard let outage = shared.outage else {
@@ -83,6 +89,14 @@ final class RabbitSession: Sendable {
             "no connection to RabbitMQ at \(server) within the publish timeout (\(configuration.publishTimeout)): \(outage.summary)",
             underlying: outage.lastError
         )
+    }
+
+    /// The connection of the current phase if it is no longer open.
+    private func lostConnection() -> Live? {
+        shared.withPhase { phase, _ in
+            if case .live(let live, _) = phase, !live.connection.isOpen { return live }
+            return nil
+        }
     }
 
     /// The live connection if it is open now; never waits for a reconnect (a ping must not
