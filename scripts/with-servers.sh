@@ -54,6 +54,14 @@ cleanup() {
         [ -d "$dir" ] && "$rabbitmq" stop "$dir" || true
     done
     [ -z "$rabbit_dir" ] || "$rabbitmq" stop "$rabbit_dir" || true
+    # A failed run keeps the shared servers' logs (who connected and left, and why) for its diagnosis.
+    if [ "${status:-1}" -ne 0 ]; then
+        local kept
+        kept="$PWD/.build/server-logs/$(date -u +%Y%m%dT%H%M%SZ)"
+        mkdir -p "$kept" && cp "$workdir"/*.log "$kept"/ 2>/dev/null \
+            && cp "$rabbit_dir"/log/*.log "$kept"/ 2>/dev/null
+        echo "with-servers: the command failed (exit ${status:-?}); the servers' logs are in $kept" >&2
+    fi
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$workdir"
@@ -75,7 +83,8 @@ redis-cli -p "$redis_port" ping >/dev/null || { echo "with-servers: redis-server
 export COURIER_REDIS_URL="redis://127.0.0.1:$redis_port"
 # nats-server with JetStream, its store in the temporary directory.
 nats_port=${COURIER_NATS_PORT:-4230}
-nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$workdir/nats" -l "$workdir/nats.log" &
+# -D logs each client's connect and disconnect (with the reason), for a failed run's diagnosis.
+nats-server -a 127.0.0.1 -p "$nats_port" -js -D -sd "$workdir/nats" -l "$workdir/nats.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break

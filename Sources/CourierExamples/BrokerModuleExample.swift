@@ -49,9 +49,9 @@ final class LogTransport: BrokerTransport {
     static let partitions = 2
     static let replyTopic = "log.replies"
     /// What was published and not yet dispatched: the "wire".
-    private let incoming = AsyncBuffer<(IncomingMessage, LogPosition)>()
+    private let incoming = HandOffQueue<(IncomingMessage, LogPosition)>()
     /// Each topic's records, waiting for its subscriber.
-    private let topics = Mutex<[String: AsyncBuffer<(IncomingMessage, LogPosition)>]>([:])
+    private let topics = Mutex<[String: HandOffQueue<(IncomingMessage, LogPosition)>]>([:])
     private let offsets = Mutex([Int](repeating: 0, count: LogTransport.partitions))
     /// Replies of many requests in flight, matched by correlation id on one shared inbox.
     private let replies = CorrelatedReplies<String, InboundDelivery>()
@@ -75,10 +75,10 @@ final class LogTransport: BrokerTransport {
         }
     }
 
-    private func topic(_ name: String) -> AsyncBuffer<(IncomingMessage, LogPosition)> {
+    private func topic(_ name: String) -> HandOffQueue<(IncomingMessage, LogPosition)> {
         topics.withLock { topics in
             if let topic = topics[name] { return topic }
-            let topic = AsyncBuffer<(IncomingMessage, LogPosition)>()
+            let topic = HandOffQueue<(IncomingMessage, LogPosition)>()
             topics[name] = topic
             return topic
         }
@@ -121,7 +121,7 @@ final class LogTransport: BrokerTransport {
 }
 
 struct LogSubscription: TransportSubscription {
-    let records: AsyncBuffer<(IncomingMessage, LogPosition)>
+    let records: HandOffQueue<(IncomingMessage, LogPosition)>
     let batchSize: Int
 
     func next() async throws -> InboundDelivery? {

@@ -2,20 +2,20 @@
 import Synchronization
 
 /// One destination's bounded FIFO queue, shared by competing consumers: the core's
-/// ``AsyncBuffer`` (producers wait while it is full, consumers while it is empty, never polling)
+/// ``HandOffQueue`` (producers wait while it is full, consumers while it is empty, never polling)
 /// plus the destination's counters. A nacked message goes back to the front past the capacity
 /// bound: it was already counted once, and a subscriber holds at most its `maxConcurrency`
 /// deliveries, so the overshoot is bounded too.
 final class MemoryQueue: Sendable {
     let name: String
     let capacity: Int
-    private let buffer: AsyncBuffer<IncomingMessage>
+    private let buffer: HandOffQueue<IncomingMessage>
     private let counters = Mutex(MemoryQueueStatistics())
 
     init(name: String, capacity: Int) {
         self.name = name
         self.capacity = capacity
-        self.buffer = AsyncBuffer(capacity: capacity)
+        self.buffer = HandOffQueue(capacity: capacity)
     }
 
     var statistics: MemoryQueueStatistics {

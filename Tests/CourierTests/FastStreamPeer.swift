@@ -44,14 +44,14 @@ final class FastStreamPeer: Sendable {
     /// How many peers run at once across the whole suite: each is a Python process that spends a
     /// second or two of CPU importing FastStream, and the suite's other tests share the machine's
     /// two cores with them; more at once only makes every peer's deadlines tighter.
-    private static let permits = AsyncBuffer<Void>(capacity: 2)
+    private static let permits = AsyncSemaphore(permits: 2)
 
     private func releasePermit() {
         let held = holdsPermit.withLock { held in
             defer { held = false }
             return held
         }
-        if held { _ = Self.permits.take() }
+        if held { Self.permits.release() }
     }
 
     deinit {
@@ -78,7 +78,7 @@ final class FastStreamPeer: Sendable {
         count: Int = 3,
         extra: [String] = []
     ) async throws {
-        try await Self.permits.push(())
+        try await Self.permits.acquire()
         output = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).json")
         process = try ChildProcess(
             Self.python,

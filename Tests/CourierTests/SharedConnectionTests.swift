@@ -22,7 +22,7 @@ struct SharedConnectionTests {
     /// A connect the test controls: each call waits for the test's go-ahead, then succeeds or fails.
     final class Connector: Sendable {
         private let calls = Mutex<[Int]>([])
-        private let outcomes = AsyncBuffer<Bool>()
+        private let outcomes = HandOffQueue<Bool>()
         let reconnects: Bool
 
         init(reconnects: Bool = true) { self.reconnects = reconnects }
@@ -57,6 +57,7 @@ struct SharedConnectionTests {
             case .idle(let next): "idle(next: \(next))"
             case .connecting(_, let generation): "connecting(\(generation))"
             case .live(let connection, let generation): "live(\(generation), open: \(connection.isOpen))"
+            case .closed: "closed"
             }
         }
     }
@@ -143,5 +144,32 @@ struct SharedConnectionTests {
         let discarded = next.discarded.load(ordering: .relaxed)
         #expect(discarded)
         #expect(shared.epoch == 2)
+    }
+
+    @Test("close(permanently: true): every later use throws the closed error; whether it ever connected and the last attempt's error stay readable")
+    func closePermanently() async throws {
+        let connector = Connector()
+        let shared = connector.make()
+        #expect(!shared.hasConnected)
+        let first = Task { try await shared.connection() }
+        connector.fail()
+        await #expect(throws: Refused.self) { _ = try await first.value }
+        #expect(shared.lastAttemptError is Refused)
+        #expect(!shared.hasConnected)
+        #expect(Self.phaseName(shared) == "idle(next: 0)")
+
+        let second = Task { try await shared.connection() }
+        connector.succeed()
+        let connection = try #require(try await second.value)
+        #expect(shared.hasConnected)
+        #expect(shared.lastAttemptError == nil)
+        #expect(shared.current === connection)
+
+        await shared.close(permanently: true)
+        let discarded = connection.discarded.load(ordering: .relaxed)
+        #expect(discarded)
+        #expect(Self.phaseName(shared) == "closed")
+        await #expect(throws: Closed.self) { _ = try await shared.connection() }
+        #expect(connector.generations == [0, 0])
     }
 }

@@ -21,7 +21,7 @@ import json
 import uuid
 
 from faststream.opentelemetry import Baggage, CurrentBaggage
-from peer_common import links, make_provider, spans, value
+from peer_common import links, make_provider, spans, value, wait_until
 import exact_values
 
 # tansu holds a JoinGroup for about session.timeout.ms / 2 (measured: about 1 s with these settings).
@@ -101,7 +101,7 @@ async def main():
 
     async def wait_assigned(subscriber, assigned):
         if args.client == "confluent":
-            await asyncio.wait_for(assigned.wait(), timeout=TIMEOUT)
+            await wait_until(assigned, TIMEOUT, received)
             return
         # aiokafka: without a group the partitions are assigned at start, with one after the join.
         for _ in range(TIMEOUT * 20):
@@ -144,7 +144,7 @@ async def main():
         await broker.start()
         await wait_assigned(subscriber, assigned)
         print("READY", flush=True)
-        await asyncio.wait_for(done.wait(), timeout=TIMEOUT)
+        await wait_until(done, TIMEOUT, received)
         await broker.stop()
     elif args.mode == "consume-exact":
         # Decimals and a UUID both ways (Tests/Interop/exact_values.py).
@@ -161,7 +161,7 @@ async def main():
         await broker.start()
         await wait_assigned(subscriber, assigned)
         print("READY", flush=True)
-        await asyncio.wait_for(exact_done.wait(), timeout=TIMEOUT)
+        await wait_until(exact_done, TIMEOUT, received)
         await broker.stop()
     elif args.mode == "request":
         reply_topic = args.reply or f"{args.name}.reply.{uuid.uuid4().hex[:12]}"
@@ -183,7 +183,7 @@ async def main():
             "ping", args.name, key=b"k1", headers=dict(headers), reply_to=reply_topic,
             correlation_id=correlation_id,
         )
-        await asyncio.wait_for(replied.wait(), timeout=TIMEOUT)
+        await wait_until(replied, TIMEOUT, received)
         await broker.stop()
         extra["request"] = {"correlationId": correlation_id, "replyTo": reply_topic}
     elif args.mode == "publish-batch":

@@ -15,8 +15,14 @@ from faststream.nats import JStream, NatsBroker
 from faststream.nats.annotations import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.opentelemetry import Baggage, CurrentBaggage
-from peer_common import make_provider, spans, value
+from peer_common import make_provider, spans, value, wait_until
 import exact_values
+
+
+def client_state(broker):
+    """nats-py's own view: whether it is connected, and the messages it read off the socket."""
+    connection = broker._connection
+    return {"connected": connection.is_connected, "url": str(connection.connected_url), **connection.stats}
 
 
 async def main():
@@ -56,7 +62,7 @@ async def main():
         # The SUBs are buffered by nats-py: make sure the server has them before saying READY.
         await broker._connection.flush()
         print("READY", flush=True)
-        await asyncio.wait_for(done.wait(), timeout=20)
+        await wait_until(done, 20, received, lambda: client_state(broker))
         await broker.stop()
     elif args.mode == "consume-exact":
         # Decimals and a UUID both ways (Tests/Interop/exact_values.py).
@@ -72,7 +78,7 @@ async def main():
         await broker.start()
         await broker._connection.flush()
         print("READY", flush=True)
-        await asyncio.wait_for(exact_done.wait(), timeout=20)
+        await wait_until(exact_done, 20, received, lambda: client_state(broker))
         await broker.stop()
     elif args.mode == "request":
         await broker.connect()

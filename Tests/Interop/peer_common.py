@@ -1,4 +1,7 @@
 """What the FastStream peers of the interop tests share: an in-memory tracer and the JSON they write."""
+import asyncio
+import sys
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -41,3 +44,19 @@ def value(body):
     if isinstance(body, bytes):
         return {"type": "bytes", "value": body.hex()}
     return {"type": type(body).__name__, "value": body}
+
+
+async def wait_until(event, timeout, received, diagnosis=lambda: {}):
+    """Waits for `event`; past `timeout` seconds, says on stderr what had arrived by then (the
+    messages handled, and what `diagnosis` returns: the client's own counters), then raises, so
+    a failed test tells a message that never reached the client from a client too slow to
+    handle it in time."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout=timeout)
+    except asyncio.TimeoutError:
+        print(
+            f"TIMEOUT after {timeout} s: {len(received)} message(s) handled; client: {diagnosis()}",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise

@@ -30,7 +30,7 @@ from faststream.opentelemetry import Baggage, CurrentBaggage
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
-from peer_common import links, make_provider, spans, value
+from peer_common import links, make_provider, spans, value, wait_until
 import exact_values
 
 TIMEOUT = 30
@@ -117,7 +117,7 @@ async def main():
         # start() returns once the queue is declared (and bound) and basic.consume is confirmed.
         await broker.start()
         print("READY", flush=True)
-        await asyncio.wait_for(done.wait(), timeout=TIMEOUT)
+        await wait_until(done, TIMEOUT, received)
         await broker.stop()
     elif args.mode == "consume-exact":
         # Decimals and a UUID both ways (Tests/Interop/exact_values.py), through the default exchange.
@@ -132,7 +132,7 @@ async def main():
 
         await broker.start()
         print("READY", flush=True)
-        await asyncio.wait_for(exact_done.wait(), timeout=TIMEOUT)
+        await wait_until(exact_done, TIMEOUT, received)
         await broker.stop()
     elif args.mode == "request":
         await broker.connect()

@@ -23,7 +23,7 @@ from faststream.opentelemetry import Baggage, CurrentBaggage
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisMessage
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
-from peer_common import make_provider, spans, value
+from peer_common import make_provider, spans, value, wait_until
 import exact_values
 
 
@@ -84,7 +84,7 @@ async def main():
 
         await broker.start()
         print("READY", flush=True)
-        await asyncio.wait_for(done.wait(), timeout=20)
+        await wait_until(done, 20, received)
         await broker.stop()
     elif args.mode == "pydantic":
         done = asyncio.Event()
@@ -106,7 +106,7 @@ async def main():
 
         await broker.start()
         print("READY", flush=True)
-        await asyncio.wait_for(done.wait(), timeout=20)
+        await wait_until(done, 20, received)
         await broker.stop()
     elif args.mode == "consume-exact":
         # Decimals and a UUID both ways (Tests/Interop/exact_values.py).
@@ -121,7 +121,7 @@ async def main():
 
         await broker.start()
         print("READY", flush=True)
-        await asyncio.wait_for(exact_done.wait(), timeout=20)
+        await wait_until(exact_done, 20, received)
         await broker.stop()
     else:
         await broker.connect()

@@ -10,7 +10,7 @@ import Synchronization
 /// is up, ends at once when the waiting task is cancelled (whatever the client's reconnect loop is
 /// doing), and fails with the caller's error, which names the outage, once its deadline passes.
 ///
-/// Each outage has a latch of its own (an ``AsyncBuffer`` that never holds an element, finished
+/// Each outage has a latch of its own (an ``HandOffQueue`` that never holds an element, finished
 /// when the connection is back): its timed wait and cancellation handler are the buffer's.
 package final class ConnectionGate: Sendable {
     /// An outage under way: since when the connection is down, and why it is not back yet.
@@ -62,7 +62,7 @@ package final class ConnectionGate: Sendable {
     private enum State {
         case up
         /// Down: waiters wait on the latch, which the connection's return finishes.
-        case down(Outage, latch: AsyncBuffer<Never>)
+        case down(Outage, latch: HandOffQueue<Never>)
         /// Closed for good: every wait throws this.
         case finished(any Error)
     }
@@ -71,7 +71,7 @@ package final class ConnectionGate: Sendable {
 
     /// A gate that is up, or down since now.
     package init(isUp: Bool = false) {
-        state = Mutex(isUp ? .up : .down(Outage(since: .now, startedAt: Date(), lastError: nil), latch: AsyncBuffer()))
+        state = Mutex(isUp ? .up : .down(Outage(since: .now, startedAt: Date(), lastError: nil), latch: HandOffQueue()))
     }
 
     /// Whether the connection is up now.
@@ -86,7 +86,7 @@ package final class ConnectionGate: Sendable {
 
     /// The connection is back: every waiter passes.
     package func markUp() {
-        let latch = state.withLock { state -> AsyncBuffer<Never>? in
+        let latch = state.withLock { state -> HandOffQueue<Never>? in
             guard case .down(_, let latch) = state else { return nil }
             state = .up
             return latch
@@ -100,7 +100,7 @@ package final class ConnectionGate: Sendable {
         state.withLock { state in
             switch state {
             case .up:
-                state = .down(Outage(since: .now, startedAt: Date(), lastError: error), latch: AsyncBuffer())
+                state = .down(Outage(since: .now, startedAt: Date(), lastError: error), latch: HandOffQueue())
             case .down(var outage, let latch):
                 if let error { outage.lastError = error }
                 state = .down(outage, latch: latch)
@@ -122,7 +122,7 @@ package final class ConnectionGate: Sendable {
 
     /// Closed for good: waiters and later waits throw `error`; later marks are ignored.
     package func finish(_ error: any Error) {
-        let latch = state.withLock { state -> AsyncBuffer<Never>? in
+        let latch = state.withLock { state -> HandOffQueue<Never>? in
             if case .finished = state { return nil }
             defer { state = .finished(error) }
             if case .down(_, let latch) = state { return latch }
@@ -140,7 +140,7 @@ package final class ConnectionGate: Sendable {
         timeoutError: (Outage) -> any Error
     ) async throws {
         while true {
-            let current = state.withLock { state -> Result<(Outage, AsyncBuffer<Never>)?, any Error> in
+            let current = state.withLock { state -> Result<(Outage, HandOffQueue<Never>)?, any Error> in
                 switch state {
                 case .up: .success(nil)
                 case .down(let outage, let latch): .success((outage, latch))

@@ -13,10 +13,12 @@ import Synchronization
 /// - `live`: a connection. One found lost (`isOpen` false) makes the next use start the next
 ///   generation's attempt, unless the module refuses (no reconnecting): only one can start.
 ///
+/// - `closed`: closed for good (``close(permanently:)``): every use throws the closed error.
+///
 /// While there is no connection after one was lost, ``outage`` says since when and the last
-/// error, for the error of a wait that ran out of time. ``close()`` ends the current run (its
-/// ``epoch``): an attempt under way is cancelled (and closes what it made), the connection is
-/// closed, and a later use connects afresh.
+/// error, for the error of a wait that ran out of time. ``close(permanently:)`` ends the current
+/// run (its ``epoch``): an attempt under way is cancelled (and closes what it made), the
+/// connection is closed, and a later use connects afresh, or, closed permanently, fails.
 package final class SharedConnection<Connection: Sendable>: Sendable {
     /// Where the connection is.
     package enum Phase: Sendable {
@@ -26,6 +28,8 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
         case connecting(PendingResult<Connection>, generation: Int)
         /// A connection of generation `generation`, open or found lost.
         case live(Connection, generation: Int)
+        /// Closed for good: no connection is made any more.
+        case closed
     }
 
     private struct State {
@@ -34,6 +38,10 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
         var attempt: Task<Void, Never>?
         var epoch = 0
         var outage: ConnectionGate.Outage?
+        /// Whether an attempt ever succeeded, and the last failed attempt's error (also before
+        /// the first connection, when there is no outage yet).
+        var everConnected = false
+        var lastAttemptError: (any Error)?
     }
 
     private enum Next {
@@ -80,6 +88,20 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
     /// connected, before the first loss, and after ``close()``.
     package var outage: ConnectionGate.Outage? { state.withLock { $0.outage } }
 
+    /// Whether an attempt ever made a connection.
+    package var hasConnected: Bool { state.withLock { $0.everConnected } }
+
+    /// The last failed attempt's error, until an attempt succeeds.
+    package var lastAttemptError: (any Error)? { state.withLock { $0.lastAttemptError } }
+
+    /// The connection while the phase is `live`, open or not (nothing is waited for or started).
+    package var current: Connection? {
+        state.withLock { state in
+            guard case .live(let connection, _) = state.phase else { return nil }
+            return connection
+        }
+    }
+
     /// Reads (or, for a module's own transitions such as replacing a channel, changes) the phase
     /// under the lock, with the epoch.
     package func withPhase<Result>(_ body: (inout Phase, _ epoch: Int) throws -> Result) rethrows -> Result {
@@ -88,7 +110,10 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
 
     /// Records `error` as the outage's last error (a failed attempt of a recovery).
     private func noteAttemptError(_ error: any Error) {
-        state.withLock { $0.outage?.lastError = error }
+        state.withLock { state in
+            state.outage?.lastError = error
+            state.lastAttemptError = error
+        }
     }
 
     /// The connection: the current one while it is open, otherwise the one being made.
@@ -96,8 +121,9 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
     /// - Parameter deadline: how long to wait for a connection being made; nil waits for the
     ///   attempt to end.
     /// - Returns: nil when `deadline` passed first (the attempt goes on).
-    /// - Throws: the attempt's error, the `lost` closure's, or `CancellationError` at once when
-    ///   the calling task is cancelled (the attempt goes on for whoever else needs it).
+    /// - Throws: the attempt's error, the `lost` closure's, the closed error once closed
+    ///   permanently, or `CancellationError` at once when the calling task is cancelled (the
+    ///   attempt goes on for whoever else needs it).
     package func connection(deadline: ContinuousClock.Instant? = nil) async throws -> Connection? {
         let next = try state.withLock { state throws -> Next in
             switch state.phase {
@@ -111,6 +137,8 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
                 let reason = try lost(connection)
                 state.outage = ConnectionGate.Outage(lastError: reason)
                 return .wait(startAttempt(generation: generation + 1, in: &state))
+            case .closed:
+                throw closedError()
             }
         }
         switch next {
@@ -121,12 +149,13 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
         }
     }
 
-    /// Ends the current run: an attempt under way is cancelled (and closes what it made), the
-    /// connection is closed, and the next use connects afresh (generation 0).
-    package func close() async {
+    /// Ends the current run: an attempt under way is cancelled (and closes what it made), and
+    /// the connection is closed. The next use connects afresh (generation 0), or, with
+    /// `permanently`, throws the closed error.
+    package func close(permanently: Bool = false) async {
         let (previous, attempt) = state.withLock { state -> (Phase, Task<Void, Never>?) in
             defer {
-                state.phase = .idle(next: 0)
+                state.phase = permanently ? .closed : .idle(next: 0)
                 state.attempt = nil
                 state.epoch += 1
                 state.outage = nil
@@ -140,7 +169,7 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
             attempt?.cancel()
             // Ends soon: cancelled, and it discards a connection made meanwhile itself.
             await attempt?.value
-        case .idle:
+        case .idle, .closed:
             break
         }
     }
@@ -163,10 +192,13 @@ package final class SharedConnection<Connection: Sendable>: Sendable {
                 case .success(let connection):
                     state.phase = .live(connection, generation: generation)
                     state.outage = nil
+                    state.everConnected = true
+                    state.lastAttemptError = nil
                 case .failure(let error):
                     // The next use tries the same generation again (a recovery still recovers).
                     state.phase = .idle(next: generation)
                     state.outage?.lastError = error
+                    state.lastAttemptError = error
                 }
                 return true
             }

@@ -1,14 +1,14 @@
 /// A counting semaphore for async code: ``acquire()`` waits while every permit is taken,
 /// ``release()`` gives one back. Waiters are served first come, first served.
 ///
-/// A permit taken is an element in an ``AsyncBuffer`` of that capacity, so waiting, order and
+/// A permit taken is an element in an ``HandOffQueue`` of that capacity, so waiting, order and
 /// cancellation are the one waiting primitive's, not a continuation queue of its own.
 package struct AsyncSemaphore: Sendable {
-    private let taken: AsyncBuffer<Void>
+    private let taken: HandOffQueue<Void>
 
     /// A semaphore with `permits` permits (at least one).
     package init(permits: Int) {
-        taken = AsyncBuffer(capacity: max(1, permits))
+        taken = HandOffQueue(capacity: max(1, permits))
     }
 
     /// Takes a permit, waiting for one if need be.
@@ -16,7 +16,7 @@ package struct AsyncSemaphore: Sendable {
     package func acquire() async throws {
         do {
             try await taken.push(())
-        } catch is AsyncBuffer<Void>.Finished {
+        } catch is HandOffQueue<Void>.Finished {
             throw CancellationError()
         }
     }

@@ -6,16 +6,16 @@ import Synchronization
 /// waits with ``wait(for:)``. A reply for a key nobody expects (late, after a timeout, or stray)
 /// is refused, so the receiver can log and settle it.
 ///
-/// Each slot is an ``AsyncBuffer`` of one element: the same waiting primitive as everywhere.
+/// Each slot is an ``HandOffQueue`` of one element: the same waiting primitive as everywhere.
 @_spi(BrokerModule) public final class CorrelatedReplies<Key: Hashable & Sendable, Reply: Sendable>: Sendable {
-    private let slots = Mutex<[Key: AsyncBuffer<Reply>]>([:])
+    private let slots = Mutex<[Key: HandOffQueue<Reply>]>([:])
 
     public init() {}
 
     /// Registers `key` before its request goes out, so a reply that arrives at once is kept.
     public func expect(_ key: Key) {
         slots.withLock { slots in
-            if slots[key] == nil { slots[key] = AsyncBuffer(capacity: 1) }
+            if slots[key] == nil { slots[key] = HandOffQueue(capacity: 1) }
         }
     }
 

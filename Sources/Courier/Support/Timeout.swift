@@ -2,7 +2,7 @@
 /// operation is then cancelled): the one timeout race of Courier and its broker modules.
 ///
 /// For waits on an event rather than on an operation, a deadline is cheaper and needs no task:
-/// ``AsyncBuffer/next(upTo:timeout:)``, ``Latch/wait(until:)``, ``PendingResult/value(until:)``.
+/// ``HandOffQueue/next(upTo:timeout:)``, ``Latch/wait(until:)``, ``PendingResult/value(until:)``.
 /// `MessageSubscription.next(timeout:)` races its own read because a delivery taken as the time
 /// runs out must be kept, not cancelled away.
 package func withTimeout<Result: Sendable>(

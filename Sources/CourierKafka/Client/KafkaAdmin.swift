@@ -3,7 +3,7 @@ import Courier
 
 /// The few cluster calls Courier makes itself: a topic's partitions (for consumers without a
 /// group, which take every partition), and creating and deleting a broker's reply topic.
-/// Each blocks, so callers run them on a dedicated thread.
+/// Each blocks, so callers run them with ``KafkaHandle/call(_:)``.
 enum KafkaAdmin {
     /// How many partitions `topic` has. Where the broker creates topics on demand, asking
     /// creates it; a topic that stays unknown is an ``KafkaError/Code/unknownTopic`` error.

@@ -81,14 +81,13 @@ public struct KafkaRebalance: Sendable, Hashable {
 /// `onRecord`, and rebalances, errors and logs are served there too, so they are handled even
 /// while every handler is busy. Offsets are stored by the ack policy and committed in the
 /// background by librdkafka, synchronously on revoke and on close.
+///
+/// Its lifecycle is one ``KafkaConsumerState/Phase``: created, polling (from ``start(onRecord:)``),
+/// closing, destroyed.
 final class KafkaConsumer: Sendable {
     let handle: KafkaHandle
     let group: String?
-    private let pollThread = KafkaPollThread(name: "courier.kafka.consumer")
-    private let closed = Atomic<Bool>(false)
-    /// Whether the handle may still be used by settlements; false once closing destroys it.
-    private let open = Mutex(true)
-    private let paused = KafkaPauseState()
+    private let shared = KafkaConsumerState()
 
     init(
         configuration: KafkaConfiguration,
@@ -100,9 +99,9 @@ final class KafkaConsumer: Sendable {
         self.group = group
         var all = configuration.consumerConfiguration(group: group)
         all.merge(properties) { $1 }
-        let paused = self.paused
+        let shared = self.shared
         let events = KafkaEvents(logger: logger, secrets: configuration.secrets, onRebalance: { handle, code, list in
-            KafkaConsumer.rebalance(handle, code, list, logger: logger, paused: paused, notify: onRebalance)
+            KafkaConsumer.rebalance(handle, code, list, logger: logger, shared: shared, notify: onRebalance)
         })
         handle = try KafkaHandle(kind: RD_KAFKA_CONSUMER, properties: all, events: events) { conf in
             if group != nil { rd_kafka_conf_set_rebalance_cb(conf, kafkaRebalanceCallback) }
@@ -115,7 +114,7 @@ final class KafkaConsumer: Sendable {
     func subscribe(_ topics: [String]) async throws {
         let handle = self.handle
         // librdkafka waits for its group thread to take the subscription: not on Swift's pool.
-        let status = await onDedicatedThread(named: "courier.kafka.subscribe") {
+        let status = await handle.call {
             let list = KafkaTopicPartition.list(topics.map { (KafkaTopicPartition(topic: $0, partition: courier_kafka_partition_unassigned), nil) })
             defer { rd_kafka_topic_partition_list_destroy(list) }
             return rd_kafka_subscribe(handle.pointer.pointer, list)
@@ -129,7 +128,7 @@ final class KafkaConsumer: Sendable {
     func assign(_ partitions: [(KafkaTopicPartition, Int64?)]) async throws {
         let handle = self.handle
         let request = partitions.map { Assignment(partition: $0.0, offset: $0.1) }
-        let status = await onDedicatedThread(named: "courier.kafka.assign") {
+        let status = await handle.call {
             let list = KafkaTopicPartition.list(request.map { ($0.partition, $0.offset) })
             defer { rd_kafka_topic_partition_list_destroy(list) }
             return rd_kafka_assign(handle.pointer.pointer, list)
@@ -149,7 +148,7 @@ final class KafkaConsumer: Sendable {
     func partitions(of topic: String, timeout: Duration) async throws -> [KafkaTopicPartition] {
         let handle = self.handle
         let timeoutMilliseconds = Int32(clamping: timeout.wholeMilliseconds)
-        let result: Result<Int32, KafkaError> = await onDedicatedThread(named: "courier.kafka.metadata") {
+        let result: Result<Int32, KafkaError> = await handle.call {
             KafkaAdmin.partitionCount(of: topic, handle: handle, timeoutMilliseconds: timeoutMilliseconds)
         }
         return try (0..<result.get()).map { KafkaTopicPartition(topic: topic, partition: $0) }
@@ -161,7 +160,7 @@ final class KafkaConsumer: Sendable {
         let timeoutMilliseconds = Int32(clamping: timeout.wholeMilliseconds)
         var offsets: [Int64] = []
         for partition in partitions {
-            offsets.append(try await onDedicatedThread(named: "courier.kafka.metadata") {
+            offsets.append(try await handle.call {
                 KafkaAdmin.highWatermark(of: partition, handle: handle, timeoutMilliseconds: timeoutMilliseconds)
             }.get())
         }
@@ -173,7 +172,7 @@ final class KafkaConsumer: Sendable {
         let handle = self.handle
         let timeoutMilliseconds = Int32(clamping: timeout.wholeMilliseconds)
         for topic in topics {
-            let error = await onDedicatedThread(named: "courier.kafka.admin") {
+            let error = await handle.call {
                 KafkaAdmin.createTopic(topic, partitions: partitions, handle: handle, timeoutMilliseconds: timeoutMilliseconds)
             }
             if let error { throw error }
@@ -185,25 +184,36 @@ final class KafkaConsumer: Sendable {
         let pointer = handle.pointer
         let events = handle.events
         let isGroupMember = group != nil
-        let paused = self.paused
-        pollThread.start {
-            Self.applyPause(pointer.pointer, paused, logger: events.logger)
-            guard let message = rd_kafka_consumer_poll(pointer.pointer, 100) else { return }
-            defer { rd_kafka_message_destroy(message) }
-            let code = message.pointee.err
-            guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                if code != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
-                    events.error(code, text, handle: pointer.pointer)
-                }
-                return
+        let shared = self.shared
+        // Started under the lock, so that a close() always finds the thread to stop (the
+        // thread's first iteration waits for the lock).
+        shared.state.withLock { state in
+            guard case .created = state.phase else { return }
+            let thread = KafkaPollThread(name: "courier.kafka.consumer") {
+                Self.applyPause(pointer.pointer, shared, logger: events.logger)
+                Self.poll(pointer.pointer, events: events, onRecord: onRecord)
+            } finally: {
+                // Leaving: commit what was processed, then leave the group (its revoke is served here).
+                if isGroupMember { _ = rd_kafka_commit(pointer.pointer, nil, 0) }
+                rd_kafka_consumer_close(pointer.pointer)
             }
-            onRecord(KafkaRecord(message))
-        } finally: {
-            // Leaving: commit what was processed, then leave the group (its revoke is served here).
-            if isGroupMember { _ = rd_kafka_commit(pointer.pointer, nil, 0) }
-            rd_kafka_consumer_close(pointer.pointer)
+            state.phase = .polling(thread)
         }
+    }
+
+    /// One poll: waits up to 100 ms for a record (serving rebalances, errors and logs meanwhile).
+    private static func poll(_ handle: OpaquePointer, events: KafkaEvents, onRecord: @Sendable (KafkaRecord) -> Void) {
+        guard let message = rd_kafka_consumer_poll(handle, 100) else { return }
+        defer { rd_kafka_message_destroy(message) }
+        let code = message.pointee.err
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            if code != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
+                events.error(code, text, handle: handle)
+            }
+            return
+        }
+        onRecord(KafkaRecord(message))
     }
 
     /// Marks `offset` (the next record to read) of `partition` as processed; librdkafka commits
@@ -224,7 +234,10 @@ final class KafkaConsumer: Sendable {
     /// handle. Its record is simply not committed.
     private func whileOpen<Result: Sendable>(_ body: (OpaquePointer) -> Result) -> Result? {
         let pointer = handle.pointer
-        return open.withLock { open in open ? body(pointer.pointer) : nil }
+        return shared.state.withLock { state in
+            if case .destroyed = state.phase { return nil }
+            return body(pointer.pointer)
+        }
     }
 
     /// Moves `partition`'s position back to `offset`, so it is fetched again.
@@ -242,21 +255,21 @@ final class KafkaConsumer: Sendable {
     }
 
     /// Whether fetching is paused (the subscriber is full, or stopped).
-    var isPaused: Bool { paused.state.withLock { $0.applied } }
+    var isPaused: Bool { shared.state.withLock { $0.pauseApplied } }
 
     /// Asks for fetching of every assigned partition to pause (a full subscriber) or resume. The
     /// poll thread carries it out before its next poll: librdkafka's assignment is asked of its
     /// group thread, which must not hold up a Swift task.
     func setPaused(_ pause: Bool) {
-        paused.state.withLock { $0.requested = pause }
+        shared.state.withLock { $0.pauseRequested = pause }
     }
 
     /// On the poll thread: pauses or resumes the assignment when that was asked for.
-    private static func applyPause(_ handle: OpaquePointer, _ paused: KafkaPauseState, logger: Logger) {
-        let change = paused.state.withLock { state -> Bool? in
-            guard state.requested != state.applied else { return nil }
-            state.applied = state.requested
-            return state.applied
+    private static func applyPause(_ handle: OpaquePointer, _ shared: KafkaConsumerState, logger: Logger) {
+        let change = shared.state.withLock { state -> Bool? in
+            guard state.pauseRequested != state.pauseApplied else { return nil }
+            state.pauseApplied = state.pauseRequested
+            return state.pauseApplied
         }
         guard let pause = change else { return }
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
@@ -272,14 +285,28 @@ final class KafkaConsumer: Sendable {
 
     /// Stops polling, commits, leaves the group and destroys the consumer.
     func close() async {
-        guard !closed.exchange(true, ordering: .relaxed) else { return }
-        let polled = await pollThread.stop()
+        let thread = shared.state.withLock { state -> KafkaPollThread?? in
+            switch state.phase {
+            case .created:
+                state.phase = .closing
+                return .some(nil)
+            case .polling(let thread):
+                state.phase = .closing
+                return .some(thread)
+            case .closing, .destroyed:
+                return nil
+            }
+        }
+        guard let thread else { return }
+        // The poll thread leaves the group as it ends.
+        let polled = await thread?.stop() ?? false
         let handle = self.handle
-        // Leaving the group and destroying the handle block: never on Swift's pool.
-        await onDedicatedThread(named: "courier.kafka.close") { [self] in
+        let shared = self.shared
+        // Leaving the group and destroying the handle block: on the handle's queue.
+        await handle.call {
             // A consumer that never polled still leaves its group here.
             if !polled { _ = rd_kafka_consumer_close(handle.pointer.pointer) }
-            open.withLock { $0 = false }
+            shared.state.withLock { $0.phase = .destroyed }
             handle.destroy()
         }
     }
@@ -290,7 +317,7 @@ final class KafkaConsumer: Sendable {
         _ code: rd_kafka_resp_err_t,
         _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
         logger: Logger,
-        paused: KafkaPauseState,
+        shared: KafkaConsumerState,
         notify: @Sendable (KafkaRebalance) -> Void
     ) {
         let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
@@ -302,7 +329,7 @@ final class KafkaConsumer: Sendable {
             } else {
                 _ = rd_kafka_assign(handle, list)
             }
-            if paused.state.withLock({ $0.applied }) { _ = rd_kafka_pause_partitions(handle, list) }
+            if shared.state.withLock({ $0.pauseApplied }) { _ = rd_kafka_pause_partitions(handle, list) }
             logger.info("Kafka partitions assigned", metadata: ["courier.kafka.partitions": "\(partitions)"])
             notify(KafkaRebalance(kind: .assigned, partitions: partitions))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
@@ -337,12 +364,27 @@ private func kafkaRebalanceCallback(
     events.onRebalance?(handle, code, list)
 }
 
-/// Whether a consumer's partitions are paused, shared with its rebalance callback (which pauses
-/// newly assigned partitions of a full subscriber too).
-final class KafkaPauseState: Sendable {
+/// A consumer's state, shared with its rebalance callback (which pauses newly assigned
+/// partitions of a full subscriber too): where the consumer is in its life, and whether fetching
+/// is paused.
+final class KafkaConsumerState: Sendable {
+    enum Phase {
+        /// Made; blocking calls (subscribe, assign, metadata) may come before polling starts.
+        case created
+        /// The poll thread serves records, rebalances, errors and logs.
+        case polling(KafkaPollThread)
+        /// ``KafkaConsumer/close()`` began: the poll thread commits, leaves the group and ends.
+        case closing
+        /// The handle is destroyed: a late settlement must not touch it.
+        case destroyed
+    }
+
     struct State {
-        var requested = false
-        var applied = false
+        var phase: Phase = .created
+        /// Asked for by the subscriber (full, or drained) and carried out by the poll thread.
+        var pauseRequested = false
+        /// What the poll thread last did.
+        var pauseApplied = false
     }
 
     let state = Mutex(State())

@@ -9,10 +9,14 @@ import Synchronization
 /// and resuming may be called from any thread while one thread polls. Callbacks (delivery
 /// reports, rebalances, errors, logs) run on the thread that polls, which is always a thread of
 /// Courier's own, never Swift's cooperative pool.
+///
+/// librdkafka's blocking calls (metadata, admin requests, subscribe, commit, close) go through
+/// ``call(_:)``: one serial queue per handle, kept for its life.
 final class KafkaHandle: Sendable {
     let pointer: KafkaPointer
     let events: KafkaEvents
     private let retainedEvents: Unmanaged<KafkaEvents>
+    private let calls: BlockingExecutor
 
     /// Creates a producer or consumer with `properties`; librdkafka's own text is thrown for a
     /// property it refuses.
@@ -37,6 +41,13 @@ final class KafkaHandle: Sendable {
         self.pointer = KafkaPointer(handle)
         self.events = events
         self.retainedEvents = retained
+        self.calls = BlockingExecutor(label: kind == RD_KAFKA_PRODUCER ? "courier.kafka.producer.calls" : "courier.kafka.consumer.calls")
+    }
+
+    /// Runs a blocking librdkafka call with the handle, after the handle's calls before it, off
+    /// Swift's cooperative pool.
+    func call<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await calls.run(body)
     }
 
     /// Destroys the handle; call once, after its poll loop ended.

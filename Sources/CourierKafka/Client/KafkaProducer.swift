@@ -39,11 +39,13 @@ public struct KafkaRecordPosition: Sendable, Hashable {
 /// when its publish is cancelled: librdkafka cannot recall one record, so it is still delivered
 /// if a broker comes back within the delivery timeout. A refused login is different: librdkafka
 /// would queue the records until they time out, so Courier purges its queue and fails them at once.
+///
+/// Its lifecycle is its poll thread's phase: polling from `init` (publishes are taken), stopping
+/// once ``close()`` began, ended when it is done.
 final class KafkaProducer: Sendable {
     private let handle: KafkaHandle
-    private let pollThread = KafkaPollThread(name: "courier.kafka.producer")
+    private let pollThread: KafkaPollThread
     private let configuration: KafkaConfiguration
-    private let closed = Atomic<Bool>(false)
 
     init(configuration: KafkaConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -69,7 +71,7 @@ final class KafkaProducer: Sendable {
             rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReportCallback)
         }
         let pointer = handle.pointer
-        pollThread.start { rd_kafka_poll(pointer.pointer, 100) }
+        pollThread = KafkaPollThread(name: "courier.kafka.producer") { rd_kafka_poll(pointer.pointer, 100) }
     }
 
     /// Produces `records`; returns each confirmed record's position (nil for unconfirmed ones)
@@ -80,7 +82,7 @@ final class KafkaProducer: Sendable {
     ///   delivery timeout ran out with no broker reachable); `CancellationError` at once when the
     ///   task is cancelled (librdkafka keeps the records, see the type's documentation).
     func send(_ records: [KafkaOutgoingRecord]) async throws -> [KafkaRecordPosition?] {
-        guard !closed.load(ordering: .relaxed) else { throw KafkaError(.closed, "the producer is closed") }
+        guard pollThread.isPolling else { throw KafkaError(.closed, "the producer is closed") }
         let link = handle.events.link
         if let refusal = link.currentRefusal, let topic = records.first?.topic {
             // Nothing is queued: librdkafka would hold the records until they time out.
@@ -196,12 +198,11 @@ final class KafkaProducer: Sendable {
     /// Sends what is queued and waits for its reports (up to the close timeout), stops polling
     /// and destroys the producer.
     func close() async {
-        guard !closed.exchange(true, ordering: .relaxed) else { return }
-        await pollThread.stop()
+        guard await pollThread.stop() else { return }
         let handle = self.handle
         let timeout = Int32(clamping: configuration.closeTimeout.wholeMilliseconds)
         // Flushing and destroying block (librdkafka joins its threads): never on Swift's pool.
-        let remaining: Int32 = await onDedicatedThread(named: "courier.kafka.close") {
+        let remaining: Int32 = await handle.call {
             _ = rd_kafka_flush(handle.pointer.pointer, timeout)
             let remaining = rd_kafka_outq_len(handle.pointer.pointer)
             handle.destroy()
@@ -234,9 +235,8 @@ final class KafkaDelivery: Sendable {
     }
 
     private let state: Mutex<State>
-    /// Finished once every record has its result: an ``AsyncBuffer`` that never holds an element,
-    /// for its timed and cancellable wait.
-    private let done = AsyncBuffer<Never>()
+    /// Opened once every record has its result.
+    private let done = Latch()
 
     init(count: Int) {
         state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
@@ -249,7 +249,7 @@ final class KafkaDelivery: Sendable {
             state.remaining -= 1
             return state.remaining == 0
         }
-        if finished { done.finish() }
+        if finished { done.open() }
     }
 
     /// Every record's result, once each has its report. librdkafka reports every record within
@@ -267,9 +267,8 @@ final class KafkaDelivery: Sendable {
                 expire(after: deadline)
                 break
             }
-            // Ends when the last report comes (the buffer finishes), at the deadline, or at once
-            // on cancellation.
-            _ = await done.next(timeout: remaining)
+            // Ends when the last report comes, at the deadline, or at once on cancellation.
+            await done.wait(until: .now + remaining)
         }
         return state.withLock { $0.results.map { $0! } }
     }
@@ -286,7 +285,7 @@ final class KafkaDelivery: Sendable {
             state.remaining = 0
             return true
         }
-        if finished { done.finish() }
+        if finished { done.open() }
     }
 
     /// Called on the producer's poll thread for every record that had a slot.

@@ -9,15 +9,19 @@ import Synchronization
 final class KafkaReplies: Sendable {
     let topic: String
     private let consumer: KafkaConsumer
+    private let producer: KafkaProducer
+    private let closeTimeout: Duration
     private let replies = CorrelatedReplies<String, InboundDelivery>()
 
     /// Creates the reply topic and starts reading it.
     init(configuration: KafkaConfiguration, producer: KafkaProducer, logger: Logger) async throws {
         topic = "courier-replies-" + MessageIdentifier.make()
+        self.producer = producer
+        self.closeTimeout = configuration.closeTimeout
         let topic = self.topic
         let handle = producer.kafkaHandle
         let timeout = Int32(clamping: configuration.deliveryTimeout.wholeMilliseconds)
-        if let error = await onDedicatedThread(named: "courier.kafka.admin", { KafkaAdmin.createTopic(topic, partitions: 1, handle: handle, timeoutMilliseconds: timeout) }) {
+        if let error = await handle.call({ KafkaAdmin.createTopic(topic, partitions: 1, handle: handle, timeoutMilliseconds: timeout) }) {
             // A broker that creates topics on demand still works: the metadata request below creates it.
             logger.debug("cannot create the reply topic; relying on topic auto-creation", metadata: ["error": "\(error)"])
         }
@@ -48,13 +52,13 @@ final class KafkaReplies: Sendable {
         ReplyInbox(destination: topic, subscription: CorrelatedReplySubscription(replies: replies, correlationID: correlationID))
     }
 
-    /// Stops reading and deletes the reply topic.
-    func close(producer: KafkaProducer, timeout: Duration) async {
+    /// Stops reading and deletes the reply topic (within the configuration's close timeout).
+    func close() async {
         replies.cancelAll()
         await consumer.close()
         let topic = self.topic
         let handle = producer.kafkaHandle
-        let milliseconds = Int32(clamping: timeout.wholeMilliseconds)
-        await onDedicatedThread(named: "courier.kafka.admin") { KafkaAdmin.deleteTopic(topic, handle: handle, timeoutMilliseconds: milliseconds) }
+        let milliseconds = Int32(clamping: closeTimeout.wholeMilliseconds)
+        await handle.call { KafkaAdmin.deleteTopic(topic, handle: handle, timeoutMilliseconds: milliseconds) }
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 
 /// A Kafka subscriber's consumer and what stands between it and the handlers.
 ///
-/// The consumer's poll thread appends records to a bounded ``AsyncBuffer``; at its capacity the
+/// The consumer's poll thread appends records to a bounded ``HandOffQueue``; at its capacity the
 /// consumer pauses its partitions and resumes them once half was handed out, so nothing is
 /// buffered without bound and nothing is dropped. Each delivery holds records of one partition,
 /// ordered by it (the partition is the delivery's ordering key), so partitions run in parallel
@@ -42,7 +42,7 @@ final class KafkaSubscription: TransportSubscription {
     }
 
     let consumer: KafkaConsumer
-    private let buffer: AsyncBuffer<Buffered>
+    private let buffer: HandOffQueue<Buffered>
     private let partitions = PartitionStates()
     private let batch: BatchOptions?
     private let group: String?
@@ -80,7 +80,7 @@ final class KafkaSubscription: TransportSubscription {
         let consumer = self.consumer
         // Never fewer than a batch per concurrent delivery, so a full buffer still feeds every handler.
         let capacity = max(configuration.maxBufferedRecords, options.prefetch * 2)
-        buffer = AsyncBuffer(capacity: capacity) { full in consumer.setPaused(full) }
+        buffer = HandOffQueue(capacity: capacity) { full in consumer.setPaused(full) }
     }
 
     /// Joins the group or takes the partitions, then starts the poll loop.

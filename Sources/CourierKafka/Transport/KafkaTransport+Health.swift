@@ -19,7 +19,7 @@ extension KafkaTransport {
             throw failure
         }
         let timeout = Int32(clamping: min(configuration.deliveryTimeout, .seconds(5)).wholeMilliseconds)
-        let failure: KafkaError? = await onDedicatedThread(named: "courier.kafka.ping") {
+        let failure: KafkaError? = await handle.call {
             var metadata: UnsafePointer<rd_kafka_metadata>?
             let status = rd_kafka_metadata(handle.pointer.pointer, 0, nil, &metadata, timeout)
             guard status == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {

@@ -48,7 +48,9 @@ public final class KafkaTransport: BrokerTransport {
     struct State {
         var producer: KafkaProducer?
         var subscriptions: [KafkaSubscription] = []
-        var replies: Task<KafkaReplies, any Error>?
+        /// The reply topic and its consumer, made by the first request (and again by the next one
+        /// if that failed), shared by every request.
+        var replies: SharedConnection<KafkaReplies>?
         var closed = false
         /// Why the last ping failed; nil once one succeeded (`KafkaTransport+Health.swift`).
         var lastPingFailure: String?
@@ -116,23 +118,24 @@ public final class KafkaTransport: BrokerTransport {
 
     public func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {
         let producer = try producer()
-        let task = state.withLock { state in
-            if let task = state.replies { return task }
+        let replies = try state.withLock { state in
+            if state.closed { throw KafkaError(.closed, "the broker is closed") }
+            if let replies = state.replies { return replies }
             let configuration = self.configuration
             let logger = self.logger
-            let task = Task { try await KafkaReplies(configuration: configuration, producer: producer, logger: logger) }
-            state.replies = task
-            return task
-        }
-        do {
-            return try await task.value.inbox(for: correlationID)
-        } catch {
             // A failed start (a broker down) is tried again by the next request.
-            state.withLock { state in
-                if state.replies == task { state.replies = nil }
-            }
-            throw error
+            let replies = SharedConnection<KafkaReplies>(
+                isOpen: { _ in true },
+                lost: { _ in nil },
+                connect: { _, _ in try await KafkaReplies(configuration: configuration, producer: producer, logger: logger) },
+                discard: { await $0.close() },
+                closedError: { KafkaError(.closed, "the broker is closed") }
+            )
+            state.replies = replies
+            return replies
         }
+        guard let started = try await replies.connection() else { throw CancellationError() }
+        return started.inbox(for: correlationID)
     }
 
     /// The running subscriptions (for tests and diagnostics).
@@ -145,7 +148,7 @@ public final class KafkaTransport: BrokerTransport {
     public func createTopic(_ topic: String, partitions: Int32 = 1) async throws {
         let handle = try producer().kafkaHandle
         let timeout = Int32(clamping: configuration.deliveryTimeout.wholeMilliseconds)
-        if let error = await onDedicatedThread(named: "courier.kafka.admin", {
+        if let error = await handle.call({
             KafkaAdmin.createTopic(topic, partitions: partitions, handle: handle, timeoutMilliseconds: timeout)
         }) {
             throw error
@@ -156,7 +159,7 @@ public final class KafkaTransport: BrokerTransport {
     public func partitionCount(of topic: String) async throws -> Int {
         let handle = try producer().kafkaHandle
         let timeout = Int32(clamping: configuration.deliveryTimeout.wholeMilliseconds)
-        return Int(try await onDedicatedThread(named: "courier.kafka.metadata") {
+        return Int(try await handle.call {
             KafkaAdmin.partitionCount(of: topic, handle: handle, timeoutMilliseconds: timeout)
         }.get())
     }
@@ -172,9 +175,8 @@ public final class KafkaTransport: BrokerTransport {
         await withTaskGroup(of: Void.self) { group in
             for subscription in subscriptions { group.addTask { await subscription.consumer.close() } }
         }
-        if let replies = try? await replies?.value, let producer {
-            await replies.close(producer: producer, timeout: configuration.closeTimeout)
-        }
+        // Before the producer: deleting the reply topic goes through it.
+        await replies?.close(permanently: true)
         await producer?.close()
     }
 }

@@ -21,7 +21,7 @@ package struct NatsRawMessage: Sendable {
 /// The hand-off from nats.c's delivery thread to the subscriber's task.
 ///
 /// nats.c calls ``offer(_:)`` on its own thread, which must never block, so the queue (the core's
-/// ``AsyncBuffer``) is bounded instead: past the pending limits, in messages or bytes, a message
+/// ``HandOffQueue``) is bounded instead: past the pending limits, in messages or bytes, a message
 /// is dropped and counted as a slow consumer, as nats.c itself does with its own queue. The
 /// subscriber's task takes messages with ``next()`` only when it can handle another, so the
 /// queue only fills while handlers lag.
@@ -43,7 +43,7 @@ final class NatsInbound: Sendable {
     }
 
     let limits: NatsConfiguration.PendingLimits
-    private let buffer: AsyncBuffer<NatsRawMessage>
+    private let buffer: HandOffQueue<NatsRawMessage>
     /// Bytes in `buffer`. Atomics rather than a second lock: only nats.c's delivery thread for
     /// this subscription offers (it calls back one message at a time), so the check-then-add
     /// in ``offer(_:)`` has no competing producer; a take racing it only makes room.
@@ -57,14 +57,14 @@ final class NatsInbound: Sendable {
 
     init(limits: NatsConfiguration.PendingLimits) {
         self.limits = limits
-        self.buffer = AsyncBuffer(capacity: limits.messages)
+        self.buffer = HandOffQueue(capacity: limits.messages)
         self.takeLimit = max(1, min(64, limits.messages))
     }
 
     /// Queues a message, or drops it when the queue is full. Never blocks.
     func offer(_ message: NatsRawMessage) -> Offer {
         let size = message.size
-        let result: AsyncBuffer<NatsRawMessage>.OfferResult =
+        let result: HandOffQueue<NatsRawMessage>.OfferResult =
             queuedBytes.load(ordering: .relaxed) + size > limits.bytes ? .full : buffer.offer(message)
         switch result {
         case .enqueued:

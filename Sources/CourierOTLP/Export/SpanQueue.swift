@@ -26,7 +26,7 @@ final class SpanQueue: Sendable {
     let batchSize: Int
     private let state: Mutex<State>
     /// One pending wake-up at most: signals sent while one is pending fold into it.
-    private let wakeUps = AsyncBuffer<Void>(capacity: 1)
+    private let wakeUps = HandOffQueue<Void>(capacity: 1)
 
     init(capacity: Int, batchSize: Int) {
         self.capacity = max(1, capacity)

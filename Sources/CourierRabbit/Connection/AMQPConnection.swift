@@ -125,7 +125,7 @@ package final class AMQPConnection: Sendable {
         channel.eventLoop.execute { handler.value.settle(method, on: id) }
     }
 
-    func addConsumer(tag: String, buffer: AsyncBuffer<AMQPDelivery>, outlivesConnection: Bool, on id: UInt16) async throws {
+    func addConsumer(tag: String, buffer: HandOffQueue<AMQPDelivery>, outlivesConnection: Bool, on id: UInt16) async throws {
         let handler = self.handler
         try await channel.eventLoop.submit { handler.value.addConsumer(tag: tag, buffer: buffer, outlivesConnection: outlivesConnection, on: id) }.get()
     }
@@ -176,8 +176,8 @@ package struct AMQPChannel: Sendable {
 
     /// Starts a consumer of `queue`; its deliveries arrive in the returned buffer, which ends
     /// with the channel.
-    package func consume(queue: String, tag: String, noAck: Bool = false, arguments: AMQPFieldTable = [:]) async throws -> AsyncBuffer<AMQPDelivery> {
-        let buffer = AsyncBuffer<AMQPDelivery>()
+    package func consume(queue: String, tag: String, noAck: Bool = false, arguments: AMQPFieldTable = [:]) async throws -> HandOffQueue<AMQPDelivery> {
+        let buffer = HandOffQueue<AMQPDelivery>()
         try await consume(queue: queue, tag: tag, into: buffer, outlivesConnection: false, noAck: noAck, arguments: arguments)
         return buffer
     }
@@ -185,7 +185,7 @@ package struct AMQPChannel: Sendable {
     /// Starts a consumer of `queue` whose deliveries go to `buffer`. With `outlivesConnection`,
     /// a lost connection leaves the buffer open, for a consumer resumed on the next connection
     /// to fill.
-    func consume(queue: String, tag: String, into buffer: AsyncBuffer<AMQPDelivery>, outlivesConnection: Bool, noAck: Bool = false, arguments: AMQPFieldTable = [:]) async throws {
+    func consume(queue: String, tag: String, into buffer: HandOffQueue<AMQPDelivery>, outlivesConnection: Bool, noAck: Bool = false, arguments: AMQPFieldTable = [:]) async throws {
         try await connection.addConsumer(tag: tag, buffer: buffer, outlivesConnection: outlivesConnection, on: id)
         try await call(.basicConsume(queue: queue, consumerTag: tag, noLocal: false, noAck: noAck, exclusive: false, noWait: false, arguments: arguments))
     }

@@ -1,39 +1,20 @@
 @_spi(BrokerModule) import Courier
 import NIOCore
 
-/// Drives one AMQP connection on its event loop: frames in from the decoder, bytes out; the
-/// connection's lifecycle is ``AMQPConnectionStateMachine``'s, this handler only carries out
-/// its actions and keeps each channel's bookkeeping (the method in flight, content being put
-/// together, consumers, publisher confirms).
+/// Drives one AMQP connection on its event loop: frames in from the decoder, bytes out. The
+/// connection's lifecycle is ``AMQPConnectionStateMachine``'s and each channel's is an
+/// ``AMQPChannelStateMachine``'s; this handler only carries out their actions.
 final class AMQPConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = AMQPFrame
     typealias OutboundIn = AMQPFrame
     typealias OutboundOut = ByteBuffer
 
-    /// One channel's state, on the event loop.
-    struct ChannelState {
-        /// Synchronous methods: the first is in flight, the others wait their turn.
-        var calls: [(method: AMQPMethod, promise: EventLoopPromise<AMQPMethod>)] = []
-        var assembly: AMQPContentAssembly?
-        var consumers: [String: Consumer] = [:]
-        /// Publisher confirms, once selected: the next sequence number and who waits for which.
-        var confirmsSelected = false
-        var nextPublishSequence: UInt64 = 1
-        var unconfirmed: [UInt64: (promise: EventLoopPromise<Void>, exchange: String, routingKey: String, messageID: String?)] = [:]
-        var returned: [UInt64: String] = [:]
-    }
-
-    /// Where a consumer's deliveries go. A buffer that outlives its connection (a subscription
-    /// the transport resumes on the next one) is left open when the connection is lost; the
-    /// server's `basic.cancel` or a closed channel still finish it.
-    struct Consumer {
-        var buffer: AsyncBuffer<AMQPDelivery>
-        var outlivesConnection: Bool
-    }
+    /// One channel: its calls wait on promises, its consumers' deliveries go to hand-off queues.
+    typealias ChannelMachine = AMQPChannelStateMachine<EventLoopPromise<AMQPMethod>, EventLoopPromise<Void>, HandOffQueue<AMQPDelivery>>
 
     private var machine: AMQPConnectionStateMachine
     private var context: ChannelHandlerContext?
-    private var channels: [UInt16: ChannelState] = [:]
+    private var channels: [UInt16: ChannelMachine] = [:]
     private var nextChannelID: UInt16 = 1
     private var heartbeatTask: RepeatedTask?
     /// While the server has blocked the connection (`connection.blocked`: it is low on memory or
@@ -88,7 +69,9 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         closeError = error
         heartbeatTask?.cancel()
         connected.fail(error)
-        for (_, state) in channels { Self.fail(state, error, connectionLost: true) }
+        for id in Array(channels.keys) {
+            if let failure = channels[id]?.connectionLost(error) { Self.carryOut(failure) }
+        }
         channels = [:]
         closed.succeed(())
         context.fireChannelInactive()
@@ -162,7 +145,7 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
             return context.eventLoop.makeFailedFuture(RabbitError(.protocolError, "all \(limit) channels are in use"))
         }
         nextChannelID = id == limit ? 1 : id + 1
-        channels[id] = ChannelState()
+        channels[id] = ChannelMachine(id: id)
         return call(.channelOpen, on: id).map { _ in id }
     }
 
@@ -170,27 +153,26 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
     /// flight per channel at a time, as AMQP requires; the others wait their turn.
     func call(_ method: AMQPMethod, on channel: UInt16) -> EventLoopFuture<AMQPMethod> {
         guard let context else { return connected.futureResult.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "not connected")) }
-        guard var state = channels[channel] else { return context.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "channel \(channel) is closed")) }
         let promise = context.eventLoop.makePromise(of: AMQPMethod.self)
-        state.calls.append((method, promise))
-        if case .confirmSelect = method { state.confirmsSelected = true }
-        let first = state.calls.count == 1
-        channels[channel] = state
-        if first { write([AMQPFrame(channel: channel, payload: .method(method))], context: context) }
+        guard let action = channels[channel]?.call(method, waiter: promise) else {
+            promise.fail(RabbitError(.connectionClosed, "channel \(channel) is closed"))
+            return promise.futureResult
+        }
+        run(action, on: channel, context: context)
         return promise.futureResult
     }
 
     /// Registers a consumer's buffer before its `basic.consume` goes out, so no delivery can
     /// come before there is somewhere to put it.
-    func addConsumer(tag: String, buffer: AsyncBuffer<AMQPDelivery>, outlivesConnection: Bool, on channel: UInt16) {
-        channels[channel]?.consumers[tag] = Consumer(buffer: buffer, outlivesConnection: outlivesConnection)
+    func addConsumer(tag: String, buffer: HandOffQueue<AMQPDelivery>, outlivesConnection: Bool, on channel: UInt16) {
+        channels[channel]?.addConsumer(tag: tag, sink: buffer, outlivesConnection: outlivesConnection)
     }
 
     /// Publishes a message; with confirms selected on the channel, the future completes when the
     /// server confirmed it (and fails when it nacked it or returned it as unroutable).
     func publish(exchange: String, routingKey: String, mandatory: Bool, properties: AMQPBasicProperties, body: ByteBuffer, on channel: UInt16) -> EventLoopFuture<Void> {
         guard let context, let tuning else { return connected.futureResult.eventLoop.makeFailedFuture(closeError ?? RabbitError(.connectionClosed, "not connected")) }
-        guard var state = channels[channel] else { return context.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "channel \(channel) is closed")) }
+        guard channels[channel] != nil else { return context.eventLoop.makeFailedFuture(RabbitError(.connectionClosed, "channel \(channel) is closed")) }
         var frames = [
             AMQPFrame(channel: channel, payload: .method(.basicPublish(exchange: exchange, routingKey: routingKey, mandatory: mandatory, immediate: false))),
             AMQPFrame(channel: channel, payload: .header(classID: 60, bodySize: UInt64(body.readableBytes), properties: properties)),
@@ -198,7 +180,9 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         // Bodies split at frame-max, less the frame's own 8 bytes.
         let chunk = max(1, Int(tuning.frameMax == 0 ? 131_072 : tuning.frameMax) - AMQPFrame.overhead)
         var rest = body
-        while rest.readableBytes > 0 { frames.append(AMQPFrame(channel: channel, payload: .body(rest.readSlice(length: min(chunk, rest.readableBytes))!))) }
+        while rest.readableBytes > 0, let slice = rest.readSlice(length: min(chunk, rest.readableBytes)) {
+            frames.append(AMQPFrame(channel: channel, payload: .body(slice)))
+        }
         let written: EventLoopFuture<Void>
         if blockedReason != nil {
             // Sequence numbers still count in publish order: held publishes go out in that order.
@@ -207,14 +191,13 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
         } else {
             written = write(frames, context: context)
         }
-        guard state.confirmsSelected else { return written }
+        // A write that failed at once may have closed the connection, and with it every channel.
+        guard let confirms = channels[channel]?.confirmsSelected else {
+            return context.eventLoop.makeFailedFuture(closeError ?? RabbitError(.connectionClosed, "channel \(channel) is closed"))
+        }
+        guard confirms else { return written }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        let sequence = state.nextPublishSequence
-        state.nextPublishSequence += 1
-        state.unconfirmed[sequence] = (promise, exchange, routingKey, properties.messageID)
-        // Written back only while the channel is still there: a write that failed at once may
-        // have closed the connection, and with it every channel's state.
-        if channels[channel] != nil { channels[channel] = state } else { promise.fail(closeError ?? RabbitError(.connectionClosed, "channel \(channel) is closed")) }
+        channels[channel]?.published(exchange: exchange, routingKey: routingKey, messageID: properties.messageID, waiter: promise)
         return promise.futureResult
     }
 
@@ -231,81 +214,48 @@ final class AMQPConnectionHandler: ChannelDuplexHandler {
     }
 
     private func channelFrame(_ frame: AMQPFrame, context: ChannelHandlerContext) {
-        let id = frame.channel
-        guard var state = channels[id] else { return }  // a channel we closed: drop what is still in flight
-        defer { if channels[id] != nil { channels[id] = state } }
+        let action: ChannelMachine.Action?
         do throws(AMQPWireError) {
-            if var assembly = state.assembly {
-                state.assembly = nil
-                if let message = try assembly.add(frame.payload) {
-                    deliver(message, assembly.kind, state: &state)
-                } else {
-                    state.assembly = assembly
-                }
-                return
-            }
-            guard case .method(let method) = frame.payload else { throw AMQPWireError.invalid("content frame without a method on channel \(id)") }
-            switch method {
-            case .basicDeliver(let tag, let deliveryTag, let redelivered, let exchange, let routingKey):
-                state.assembly = AMQPContentAssembly(kind: .delivery(consumerTag: tag, deliveryTag: deliveryTag, redelivered: redelivered, exchange: exchange, routingKey: routingKey))
-            case .basicReturn(let code, let text, let exchange, let routingKey):
-                state.assembly = AMQPContentAssembly(kind: .returned(replyCode: code, replyText: text, exchange: exchange, routingKey: routingKey))
-            case .basicAck(let tag, let multiple):
-                confirm(tag, multiple: multiple, ok: true, state: &state)
-            case .basicNack(let tag, let multiple, _):
-                confirm(tag, multiple: multiple, ok: false, state: &state)
-            case .basicCancel(let tag, _):
-                // The server cancelled the consumer (its queue was deleted): its deliveries end.
-                state.consumers.removeValue(forKey: tag)?.buffer.finish()
-            case .channelClose(let code, let text, let classID, let methodID):
-                let error = AMQPConnectionStateMachine.serverError(code: code, text: text, classID: classID, methodID: methodID, duringHandshake: false)
-                write([AMQPFrame(channel: id, payload: .method(.channelCloseOk))], context: context)
-                Self.fail(state, error, connectionLost: false)
-                channels[id] = nil
-            case .channelFlow(let active):
-                write([AMQPFrame(channel: id, payload: .method(.channelFlowOk(active: active)))], context: context)
-            default:
-                guard !state.calls.isEmpty else { throw AMQPWireError.invalid("unexpected \(method.id.classID).\(method.id.methodID) on channel \(id)") }
-                let call = state.calls.removeFirst()
-                if case .channelCloseOk = method { channels[id] = nil }
-                call.promise.succeed(method)
-                if let next = state.calls.first { write([AMQPFrame(channel: id, payload: .method(next.method))], context: context) }
-            }
+            action = try channels[frame.channel]?.frameReceived(frame.payload)
         } catch {
             run(machine.decodingFailed(error), context: context)
+            return
         }
+        // None: a channel we closed; what is still in flight on it is dropped.
+        if let action { run(action, on: frame.channel, context: context) }
     }
 
-    private func deliver(_ message: AMQPDelivery, _ kind: AMQPContentAssembly.Kind, state: inout ChannelState) {
-        switch kind {
-        case .delivery(let tag, _, _, _, _):
+    /// Carries out what a channel's machine asked for.
+    private func run(_ action: ChannelMachine.Action, on channel: UInt16, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .send(let method):
+            write([AMQPFrame(channel: channel, payload: .method(method))], context: context)
+        case .answer(let waiter, let answer, let next, let closesChannel):
+            if closesChannel { channels[channel] = nil }
+            waiter.succeed(answer)
+            if let next { write([AMQPFrame(channel: channel, payload: .method(next))], context: context) }
+        case .deliver(let message, let buffer):
             // A consumer's buffer is unbounded here: the server sends no more than the qos
             // prefetch allows before acks, which bounds it.
-            state.consumers[tag]?.buffer.append(message)
-        case .returned(let code, let text, let exchange, let routingKey):
-            // The oldest unconfirmed publish of this message is the one returned; its ack follows.
-            let match = state.unconfirmed.filter { $0.value.exchange == exchange && $0.value.routingKey == routingKey && $0.value.messageID == message.properties.messageID }
-            if let sequence = match.keys.min() { state.returned[sequence] = "\(code) \(text)" }
-        }
-    }
-
-    private func confirm(_ tag: UInt64, multiple: Bool, ok: Bool, state: inout ChannelState) {
-        let sequences = multiple ? state.unconfirmed.keys.filter { $0 <= tag } : (state.unconfirmed[tag] != nil ? [tag] : [])
-        for sequence in sequences.sorted() {
-            guard let waiting = state.unconfirmed.removeValue(forKey: sequence) else { continue }
-            if let returned = state.returned.removeValue(forKey: sequence) {
-                waiting.promise.fail(RabbitError(.publishRefused, "returned as unroutable: \(returned) (exchange '\(waiting.exchange)', routing key '\(waiting.routingKey)')"))
-            } else if ok {
-                waiting.promise.succeed(())
-            } else {
-                waiting.promise.fail(RabbitError(.publishRefused, "the server nacked the publish to exchange '\(waiting.exchange)', routing key '\(waiting.routingKey)'"))
+            buffer.append(message)
+        case .settle(let settled):
+            for (waiter, error) in settled {
+                if let error { waiter.fail(error) } else { waiter.succeed(()) }
             }
+        case .finish(let buffer):
+            buffer.finish()
+        case .closedByServer(let failure):
+            channels[channel] = nil
+            write([AMQPFrame(channel: channel, payload: .method(.channelCloseOk))], context: context)
+            Self.carryOut(failure)
         }
     }
 
-    private static func fail(_ state: ChannelState, _ error: RabbitError, connectionLost: Bool) {
-        for call in state.calls { call.promise.fail(error) }
-        for (_, waiting) in state.unconfirmed { waiting.promise.fail(error) }
-        for (_, consumer) in state.consumers where !(connectionLost && consumer.outlivesConnection) { consumer.buffer.finish() }
+    private static func carryOut(_ failure: ChannelMachine.Failure) {
+        for waiter in failure.calls { waiter.fail(failure.error) }
+        for waiter in failure.confirms { waiter.fail(failure.error) }
+        for buffer in failure.finishedSinks { buffer.finish() }
     }
 }

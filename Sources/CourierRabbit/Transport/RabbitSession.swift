@@ -111,7 +111,7 @@ final class RabbitSession: Sendable {
                 throw RabbitError(.connectionClosed, "the connection to RabbitMQ was lost: \(lost.connection.closeReason.map { "\($0)" } ?? "socket closed")")
             case .connecting(_, let generation) where generation > 0:
                 throw RabbitError(.connectionClosed, "reconnecting to RabbitMQ")
-            case .idle where epoch > 0:
+            case .idle where epoch > 0, .closed:
                 throw RabbitError(.connectionClosed, "the transport is closed")
             case .connecting, .idle:
                 return nil
@@ -136,6 +136,8 @@ final class RabbitSession: Sendable {
                 return generation > 0 ? .reconnecting(reason: outage) : .connecting
             case .idle:
                 return epoch > 0 ? .closed() : .idle
+            case .closed:
+                return .closed()
             }
         }
     }

@@ -26,7 +26,7 @@ final class RabbitSubscription: TransportSubscription {
     private let options: SubscriptionOptions
     private let logger: Logger
     private let id = MessageIdentifier.make()
-    private let deliveries = AsyncBuffer<AMQPDelivery>()
+    private let deliveries = HandOffQueue<AMQPDelivery>()
     private let state = Mutex<State?>(nil)
     private let starts = Atomic(0)
     /// The binding's routing key when it has `{name}` captures.

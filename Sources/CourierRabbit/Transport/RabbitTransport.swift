@@ -68,8 +68,9 @@ public final class RabbitTransport: BrokerTransport {
     /// requests waiting for them until ``close()`` finishes it.
     private enum ReplyConsumer {
         case none
-        case starting(Task<Void, any Error>, AsyncBuffer<AMQPDelivery>)
-        case running(publisher: UInt16, generation: Int, AsyncBuffer<AMQPDelivery>)
+        /// A start under way, which every request waits for.
+        case starting(PendingResult<Void>, HandOffQueue<AMQPDelivery>)
+        case running(publisher: UInt16, generation: Int, HandOffQueue<AMQPDelivery>)
     }
 
     public init(configuration: RabbitConfiguration, logger: Logger = Logger(label: "courier.rabbitmq")) {
@@ -87,7 +88,7 @@ public final class RabbitTransport: BrokerTransport {
                 }
             },
             publisherOpened: { live in
-                let buffer = recoverable.replyConsumer.withLock { state -> AsyncBuffer<AMQPDelivery>? in
+                let buffer = recoverable.replyConsumer.withLock { state -> HandOffQueue<AMQPDelivery>? in
                     if case .running(_, _, let buffer) = state { buffer } else { nil }
                 }
                 guard let buffer else { return }
@@ -131,7 +132,7 @@ public final class RabbitTransport: BrokerTransport {
     }
 
     /// Hands direct reply-to replies to the requests waiting for them, until ``close()``.
-    private func handReplies(from buffer: AsyncBuffer<AMQPDelivery>) async {
+    private func handReplies(from buffer: HandOffQueue<AMQPDelivery>) async {
         while let deliveries = await buffer.next(upTo: 64) {
             for delivery in deliveries {
                 let message = RabbitIncoming.message(delivery, queue: "amq.rabbitmq.reply-to")
@@ -224,46 +225,55 @@ public final class RabbitTransport: BrokerTransport {
 
     public func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {
         let live = try await session.live()
-        let task = recoverable.replyConsumer.withLock { state -> Task<Void, any Error>? in
-            let buffer: AsyncBuffer<AMQPDelivery>
+        let start = recoverable.replyConsumer.withLock { state -> PendingResult<Void>? in
+            let buffer: HandOffQueue<AMQPDelivery>
             switch state {
             case .running(let publisher, let generation, _) where publisher == live.publisher.id && generation == live.generation:
                 return nil
-            case .starting(let task, _):
-                return task
+            case .starting(let start, _):
+                return start
             case .running(_, _, let current):
                 buffer = current
             case .none:
                 // Requests work without ``run()`` (a broker used only to publish and ask): the
                 // replies have a task of their own, from the first request to close().
-                buffer = AsyncBuffer()
+                buffer = HandOffQueue()
                 Task { await self.handReplies(from: buffer) }
             }
-            // Direct reply-to: a no-ack consumer of the pseudo-queue on the channel that
-            // publishes the requests (a new connection or publishing channel starts it again).
-            let task = Task {
-                try await live.publisher.consume(queue: "amq.rabbitmq.reply-to", tag: "courier-replies", into: buffer, outlivesConnection: true, noAck: true)
-            }
-            state = .starting(task, buffer)
-            return task
+            let start = PendingResult<Void>()
+            state = .starting(start, buffer)
+            Task { await self.startReplyConsumer(on: live, into: buffer, start: start) }
+            return start
         }
-        if let task {
-            do {
-                try await task.value
-                recoverable.replyConsumer.withLock {
-                    if case .starting(let current, let buffer) = $0, current == task { $0 = .running(publisher: live.publisher.id, generation: live.generation, buffer) }
-                }
-            } catch {
-                let abandoned = recoverable.replyConsumer.withLock { state -> AsyncBuffer<AMQPDelivery>? in
-                    guard case .starting(let current, let buffer) = state, current == task else { return nil }
-                    state = .none
-                    return buffer
-                }
-                abandoned?.finish()
-                throw error
-            }
-        }
+        // Every request waits for the one start (and no longer than its task is not cancelled).
+        _ = try await start?.value()
         return ReplyInbox(destination: "amq.rabbitmq.reply-to", subscription: CorrelatedReplySubscription(replies: replies, correlationID: correlationID))
+    }
+
+    /// Direct reply-to: a no-ack consumer of the pseudo-queue on the channel that publishes the
+    /// requests (a new connection or publishing channel starts it again). The start moves the
+    /// reply consumer's state on itself, then tells every request waiting for it.
+    private func startReplyConsumer(on live: RabbitSession.Live, into buffer: HandOffQueue<AMQPDelivery>, start: PendingResult<Void>) async {
+        let outcome: Result<Void, any Error>
+        do {
+            try await live.publisher.consume(queue: "amq.rabbitmq.reply-to", tag: "courier-replies", into: buffer, outlivesConnection: true, noAck: true)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        let abandoned = recoverable.replyConsumer.withLock { state -> HandOffQueue<AMQPDelivery>? in
+            guard case .starting(let current, let buffer) = state, current === start else { return nil }
+            switch outcome {
+            case .success:
+                state = .running(publisher: live.publisher.id, generation: live.generation, buffer)
+                return nil
+            case .failure:
+                state = .none
+                return buffer
+            }
+        }
+        abandoned?.finish()
+        start.resolve(outcome)
     }
 
     // MARK: - Topology
@@ -341,7 +351,7 @@ public final class RabbitTransport: BrokerTransport {
     public func close() async {
         replies.cancelAll()
         await session.close()
-        let replyBuffer = recoverable.replyConsumer.withLock { state -> AsyncBuffer<AMQPDelivery>? in
+        let replyBuffer = recoverable.replyConsumer.withLock { state -> HandOffQueue<AMQPDelivery>? in
             defer { state = .none }
             switch state {
             case .none: return nil

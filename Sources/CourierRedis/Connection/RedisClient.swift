@@ -34,33 +34,27 @@ final class RedisClient: Sendable {
 
     /// Sends `commands` for a publish (pipelined on one connection when there are several) and
     /// returns their replies, waiting out an outage: while Redis is unreachable after the pool had
-    /// reached it, the connection is tried again with the reconnect backoff (and taken as soon as
-    /// another caller got it back) until `timeout` from now, the send included.
+    /// reached it, the publish waits for the connection's recovery (one for every caller, with the
+    /// reconnect policy's tries) until `timeout` from now, the send included.
     ///
     /// Only what certainly never reached Redis is sent again: commands refused before they were
-    /// written, and replies of `LOADING` (a restarted server reading its data back). A command
-    /// written on a connection that then dropped fails (`.connectionClosed`): Redis may have run it.
-    /// Before the pool ever connected a connect error is thrown at once (a wrong address should not
-    /// look like an outage).
+    /// written, and replies of `LOADING` (a restarted server reading its data back), after the
+    /// policy's next delay. A command written on a connection that then dropped fails
+    /// (`.connectionClosed`): Redis may have run it. Before the pool ever connected a connect
+    /// error is thrown at once (a wrong address should not look like an outage).
     ///
     /// - Throws: ``RedisError`` `.connectionUnavailable` (naming the outage) when the connection was
-    ///   not back within `timeout`; `CancellationError` at once when the task is cancelled while
-    ///   waiting.
+    ///   not back within `timeout`, or the reconnect policy gave up first; `CancellationError` at
+    ///   once when the task is cancelled while waiting.
     func send(_ commands: [RedisCommand], waitingUpTo timeout: Duration) async throws -> [RESPValue] {
         let slot = nextSlot()
         let deadline = ContinuousClock.now + timeout
+        // The tries of a connection that is up yet refuses (loading, or its drop not noticed yet),
+        // or of a slot that never connected while the pool did.
         var attempts = configuration.reconnect.attempts()
         var lastFailure: (any Error)?
         while true {
-            let connection: RedisConnection?
-            switch try slot.attempt() {
-            case .connected(let open):
-                connection = open
-            case .connecting(let future):
-                // Before the pool ever connected, the connect's error is the caller's at once.
-                connection = hasConnected ? nil : try await future.get()
-            }
-            if let connection {
+            if let connection = try await connection(of: slot, until: deadline, timeout: timeout, lastFailure: &lastFailure) {
                 do {
                     // The reply may take the rest of the publish's time (at most the command timeout).
                     let limit = max(min(configuration.commandTimeout, deadline - .now), .milliseconds(1))
@@ -68,30 +62,47 @@ final class RedisClient: Sendable {
                     return try await connection.send(pipelined: commands, timeout: limit)
                 } catch let error as RedisError where Self.isSafeToSendAgain(error) && hasConnected {
                     lastFailure = error
+                    // Dropped: the next round waits for its recovery, at once.
+                    if !connection.isActive { continue }
                 }
             }
-            // Wait: until the connection is back (another caller's connect, or the one under way),
-            // or until the backoff elapsed, when this caller tries a connect itself.
             guard let delay = attempts.nextDelay() else {
                 // The reconnect policy gave up before the publish timeout did.
                 throw unavailable(outage(waitedOn: slot), lastFailure: lastFailure, timeout: timeout)
             }
-            let wakeUp = min(deadline, .now + delay)
-            if slot.gate.isUp {
-                // Up, yet the command was refused (the drop is not noticed yet, or Redis is loading).
-                try await Task.sleep(until: wakeUp, clock: .continuous)
-            } else {
-                do {
-                    try await slot.gate.waitUntilUp(deadline: wakeUp) { _ in BackoffElapsed() }
-                } catch is BackoffElapsed {}
-            }
+            try await Task.sleep(until: min(deadline, .now + delay), clock: .continuous)
             if ContinuousClock.now >= deadline {
                 throw unavailable(outage(waitedOn: slot), lastFailure: lastFailure, timeout: timeout)
             }
         }
     }
 
-    private struct BackoffElapsed: Error {}
+    /// `slot`'s connection for a publish, waiting for its connect or recovery until `deadline`.
+    ///
+    /// - Returns: nil when this slot's first connect failed while the pool did reach Redis (an
+    ///   outage: the caller tries again after the policy's next delay).
+    /// - Throws: the connect's error before the pool ever connected; `.connectionUnavailable`
+    ///   when `deadline` passed or the recovery gave up; the closed error; `CancellationError`.
+    private func connection(
+        of slot: SharedRedisConnection,
+        until deadline: ContinuousClock.Instant,
+        timeout: Duration,
+        lastFailure: inout (any Error)?
+    ) async throws -> RedisConnection? {
+        let connection: RedisConnection?
+        do {
+            connection = try await slot.connection(deadline: deadline)
+        } catch let error where !(error is CancellationError) && !slot.isClosed && hasConnected {
+            guard !slot.hasConnected else {
+                // The recovery gave up: the reconnect policy's last try failed.
+                throw unavailable(outage(waitedOn: slot), lastFailure: error, timeout: timeout)
+            }
+            lastFailure = error
+            return nil
+        }
+        guard let connection else { throw unavailable(outage(waitedOn: slot), lastFailure: lastFailure, timeout: timeout) }
+        return connection
+    }
 
     /// Whether any connection of the pool ever connected.
     private var hasConnected: Bool { slots.contains { $0.hasConnected } }
@@ -102,12 +113,12 @@ final class RedisClient: Sendable {
     }
 
     /// The outage a publish waited out on `slot`: since when the pool is cut off (a slot that never
-    /// connected has been "down" since it was made, so the time comes from one that did), and
-    /// the last connect error of `slot`'s own tries.
+    /// connected has no outage of its own, so the time comes from one that did), and the last
+    /// connect error of `slot`'s own tries.
     private func outage(waitedOn slot: SharedRedisConnection) -> ConnectionGate.Outage? {
         let reference = slot.hasConnected ? slot : slots.first { $0.hasConnected } ?? slot
-        guard var outage = reference.gate.outage else { return slot.gate.outage }
-        if let lastError = slot.gate.outage?.lastError { outage.lastError = lastError }
+        guard var outage = reference.outage else { return slot.outage }
+        if let lastError = slot.outage?.lastError { outage.lastError = lastError }
         return outage
     }
 

@@ -12,10 +12,10 @@ struct PubSubMessage: Sendable {
 }
 
 /// The messages of one channel or pattern subscription, waiting for its subscriber: the core's
-/// ``AsyncBuffer``, bounded softly. Above its capacity (the high watermark) the shared connection
+/// ``HandOffQueue``, bounded softly. Above its capacity (the high watermark) the shared connection
 /// stops reading from its socket (TCP then holds the rest, and Redis its output buffer) until the
 /// subscriber has caught up to half of it.
-typealias PushBuffer = AsyncBuffer<PubSubMessage>
+typealias PushBuffer = HandOffQueue<PubSubMessage>
 
 /// The one connection every channel and pattern subscription of a broker shares, re-established
 /// with backoff (and every subscription renewed) when it drops.
@@ -51,8 +51,33 @@ final class RedisPubSub: Sendable {
     init(configuration: RedisConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.shared = SharedRedisConnection(configuration: configuration, closedMessage: "the broker is closing")
+        // The connection is made before `self` exists: the relay hands its events on once it does.
+        let relay = Relay()
+        self.shared = SharedRedisConnection(
+            configuration: configuration,
+            closedMessage: "the broker is closing",
+            onPush: { push in relay.pubSub?.received(push) },
+            onOpened: { connection in
+                connection.closeFuture.whenComplete { _ in relay.pubSub?.connectionClosed(connection) }
+            }
+        )
         (renewals, renewalNeeded) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        relay.pubSub = self
+    }
+
+    /// Where the connection's pushes and closes go: the pub/sub, held weakly (the connection's
+    /// closures must not keep it alive).
+    private final class Relay: Sendable {
+        private struct Target {
+            weak var pubSub: RedisPubSub?
+        }
+
+        private let target = Mutex(Target())
+
+        var pubSub: RedisPubSub? {
+            get { target.withLock { $0.pubSub } }
+            set { target.withLock { $0.pubSub = newValue } }
+        }
     }
 
     /// Subscribes to a channel or pattern; returns once Redis confirmed, so a message published
@@ -110,16 +135,11 @@ final class RedisPubSub: Sendable {
     // MARK: - The connection
 
     private func connection() async throws -> RedisConnection {
-        try await shared.connection(
-            onPush: { [weak self] push in self?.received(push) },
-            onOpened: { [weak self] connection in
-                connection.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed(connection) }
-            }
-        )
+        try await shared.connection()
     }
 
     private func connectionClosed(_ connection: RedisConnection) {
-        let dropped = shared.forget(connection)
+        let dropped = shared.isCurrent(connection)
         let (routes, confirmations, closed) = state.withLock { state in
             if dropped { state.pausedBuffers = 0 }
             let confirmations = state.confirmations.values.flatMap { $0 }
@@ -132,13 +152,26 @@ final class RedisPubSub: Sendable {
         renewalNeeded.yield()
     }
 
-    /// Reconnects as the reconnect policy says and renews every subscription; gives up when the
-    /// broker closes, the run loop is cancelled, or the policy gives up.
+    /// Reconnects and renews every subscription; gives up when the broker closes, the run loop is
+    /// cancelled, or the reconnect policy gives up (the recovery is the shared connection's, with
+    /// the policy's tries; a connection that drops again while subscribing is recovered again, as
+    /// often as the policy allows).
     private func resubscribe() async {
         var attempts = configuration.reconnect.attempts()
         while !state.withLock({ $0.closed }), !Task.isCancelled {
+            let connection: RedisConnection
             do {
-                let connection = try await connection()
+                connection = try await self.connection()
+            } catch {
+                if !(error is CancellationError), !state.withLock({ $0.closed }) {
+                    logger.error(
+                        "Redis pub/sub: giving up reconnecting; its subscriptions receive nothing more",
+                        metadata: ["error": "\(error)"]
+                    )
+                }
+                return
+            }
+            do {
                 let (routes, confirmations) = state.withLock { state in
                     let routes = Array(state.routes)
                     let confirmations = routes.map { key, _ in
@@ -160,12 +193,12 @@ final class RedisPubSub: Sendable {
             } catch {
                 guard let delay = attempts.nextDelay() else {
                     logger.error(
-                        "Redis pub/sub: giving up reconnecting; its subscriptions receive nothing more",
+                        "Redis pub/sub: giving up subscribing again; its subscriptions receive nothing more",
                         metadata: ["error": "\(error)", "courier.attempts": "\(attempts.count)"]
                     )
                     return
                 }
-                logger.debug("Redis pub/sub reconnect failed", metadata: ["error": "\(error)", "courier.retry_in": "\(delay)"])
+                logger.debug("Redis pub/sub: subscribing again failed", metadata: ["error": "\(error)", "courier.retry_in": "\(delay)"])
                 do {
                     try await Task.sleep(for: delay)
                 } catch {

@@ -2,8 +2,8 @@ import Dispatch
 import NIOCore
 import Synchronization
 
-/// Courier's one waiting primitive: a bounded, multi-producer, multi-consumer FIFO for async
-/// code. "Wait for the next item", "wait for room" (back-pressure), "refuse when full" (a C
+/// Courier's one waiting primitive: a hand-off queue, where producers hand elements to the
+/// consumers that wait for them (a bounded, multi-producer, multi-consumer FIFO for async code). "Wait for the next item", "wait for room" (back-pressure), "refuse when full" (a C
 /// callback that cannot wait), "put it back at the front" (a nack), per-consumer stop, and a
 /// pressure signal for transports that pause a socket: every queue of the core and the broker
 /// modules is one of these, instead of a hand-written continuation queue per file.
@@ -16,7 +16,7 @@ import Synchronization
 /// element type: unspecialised, every call looked up the generic metadata of the state, the
 /// waiters and the circular buffer at run time, which cost more than a message's whole trip
 /// through the in-memory broker.
-@_spi(BrokerModule) public final class AsyncBuffer<Element: Sendable>: Sendable {
+@_spi(BrokerModule) public final class HandOffQueue<Element: Sendable>: Sendable {
     /// Why ``offer(_:)`` did not take an element.
     public enum OfferResult: Sendable, Equatable {
         case enqueued

@@ -3,11 +3,11 @@ import Synchronization
 import Testing
 
 /// The one waiting primitive, and what is built on it.
-@Suite("AsyncBuffer")
-struct AsyncBufferTests {
+@Suite("HandOffQueue")
+struct HandOffQueueTests {
     @Test("FIFO; a consumer waits for the next element and takes up to a batch of what is ready")
     func fifoAndBatches() async throws {
-        let buffer = AsyncBuffer<Int>()
+        let buffer = HandOffQueue<Int>()
         async let first = buffer.next()
         try await Task.sleep(for: .milliseconds(20))
         buffer.append(1)
@@ -20,7 +20,7 @@ struct AsyncBufferTests {
 
     @Test("a full buffer makes producers wait, in order, and refuses offers; pushFront goes past the bound")
     func backPressure() async throws {
-        let buffer = AsyncBuffer<Int>(capacity: 2)
+        let buffer = HandOffQueue<Int>(capacity: 2)
         try await buffer.push(1)
         try await buffer.push(2)
         #expect(buffer.offer(99) == .full)
@@ -44,7 +44,7 @@ struct AsyncBufferTests {
 
     @Test("cancelling a waiting consumer returns nil; a waiting producer throws and adds nothing")
     func cancellation() async throws {
-        let buffer = AsyncBuffer<Int>(capacity: 1)
+        let buffer = HandOffQueue<Int>(capacity: 1)
         let consumer = Task { await buffer.next() }
         try await Task.sleep(for: .milliseconds(20))
         consumer.cancel()
@@ -60,7 +60,7 @@ struct AsyncBufferTests {
 
     @Test("stopping one consumer ends its waits only; finishing drains, then ends everyone")
     func stopAndFinish() async throws {
-        let buffer = AsyncBuffer<Int>()
+        let buffer = HandOffQueue<Int>()
         let stopped = Task { await buffer.next(consumer: 1) }
         let other = Task { await buffer.next(consumer: 2) }
         try await Task.sleep(for: .milliseconds(20))
@@ -72,7 +72,7 @@ struct AsyncBufferTests {
         buffer.append(8)
         buffer.finish()
         #expect(buffer.offer(9) == .finished)
-        await #expect(throws: AsyncBuffer<Int>.Finished.self) { try await buffer.push(9) }
+        await #expect(throws: HandOffQueue<Int>.Finished.self) { try await buffer.push(9) }
         #expect(await buffer.next() == [8], "what was queued is still taken")
         #expect(await buffer.next() == nil)
     }
@@ -80,7 +80,7 @@ struct AsyncBufferTests {
     @Test("the pressure signal: full at capacity, drained at the low mark")
     func pressure() async throws {
         let signals = Mutex<[Bool]>([])
-        let buffer = AsyncBuffer<Int>(capacity: 4, resumeBelow: 1) { full in signals.withLock { $0.append(full) } }
+        let buffer = HandOffQueue<Int>(capacity: 4, resumeBelow: 1) { full in signals.withLock { $0.append(full) } }
         for value in 1...6 { buffer.append(value) }
         #expect(signals.withLock { $0 } == [true])
         _ = buffer.take(upTo: 4)
@@ -131,7 +131,7 @@ struct AsyncBufferTests {
 
     @Test("next(upTo:timeout:) returns what is ready, waits for the first element up to the timeout, and never drops one")
     func nextWithTimeout() async throws {
-        let buffer = AsyncBuffer<Int>()
+        let buffer = HandOffQueue<Int>()
         let started = ContinuousClock.now
         #expect(await buffer.next(upTo: 3, timeout: .milliseconds(50)) == nil)
         #expect(ContinuousClock.now - started >= .milliseconds(50))
