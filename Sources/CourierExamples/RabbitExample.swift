@@ -64,3 +64,13 @@ func rabbitProductionExample(caFile: String) async throws {
     }
     try await CourierApp(brokers: [broker]).runService()
 }
+
+// README: "RabbitMQ" — a cluster's nodes.
+func rabbitClusterExample() throws -> RabbitBroker {
+    let cluster = try RabbitConfiguration(url: "amqp://orders:secret@rabbit-1:5672,rabbit-2:5672,rabbit-3:5672/shop")
+    var nodes = RabbitConfiguration(endpoints: [RabbitEndpoint(host: "rabbit-1"), RabbitEndpoint(host: "rabbit-2")], username: "orders", password: "secret")
+    nodes.virtualHost = "shop"
+    _ = nodes
+    let clustered = RabbitBroker(configuration: cluster)
+    return clustered
+}

@@ -19,6 +19,20 @@ from peer_common import make_provider, spans, value, wait_until
 import exact_values
 
 
+async def subscriptions_on_server(broker):
+    """Returns once the server has every subscription made so far.
+
+    nats-py's flush() writes its PING straight to the socket while the SUBs still wait in the
+    client's buffer for its flusher task, so the PONG can come back before the server has a SUB:
+    a message published right after that is lost (1 run in 30 under load lost the first message;
+    the peer's client had read nothing). Writing the buffer first (`force_flush` waits for the
+    flusher) puts the PING behind the SUBs, which the server handles in order.
+    """
+    connection = broker._connection
+    await connection._flush_pending(force_flush=True)
+    await connection.flush()
+
+
 def client_state(broker):
     """nats-py's own view: whether it is connected, and the messages it read off the socket."""
     connection = broker._connection
@@ -59,8 +73,7 @@ async def main():
                 return body.upper() if isinstance(body, str) else body
 
         await broker.start()
-        # The SUBs are buffered by nats-py: make sure the server has them before saying READY.
-        await broker._connection.flush()
+        await subscriptions_on_server(broker)
         print("READY", flush=True)
         await wait_until(done, 20, received, lambda: client_state(broker))
         await broker.stop()
@@ -76,7 +89,7 @@ async def main():
                 exact_done.set()
 
         await broker.start()
-        await broker._connection.flush()
+        await subscriptions_on_server(broker)
         print("READY", flush=True)
         await wait_until(exact_done, 20, received, lambda: client_state(broker))
         await broker.stop()

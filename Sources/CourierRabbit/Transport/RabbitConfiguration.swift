@@ -2,11 +2,39 @@ import Courier
 import Foundation
 public import NIOSSL
 
-/// Where and how to connect to RabbitMQ: `amqp://user:password@host:port/vhost`, or `amqps://…`
-/// for TLS.
-public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+/// One node of RabbitMQ to connect to.
+public struct RabbitEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
+
+    public init(host: String, port: Int = 5672) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port` (`[::1]:5672` for an IPv6 address).
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Where and how to connect to RabbitMQ: `amqp://user:password@host:port/vhost`, or `amqps://…`
+/// for TLS; a cluster's nodes as `amqp://user:password@h1:5672,h2:5673,h3:5674/vhost`.
+public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The nodes to connect to, in order: the first that answers is used, and a lost connection
+    /// is made again to the next one (then round again), so that the client fails over to a
+    /// surviving node of a cluster. Never empty.
+    public var endpoints: [RabbitEndpoint] {
+        didSet { if endpoints.isEmpty { endpoints = oldValue } }
+    }
+    /// The first endpoint's host.
+    public var host: String {
+        get { endpoints[0].host }
+        set { endpoints[0].host = newValue }
+    }
+    /// The first endpoint's port.
+    public var port: Int {
+        get { endpoints[0].port }
+        set { endpoints[0].port = newValue }
+    }
     public var username: String
     public var password: String
     public var virtualHost: String
@@ -37,22 +65,39 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
     public var publishTimeout: Duration = .seconds(30)
 
     public init(host: String = "127.0.0.1", port: Int = 5672, username: String = "guest", password: String = "guest", virtualHost: String = "/") {
-        self.host = host
-        self.port = port
+        self.init(endpoints: [RabbitEndpoint(host: host, port: port)], username: username, password: password, virtualHost: virtualHost)
+    }
+
+    /// A cluster's nodes, tried in order (see ``endpoints``); an empty list is the local node.
+    public init(endpoints: [RabbitEndpoint], username: String = "guest", password: String = "guest", virtualHost: String = "/") {
+        self.endpoints = endpoints.isEmpty ? [RabbitEndpoint(host: "127.0.0.1")] : endpoints
         self.username = username
         self.password = password
         self.virtualHost = virtualHost
     }
 
-    /// Parses `amqp://[user[:password]@]host[:port][/vhost]` (port 5672), or `amqps://…` (TLS,
-    /// port 5671); an empty path is the vhost `/`, `/%2f` too, and `/orders` is `orders`.
+    /// Parses `amqp://[user[:password]@]host[:port][,host[:port]…][/vhost]` (port 5672), or
+    /// `amqps://…` (TLS, port 5671); an empty path is the vhost `/`, `/%2f` too, and `/orders` is
+    /// `orders`. Several hosts are a cluster's nodes, tried in order (see ``endpoints``).
     public init(url: String) throws {
-        let scheme = URLComponents(string: url)?.scheme?.lowercased()
-        guard let components = URLComponents(string: url), scheme == "amqp" || scheme == "amqps", let host = components.host, !host.isEmpty else {
-            throw RabbitError(.invalidURL, "'\(Redaction.url(url, loneUserInfo: .username))' is not an amqp://host or amqps://host URL")
+        let invalid = RabbitError(.invalidURL, "'\(Redaction.url(url, loneUserInfo: .username))' is not an amqp://host or amqps://host URL")
+        // The hosts after the first are parsed as URLs of their own (`scheme://host:port`), so
+        // that each is read, and checked, as a URL's host is.
+        let (first, others) = Self.splitHosts(url)
+        let scheme = URLComponents(string: first)?.scheme?.lowercased()
+        guard let components = URLComponents(string: first), scheme == "amqp" || scheme == "amqps", let host = components.host, !host.isEmpty else {
+            throw invalid
         }
         let secure = scheme == "amqps"
-        self.init(host: host, port: components.port ?? (secure ? 5671 : 5672))
+        let defaultPort = secure ? 5671 : 5672
+        var endpoints = [RabbitEndpoint(host: host, port: components.port ?? defaultPort)]
+        for other in others {
+            guard let node = URLComponents(string: "\(scheme ?? "amqp")://\(other)"), let host = node.host, !host.isEmpty,
+                node.user == nil, node.percentEncodedPath.isEmpty
+            else { throw invalid }
+            endpoints.append(RabbitEndpoint(host: host, port: node.port ?? defaultPort))
+        }
+        self.init(endpoints: endpoints)
         if secure { tls = .makeClientConfiguration() }
         if let user = components.user { username = user.removingPercentEncoding ?? user }
         if let password = components.password { self.password = password.removingPercentEncoding ?? password }
@@ -64,16 +109,29 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
         }
     }
 
+    /// `url` with only its first host, and the other hosts (`host[:port]` each) of a
+    /// comma-separated list.
+    private static func splitHosts(_ url: String) -> (String, [Substring]) {
+        guard let schemeEnd = url.range(of: "://") else { return (url, []) }
+        let afterScheme = url[schemeEnd.upperBound...]
+        let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
+        let authority = afterScheme[..<authorityEnd]
+        let hostsStart = authority.lastIndex(of: "@").map { authority.index(after: $0) } ?? authority.startIndex
+        let hosts = authority[hostsStart...].split(separator: ",", omittingEmptySubsequences: false)
+        guard hosts.count > 1 else { return (url, []) }
+        let first = String(url[..<hostsStart]) + hosts[0] + url[authorityEnd...]
+        return (first, Array(hosts.dropFirst()))
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
+        lhs.endpoints == rhs.endpoints && lhs.username == rhs.username && lhs.password == rhs.password
             && lhs.virtualHost == rhs.virtualHost && lhs.heartbeat == rhs.heartbeat && lhs.connectTimeout == rhs.connectTimeout
             && lhs.reconnect == rhs.reconnect && lhs.publishRetries == rhs.publishRetries && lhs.publishTimeout == rhs.publishTimeout
             && (lhs.tls == nil) == (rhs.tls == nil) && (lhs.tls.map { rhs.tls?.bestEffortEquals($0) ?? false } ?? true)
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(host)
-        hasher.combine(port)
+        hasher.combine(endpoints)
         hasher.combine(username)
         hasher.combine(virtualHost)
         tls?.bestEffortHash(into: &hasher)
@@ -82,7 +140,7 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
     var secrets: SecretScrubber { SecretScrubber([password]) }
 
     public var description: String {
-        "RabbitConfiguration(\(tls == nil ? "amqp" : "amqps")://\(username):\(Redaction.mask)@\(host):\(port), vhost: \(virtualHost))"
+        "RabbitConfiguration(\(tls == nil ? "amqp" : "amqps")://\(username):\(Redaction.mask)@\(endpoints.map(\.description).joined(separator: ",")), vhost: \(virtualHost))"
     }
 
     public var debugDescription: String { description }
@@ -91,7 +149,7 @@ public struct RabbitConfiguration: Sendable, Hashable, CustomStringConvertible, 
         Mirror(
             self,
             children: [
-                "host": host, "port": port, "username": username, "virtualHost": virtualHost, "tls": tls == nil ? "off" : "on",
+                "endpoints": endpoints.map(\.description), "username": username, "virtualHost": virtualHost, "tls": tls == nil ? "off" : "on",
                 "publishTimeout": publishTimeout,
             ]
         )

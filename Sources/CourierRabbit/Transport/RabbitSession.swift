@@ -18,6 +18,8 @@ final class RabbitSession: Sendable {
         let publisher: AMQPChannel
         /// 0 for the first connection, then one more per reconnect.
         let generation: Int
+        /// The node it is connected to.
+        let endpoint: RabbitEndpoint
     }
 
     private let shared: SharedConnection<Live>
@@ -30,6 +32,7 @@ final class RabbitSession: Sendable {
         publisherOpened: @escaping @Sendable (Live) async throws -> Void
     ) {
         self.configuration = configuration
+        let cursor = NodeCursor()
         shared = SharedConnection(
             isOpen: { $0.connection.isOpen },
             lost: { lost in
@@ -43,6 +46,7 @@ final class RabbitSession: Sendable {
                 try await Self.connectOrRecover(
                     generation: generation,
                     configuration: configuration,
+                    cursor: cursor,
                     logger: logger,
                     recover: { live in
                         // What a new connection needs before anyone may use it: the topology
@@ -80,7 +84,7 @@ final class RabbitSession: Sendable {
             throw lost.connection.closeReason ?? RabbitError(.connectionClosed, "the connection to RabbitMQ was lost (reconnecting is off)")
         }
         if let live = try await shared.connection(deadline: deadline) { return live }
-        let server = "\(configuration.host):\(configuration.port)"
+        let server = configuration.endpoints.map(\.description).joined(separator: ", ")
         guard let outage = shared.outage else {
             throw RabbitError(.connectionUnavailable, "no connection to RabbitMQ at \(server) within the publish timeout (\(configuration.publishTimeout)): still connecting")
         }
@@ -142,6 +146,12 @@ final class RabbitSession: Sendable {
         }
     }
 
+    /// The node of the open connection, if there is one.
+    var connectedNode: RabbitEndpoint? {
+        guard let live = shared.current, live.connection.isOpen else { return nil }
+        return live.endpoint
+    }
+
     /// The current run: ``close()`` starts the next.
     var epoch: Int { shared.epoch }
 
@@ -150,7 +160,7 @@ final class RabbitSession: Sendable {
     func replacePublisher(of broken: Live) async throws {
         let channel = try await broken.connection.openChannel()
         try await channel.selectConfirms()
-        let replacement = Live(connection: broken.connection, publisher: channel, generation: broken.generation)
+        let replacement = Live(connection: broken.connection, publisher: channel, generation: broken.generation, endpoint: broken.endpoint)
         let replaced = shared.withPhase { phase, _ -> Bool in
             guard case .live(let live, let generation) = phase, live.publisher.id == broken.publisher.id, live.connection === broken.connection else { return false }
             phase = .live(replacement, generation: generation)
@@ -169,52 +179,80 @@ final class RabbitSession: Sendable {
         await shared.close()
     }
 
-    /// A connection for generation `generation`: the first connects once; a later one tries as
-    /// the reconnect policy says, recovering the topology and consumers on the connection made.
+    /// A connection for generation `generation`: the first tries each endpoint once, in order;
+    /// a later one starts with the node after the one it lost and goes round the endpoints, one
+    /// round per attempt of the reconnect policy (the first at once, the others after its
+    /// delays), recovering the topology and consumers on the connection made.
     private static func connectOrRecover(
         generation: Int,
         configuration: RabbitConfiguration,
+        cursor: NodeCursor,
         logger: Logger,
         recover: @Sendable (Live) async throws -> Void,
         noteAttemptError: @Sendable (any Error) -> Void
     ) async throws -> Live {
         guard generation > 0, let policy = configuration.reconnect else {
-            return try await connect(configuration, generation: generation)
+            return try await connect(configuration, from: 0, generation: generation, cursor: cursor)
         }
         var attempts = policy.attempts()
         var lastError: any Error = RabbitError(.connectionClosed, "the connection to RabbitMQ was lost")
-        while let delay = attempts.nextDelay() {
-            try await Task.sleep(for: delay)
+        var delay: Duration? = .zero
+        while let wait = delay {
+            if wait > .zero { try await Task.sleep(for: wait) }
             do {
-                let live = try await connect(configuration, generation: generation)
+                let live = try await connect(configuration, from: cursor.next, generation: generation, cursor: cursor)
                 do {
                     try await recover(live)
                 } catch {
                     await live.connection.close()
                     throw error
                 }
-                logger.info("RabbitMQ connection recovered", metadata: ["courier.rabbitmq.attempts": "\(attempts.count)"])
+                logger.info(
+                    "RabbitMQ connection recovered",
+                    metadata: ["courier.rabbitmq.attempts": "\(attempts.count + 1)", "courier.rabbitmq.node": "\(live.endpoint)"]
+                )
                 return live
             } catch {
                 noteAttemptError(error)
                 if error is CancellationError || Task.isCancelled { throw error }
                 lastError = error
-                logger.warning("RabbitMQ reconnect attempt \(attempts.count) failed", metadata: ["error": "\(error)"])
+                logger.warning("RabbitMQ reconnect attempt \(attempts.count + 1) failed", metadata: ["error": "\(error)"])
             }
+            delay = attempts.nextDelay()
         }
         logger.error("RabbitMQ: giving up reconnecting after \(attempts.count) attempts", metadata: ["error": "\(lastError)"])
         throw lastError
     }
 
-    private static func connect(_ configuration: RabbitConfiguration, generation: Int) async throws -> Live {
-        let connection = try await AMQPConnection.connect(configuration)
+    /// Connects to the first endpoint that answers, trying them in order from the one at
+    /// `start` (round the list), and opens the publishing channel.
+    private static func connect(_ configuration: RabbitConfiguration, from start: Int, generation: Int, cursor: NodeCursor) async throws -> Live {
+        let endpoints = configuration.endpoints
+        let first = ((start % endpoints.count) + endpoints.count) % endpoints.count
+        let order = Array(endpoints[first...] + endpoints[..<first])
+        let (connection, index) = try await AMQPConnection.connect(configuration, trying: order)
+        let endpoint = (first + index) % endpoints.count
+        cursor.connected(to: endpoint)
         do {
             let publisher = try await connection.openChannel()
             try await publisher.selectConfirms()
-            return Live(connection: connection, publisher: publisher, generation: generation)
+            return Live(connection: connection, publisher: publisher, generation: generation, endpoint: endpoints[endpoint])
         } catch {
             await connection.close()
             throw error
         }
+    }
+}
+
+/// Which of the configuration's endpoints the last connection went to: a reconnect starts with
+/// the node after it, so that a client fails over from a node that died.
+private final class NodeCursor: Sendable {
+    private let last = Atomic<Int>(-1)
+
+    /// The endpoint to try first.
+    var next: Int { last.load(ordering: .relaxed) + 1 }
+
+    func connected(to index: Int) {
+        last.store(index, ordering: .relaxed)
     }
 }

@@ -20,4 +20,17 @@ extension RabbitTransport {
     public var connectionState: ConnectionState {
         session.connectionState
     }
+
+    /// The node the connection is to (one of the configuration's ``RabbitConfiguration/endpoints``);
+    /// nil while there is no open connection.
+    public var connectedNode: RabbitEndpoint? {
+        session.connectedNode
+    }
+}
+
+extension Broker where Transport == RabbitTransport {
+    /// The node the broker's connection is to; nil while there is no open connection.
+    public var connectedNode: RabbitEndpoint? {
+        transport.connectedNode
+    }
 }

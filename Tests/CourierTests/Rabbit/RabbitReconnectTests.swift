@@ -64,4 +64,37 @@ struct RabbitReconnectTests {
         #expect(ContinuousClock.now - again < .seconds(5))
         await broker.transport.close()
     }
+
+    @Test("several endpoints: a node down at the start is skipped; when the node in use goes, the next takes over with the topology and the consumers")
+    func failoverToTheNextEndpoint() async throws {
+        let server = try await OwnedRabbitServer()
+        try await server.start()
+        let suiteNode = try RabbitConfiguration(url: RabbitInteropTests.url).endpoints[0]
+        let owned = RabbitEndpoint(host: "127.0.0.1", port: server.port)
+        // Port 1 refuses: the first node is down from the start.
+        var configuration = RabbitConfiguration(endpoints: [RabbitEndpoint(host: "127.0.0.1", port: 1), owned, suiteNode])
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500))
+        configuration.publishTimeout = .seconds(60)
+        let broker = RabbitBroker(configuration: configuration)
+        let queue = Self.unique("failover")
+        let received = Inbox<String>()
+        broker.subscriber(.queue(RabbitQueue(queue, durable: false))) { (body: String, _: MessageContext) in received.put(body) }
+        try await withRunningApp([broker]) { () async throws in
+            await broker.waitUntilSubscribed()
+            #expect(broker.connectedNode == owned)
+            try await broker.publish("before", to: .queue(queue))
+            _ = try await received.wait(count: 1)
+
+            try await server.stop()
+            // Made while the connection moves to the next node: delivered there, where the
+            // recovery declared the queue again and resumed its consumer.
+            try await broker.publish("after", to: .queue(queue))
+            _ = try await received.wait(count: 2, timeout: .seconds(60))
+            #expect(broker.connectedNode == suiteNode)
+        }
+        #expect(received.values == ["before", "after"])
+        let admin = RabbitTransport(configuration: try RabbitConfiguration(url: RabbitInteropTests.url))
+        try await admin.deleteQueue(queue)
+        await admin.close()
+    }
 }
