@@ -19,6 +19,9 @@
 # The node is courier-PORT@localhost; it has its own epmd on PORT+10000 and its distribution port on
 # PORT+20000 (RabbitMQ's own offset; its command line tools take PORT+30000 to PORT+30010), so nodes
 # on different ports never share anything, and it reads nothing from /etc/rabbitmq or /var/lib/rabbitmq.
+# The nodes of a cluster (scripts/rabbitmq-cluster.sh) share one epmd and one Erlang cookie instead:
+# COURIER_RABBITMQ_EPMD_PORT names the epmd (started and stopped by the cluster script, not here) and
+# COURIER_RABBITMQ_COOKIE the cookie, for start, stop and ctl alike.
 # DIR holds mnesia/, log/ (the node's log and startup.log), enabled_plugins (none), the Erlang cookie,
 # port, and the pid files of the Erlang VM (node.pid), of RabbitMQ's rabbitmq-server script around it
 # (launcher.pid) and of its epmd (epmd.pid). As root the node runs as user rabbitmq: DIR is chowned to
@@ -59,7 +62,8 @@ for fd in /proc/$$/fd/*; do
 done
 
 node="courier-$port@localhost"
-epmd_port=$((port + 10000))
+shared_epmd=${COURIER_RABBITMQ_EPMD_PORT:-}
+epmd_port=${shared_epmd:-$((port + 10000))}
 local_only='-kernel inet_dist_use_interface {127,0,0,1}'
 # Erlang's schedulers spin for a while before they sleep (busy wait): on a 2-core machine shared
 # with the test process and other nodes, that spinning takes CPU from everything else. Off for the
@@ -118,7 +122,7 @@ stop() {
     # The launcher ends with the VM; if the VM had not written its pid file yet, TERM to the launcher
     # (RabbitMQ's rabbitmq-server script) stops the VM.
     end_process "$dir/launcher.pid" "rabbitmq-server|setpriv|env" 30
-    end_process "$dir/epmd.pid" epmd 5
+    [ -n "$shared_epmd" ] || end_process "$dir/epmd.pid" epmd 5
     rm -f "$dir/node.pid" "$dir/epmd.pid" "$dir/launcher.pid"
 }
 
@@ -141,7 +145,7 @@ if [ -e "$dir/port" ] && [ "$(cat "$dir/port")" != "$port" ]; then
     echo "rabbitmq: $dir holds the node of port $(cat "$dir/port"), not $port" >&2
     exit 1
 fi
-for taken in "$port" "$epmd_port" "$((port + 20000))"; do
+for taken in "$port" $([ -n "$shared_epmd" ] || echo "$epmd_port") "$((port + 20000))"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$taken") 2>/dev/null; then
         echo "rabbitmq: port $taken on 127.0.0.1 is already in use" >&2
         exit 1
@@ -166,6 +170,12 @@ ssl_options.verify = verify_none
 ssl_options.fail_if_no_peer_cert = false
 EOF
 fi
+# A cluster's nodes trust each other through one cookie (otherwise Erlang makes one per HOME).
+if [ -n "${COURIER_RABBITMQ_COOKIE:-}" ]; then
+    rm -f "$dir/.erlang.cookie"
+    printf '%s' "$COURIER_RABBITMQ_COOKIE" >"$dir/.erlang.cookie"
+    chmod 400 "$dir/.erlang.cookie"
+fi
 if [ "$(id -u)" -eq 0 ]; then
     chown -R rabbitmq:rabbitmq "$dir"
     "${as_node_user[@]}" test -w "$dir" || {
@@ -181,17 +191,20 @@ failed() {
     exit 1
 }
 
-# Its own epmd, so that we know its pid. No process keeps our standard streams: a caller reading our
-# output sees its end when we return. (Until they exec, our children are still "bash".)
-# `env --default-signal`: a caller that ignores SIGTERM (a Swift service handling it through a dispatch
-# source) passes that on to what it starts, and our stop would wait 30 s for a node deaf to it.
-env --default-signal epmd -port "$epmd_port" -address 127.0.0.1 </dev/null >"$dir/log/epmd.log" 2>&1 &
-echo $! >"$dir/epmd.pid"
-for _ in $(seq 1 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$epmd_port") 2>/dev/null && break
-    alive "$dir/epmd.pid" "epmd|env|bash" || failed "epmd exited ($(cat "$dir/log/epmd.log"))"
-    sleep 0.1
-done
+# Its own epmd, so that we know its pid (a cluster's is the cluster script's). No process keeps our
+# standard streams: a caller reading our output sees its end when we return. (Until they exec, our
+# children are still "bash".) `env --default-signal`: a caller that ignores SIGTERM (a Swift service
+# handling it through a dispatch source) passes that on to what it starts, and our stop would wait
+# 30 s for a node deaf to it.
+if [ -z "$shared_epmd" ]; then
+    env --default-signal epmd -port "$epmd_port" -address 127.0.0.1 </dev/null >"$dir/log/epmd.log" 2>&1 &
+    echo $! >"$dir/epmd.pid"
+    for _ in $(seq 1 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$epmd_port") 2>/dev/null && break
+        alive "$dir/epmd.pid" "epmd|env|bash" || failed "epmd exited ($(cat "$dir/log/epmd.log"))"
+        sleep 0.1
+    done
+fi
 (exec 3<>"/dev/tcp/127.0.0.1/$epmd_port") 2>/dev/null || failed "epmd does not listen on port $epmd_port"
 
 RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT=$((port + 20000)) \

@@ -50,6 +50,9 @@ cleanup() {
         for group in $groups; do kill -KILL -- "-$group" 2>/dev/null || true; done
     fi
     end_recorded_children
+    for dir in "$COURIER_TEST_SCRATCH"/courier-rabbit-cluster-*; do
+        [ -d "$dir" ] && "$PWD/scripts/rabbitmq-cluster.sh" stop "$dir" || true
+    done
     for dir in "$COURIER_TEST_SCRATCH"/courier-rabbit-*; do
         [ -d "$dir" ] && "$rabbitmq" stop "$dir" || true
     done
@@ -130,7 +133,7 @@ chmod o+x "$workdir"
 rabbit_dir="$workdir/rabbitmq"
 "$rabbitmq" start "$rabbit_dir" "$rabbit_port" || { echo "with-servers: rabbitmq-server did not start" >&2; exit 1; }
 export COURIER_RABBIT_URL="amqp://guest:guest@127.0.0.1:$rabbit_port/"
-export COURIER_RABBITMQ_SCRIPT="$rabbitmq"
+export COURIER_RABBITMQ_SCRIPT="$rabbitmq" COURIER_RABBITMQ_CLUSTER_SCRIPT="$PWD/scripts/rabbitmq-cluster.sh"
 
 # The command in a process group of its own (job control), so that cleanup can end it and whatever
 # it started; its exit status is ours.

@@ -1,6 +1,7 @@
 import Courier
 import CourierMemory
 import CourierTesting
+import Foundation
 import InMemoryTracing
 import Logging
 import ServiceLifecycle
@@ -164,4 +165,42 @@ func expectCancellationEndsWait(
     let elapsed = ContinuousClock.now - cancelled
     #expect(throws: CancellationError.self, sourceLocation: sourceLocation) { try result.get() }
     #expect(elapsed < bound, "the publish ended \(elapsed) after its cancellation", sourceLocation: sourceLocation)
+}
+
+/// Ports for the servers the tests start themselves. Tests run side by side, so two servers
+/// picking ports at random could pick the same one (seen: two tansu instances on one port; the
+/// second could not listen, and a connect check found the first), and a RabbitMQ node takes ports
+/// at fixed offsets from its own (epmd +10000, distribution +20000, its command line tools
+/// +30000 to +30010), which fell in other servers' ranges. Every port handed out, with its
+/// offsets, is held for the rest of the test process; the suite's shared servers' ports
+/// (scripts/with-servers.sh) are held from the start.
+enum TestPorts {
+    private static let taken = Mutex<Set<Int>>(Self.sharedServers)
+
+    /// The shared servers' ports: Redis, NATS, Kafka, and RabbitMQ's with its epmd, distribution
+    /// and command line tools' ports.
+    private static var sharedServers: Set<Int> {
+        let environment = ProcessInfo.processInfo.environment
+        func port(_ variable: String, _ fallback: Int) -> Int {
+            environment[variable].flatMap { URLComponents(string: $0)?.port } ?? fallback
+        }
+        let rabbit = port("COURIER_RABBIT_URL", 5680)
+        return Set([port("COURIER_REDIS_URL", 6390), port("COURIER_NATS_URL", 4230), port("COURIER_KAFKA_URL", 9094)])
+            .union([rabbit, rabbit + 10000, rabbit + 20000])
+            .union((rabbit + 30000)...(rabbit + 30010))
+    }
+
+    /// A port in `range` such that it and `port + offset` for each of `offsets` are held by no
+    /// other server of this test process; all of them are held from now on.
+    static func reserve(in range: ClosedRange<Int>, offsets: [Int] = [0]) -> Int {
+        taken.withLock { taken in
+            while true {
+                let candidate = Int.random(in: range)
+                let ports = offsets.map { candidate + $0 }
+                guard ports.allSatisfy({ !taken.contains($0) }) else { continue }
+                taken.formUnion(ports)
+                return candidate
+            }
+        }
+    }
 }

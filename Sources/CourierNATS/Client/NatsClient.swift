@@ -20,7 +20,7 @@ final class NatsClient: Sendable {
     }
 
     let configuration: NatsConfiguration
-    private let logger: Logger
+    let logger: Logger
     private let metricsFactory: any MetricsFactory
     private let events: NatsConnectionEvents
     private let state = Mutex(State.idle)

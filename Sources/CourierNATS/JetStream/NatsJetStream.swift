@@ -37,7 +37,33 @@ final class NatsJetStream: Sendable {
     ) async throws -> [NatsRawMessage] {
         let overall = overall ?? ContinuousClock.now + timeout
         let bound = overall - .now
-        try await client.waitUntilConnected(deadline: overall, timeout: bound, publishingTo: subject)
+        return try await round(subject, messages, deadline: overall).map { outcome in
+            switch outcome {
+            case .answered(let reply): return reply
+            case .noResponders: throw Self.noResponders(subject)
+            case .noAnswer: throw noAnswer(subject, within: min(timeout, bound))
+            }
+        }
+    }
+
+    /// What became of one request of a ``round(_:_:deadline:)``.
+    private enum Outcome {
+        case answered(NatsRawMessage)
+        /// The server said nobody takes the subject (status 503): nothing was stored.
+        case noResponders
+        /// No answer in time: the request may or may not have been taken.
+        case noAnswer
+    }
+
+    /// Sends every message (waiting for the connection first, until `overall`) and waits for
+    /// their replies until the JetStream timeout from now or `overall`, whichever is first.
+    /// - Throws: `CancellationError`; a connection that did not come back in time.
+    private func round(
+        _ subject: String,
+        _ messages: [(headers: MessageHeaders, body: ByteBuffer)],
+        deadline overall: ContinuousClock.Instant
+    ) async throws -> [Outcome] {
+        try await client.waitUntilConnected(deadline: overall, timeout: overall - .now, publishingTo: subject)
         try subscribeIfNeeded()
         let tokens = state.withLock { state -> [UInt64] in
             defer { state.nextToken += UInt64(messages.count) }
@@ -50,23 +76,28 @@ final class NatsJetStream: Sendable {
         }
         // Every reply by one deadline, each wait ending on its timer (no task per request).
         let deadline = min(ContinuousClock.now + timeout, overall)
-        var answers: [NatsRawMessage] = []
-        answers.reserveCapacity(tokens.count)
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(tokens.count)
         for token in tokens {
             guard let reply = await replies.wait(for: token, timeout: deadline - .now) else {
                 try Task.checkCancellation()
-                if ContinuousClock.now < deadline { throw NatsError(.connectionClosed, "the connection closed before '\(subject)' answered") }
-                var message = "no answer from '\(subject)' within \(min(timeout, bound))"
-                // Lost with the connection, perhaps: say so (the server may or may not have it).
-                if let outage = client.outage { message += "; the connection is \(outage.summary(describing: NatsError.text(of:)))" }
-                throw NatsError(.timeout, message)
+                outcomes.append(.noAnswer)
+                continue
             }
-            answers.append(reply)
+            outcomes.append(reply.status == 503 ? .noResponders : .answered(reply))
         }
-        if answers.contains(where: { $0.status == 503 }) {
-            throw NatsError(.noResponders, "nothing answers on '\(subject)' (no stream or no JetStream)")
-        }
-        return answers
+        return outcomes
+    }
+
+    private static func noResponders(_ subject: String) -> NatsError {
+        NatsError(.noResponders, "nothing answers on '\(subject)' (no stream or no JetStream)")
+    }
+
+    private func noAnswer(_ subject: String, within limit: Duration) -> NatsError {
+        var message = "no answer from '\(subject)' within \(limit)"
+        // Lost with the connection, perhaps: say so (the server may or may not have it).
+        if let outage = client.outage { message += "; the connection is \(outage.summary(describing: NatsError.text(of:)))" }
+        return NatsError(.timeout, message)
     }
 
     /// Calls the JetStream API and decodes its answer, throwing its error if it reports one.
@@ -139,6 +170,12 @@ final class NatsJetStream: Sendable {
         try await call("$JS.API.STREAM.INFO.\(name)", as: StreamInfo.self).state
     }
 
+    /// The `server_name` of the server that leads the stream in a cluster (nil on one server,
+    /// or while it elects one).
+    func streamLeader(_ name: String) async throws -> String? {
+        try await call("$JS.API.STREAM.INFO.\(name)", as: StreamInfo.self).cluster?.leader
+    }
+
     func deleteStream(_ name: String) async throws {
         _ = try await call("$JS.API.STREAM.DELETE.\(name)", as: Success.self)
     }
@@ -170,13 +207,82 @@ final class NatsJetStream: Sendable {
 
     /// Publishes a batch in order and returns its PubAcks, in the same order; `deadline` bounds
     /// the whole publish (a wait for the connection included), by default the JetStream timeout.
+    ///
+    /// A stream without a leader (a cluster electing one after its leader was lost: nats-server
+    /// takes 4 to 9 s) answers nothing, or "no responders": the messages without a PubAck are sent
+    /// again, with the same headers and so the same `Nats-Msg-Id`, which the stream keeps one of
+    /// within its duplicate window, until `deadline`. "No responders" from a subject that no stream
+    /// takes fails at once (the JetStream API says so).
     func publish(
         subject: String,
         _ messages: [(headers: MessageHeaders, body: ByteBuffer)],
         deadline: ContinuousClock.Instant? = nil
     ) async throws -> [NatsPubAck] {
-        try await requests(subject, messages, deadline: deadline).map { reply in
-            try NatsPubAckParser.parse(reply.body) ?? decode(reply, as: NatsPubAck.self, from: subject)
+        let overall = deadline ?? ContinuousClock.now + timeout
+        var acks = [NatsPubAck?](repeating: nil, count: messages.count)
+        var pending = Array(messages.indices)
+        var pauses = Self.resendPauses.attempts()
+        var checkedForStream = false
+        while true {
+            let outcomes = try await round(subject, pending.map { messages[$0] }, deadline: overall)
+            var unanswered: [Int] = []
+            var failure: NatsError?
+            for (index, outcome) in zip(pending, outcomes) {
+                switch outcome {
+                case .answered(let reply):
+                    do {
+                        acks[index] = try NatsPubAckParser.parse(reply.body) ?? decode(reply, as: NatsPubAck.self, from: subject)
+                    } catch let error as NatsError where error.jetStreamErrorCode == Self.temporarilyUnavailable {
+                        // "JetStream system temporarily unavailable": the cluster is electing.
+                        unanswered.append(index)
+                        failure = error
+                    }
+                case .noResponders:
+                    unanswered.append(index)
+                    failure = Self.noResponders(subject)
+                case .noAnswer:
+                    unanswered.append(index)
+                    failure = failure ?? noAnswer(subject, within: timeout)
+                }
+            }
+            guard let failure else { return acks.compactMap { $0 } }
+            if failure.code == .noResponders, !checkedForStream {
+                // Nobody at all takes a subject no stream covers: that is not an election.
+                checkedForStream = true
+                let exists = try await streamExists(for: subject, deadline: overall)
+                if !exists { throw failure }
+            }
+            guard let pause = pauses.nextDelay(), ContinuousClock.now + pause < overall else { throw failure }
+            client.logger.debug(
+                "JetStream publish without a PubAck (a stream electing its leader?); sending again with the same message ids",
+                metadata: ["courier.destination": "\(subject)", "courier.nats.unacknowledged": "\(unanswered.count)", "error": "\(failure)"]
+            )
+            try await Task.sleep(for: pause)
+            pending = unanswered
+        }
+    }
+
+    /// JetStream's `err_code` for "JetStream system temporarily unavailable" (an election).
+    private static let temporarilyUnavailable = 10008
+
+    /// The pauses between sending again what a stream did not acknowledge: short, as an election
+    /// ends within seconds and every pause adds to the publish's latency.
+    private static let resendPauses = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(1))
+
+    /// Whether a stream takes `subject`, as the JetStream API says: false when the API answers
+    /// none, or nothing answers it (no JetStream); true when it does not answer in time (its meta
+    /// leader may be electing too: better to wait than to fail).
+    private func streamExists(for subject: String, deadline: ContinuousClock.Instant) async throws -> Bool {
+        let request = ByteBuffer(bytes: try JSONEncoder().encode(["subject": subject]))
+        let outcomes = try await round("$JS.API.STREAM.NAMES", [([:], request)], deadline: deadline)
+        switch outcomes.first {
+        case .answered(let reply):
+            guard let names = try? decode(reply, as: StreamNames.self, from: "$JS.API.STREAM.NAMES") else { return true }
+            return !(names.streams ?? []).isEmpty
+        case .noResponders:
+            return false
+        case .noAnswer, nil:
+            return true
         }
     }
 }
@@ -214,8 +320,19 @@ enum APIAnswer<Answer: Decodable>: Decodable {
 
 struct Success: Decodable {}
 
+/// The answer of `$JS.API.STREAM.NAMES`.
+struct StreamNames: Decodable {
+    var streams: [String]?
+}
+
 struct StreamInfo: Decodable {
+    struct Cluster: Decodable {
+        var leader: String?
+    }
+
     var state: NatsStreamState
+    /// In a cluster: which server leads the stream (its `server_name`).
+    var cluster: Cluster?
 }
 
 struct ConsumerInfo: Decodable {
@@ -248,6 +365,7 @@ struct StreamConfig: Encodable {
         storage = stream.storage.rawValue
         maxAge = stream.maxAge?.wholeNanoseconds ?? 0
         duplicateWindow = stream.duplicateWindow?.wholeNanoseconds
+        numReplicas = max(1, stream.replicas)
     }
 }
 

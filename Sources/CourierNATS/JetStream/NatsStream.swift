@@ -25,6 +25,9 @@ public struct NatsStream: Sendable, Hashable {
     public var maxAge: Duration?
     /// The window in which a repeated `Nats-Msg-Id` is dropped as a duplicate (server default 2 min).
     public var duplicateWindow: Duration?
+    /// How many servers of a cluster keep the stream (1, 3 or 5; 3 survives the loss of one).
+    /// An acknowledged publish is on a majority of them.
+    public var replicas: Int
 
     public init(
         _ name: String,
@@ -32,7 +35,8 @@ public struct NatsStream: Sendable, Hashable {
         retention: Retention = .limits,
         storage: Storage = .file,
         maxAge: Duration? = nil,
-        duplicateWindow: Duration? = nil
+        duplicateWindow: Duration? = nil,
+        replicas: Int = 1
     ) {
         self.name = name
         self.subjects = subjects ?? [name]
@@ -40,6 +44,7 @@ public struct NatsStream: Sendable, Hashable {
         self.storage = storage
         self.maxAge = maxAge
         self.duplicateWindow = duplicateWindow
+        self.replicas = replicas
     }
 }
 

@@ -14,6 +14,12 @@ extension Broker where Transport == NatsTransport {
         return try await transport.streamState(name)
     }
 
+    /// The name (`server_name`) of the server that leads the stream in a cluster; nil on a
+    /// single server, or while the cluster elects one.
+    public func streamLeader(_ name: String) async throws -> String? {
+        try await transport.streamLeader(name)
+    }
+
     /// Deletes the stream and everything in it.
     public func deleteStream(_ name: String) async throws {
         try await transport.deleteStream(name)

@@ -119,7 +119,9 @@ public struct NatsDestination: BrokerDestination, Hashable {
 /// Per-message options of a NATS publish.
 public struct NatsPublishOptions: Sendable, Hashable {
     /// JetStream de-duplication: a repeat of the same id within the stream's duplicate window
-    /// is stored once (`Nats-Msg-Id`; the receipt's PubAck then says `duplicate`).
+    /// is stored once (`Nats-Msg-Id`; the receipt's PubAck then says `duplicate`). Without one,
+    /// a JetStream publish sends the message's id, so that a publish sent again while a
+    /// clustered stream elects its leader is stored once.
     public var deduplicationID: String?
 
     public init(deduplicationID: String? = nil) {

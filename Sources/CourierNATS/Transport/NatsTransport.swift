@@ -98,7 +98,9 @@ public final class NatsTransport: BrokerTransport {
         let messages = publication.messages.map { message in
             var headers = NatsIncoming.headers(of: message, replyToHeader: true)
             if let expectedStream { headers["Nats-Expected-Stream"] = expectedStream }
-            if let id = options(of: message)?.deduplicationID { headers["Nats-Msg-Id"] = id }
+            // Always a message id: a publish sent again (a stream electing its leader) is then
+            // stored once, within the stream's duplicate window.
+            headers["Nats-Msg-Id"] = options(of: message)?.deduplicationID ?? message.messageID
             return (message.messageID, headers, message.body)
         }
         let acks = try await jetStream.publish(subject: subject, messages.map { ($0.1, $0.2) }, deadline: deadline)
@@ -226,6 +228,13 @@ public final class NatsTransport: BrokerTransport {
     public func streamState(_ name: String) async throws -> NatsStreamState {
         try await client.connect()
         return try await jetStream.streamState(name)
+    }
+
+    /// The name (`server_name`) of the server that leads the stream in a cluster; nil on a
+    /// single server, or while the cluster elects one.
+    public func streamLeader(_ name: String) async throws -> String? {
+        try await client.connect()
+        return try await jetStream.streamLeader(name)
     }
 
     /// Deletes the stream and everything in it.

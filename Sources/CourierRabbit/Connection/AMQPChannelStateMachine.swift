@@ -30,8 +30,9 @@ struct AMQPChannelStateMachine<CallWaiter, ConfirmWaiter, Sink> {
         var exchange: String
         var routingKey: String
         var messageID: String?
-        /// Set by a `basic.return` for it: its ack then fails it as unroutable.
-        var returned: String?
+        /// Set by a `basic.return` for it (the reply code and text): its ack then fails it as
+        /// unroutable.
+        var returned: (code: UInt16, text: String)?
     }
 
     /// What a channel that ends leaves behind: every waiter fails with `error`, and the sinks
@@ -162,7 +163,7 @@ struct AMQPChannelStateMachine<CallWaiter, ConfirmWaiter, Sink> {
                 entry.value.returned == nil && entry.value.exchange == exchange && entry.value.routingKey == routingKey
                     && entry.value.messageID == message.properties.messageID
             }
-            if let sequence = match.keys.min() { unconfirmed[sequence]?.returned = "\(code) \(text)" }
+            if let sequence = match.keys.min() { unconfirmed[sequence]?.returned = (code, text) }
             return .none
         }
     }
@@ -175,7 +176,14 @@ struct AMQPChannelStateMachine<CallWaiter, ConfirmWaiter, Sink> {
         for sequence in sequences {
             guard let waiting = unconfirmed.removeValue(forKey: sequence) else { continue }
             if let returned = waiting.returned {
-                settled.append((waiting.waiter, RabbitError(.publishRefused, "returned as unroutable: \(returned) (exchange '\(waiting.exchange)', routing key '\(waiting.routingKey)')")))
+                settled.append((
+                    waiting.waiter,
+                    RabbitError(
+                        .publishRefused,
+                        "returned as unroutable: \(returned.code) \(returned.text) (exchange '\(waiting.exchange)', routing key '\(waiting.routingKey)')",
+                        replyCode: returned.code
+                    )
+                ))
             } else if ok {
                 settled.append((waiting.waiter, nil))
             } else {

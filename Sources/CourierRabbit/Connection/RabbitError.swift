@@ -22,7 +22,10 @@ public struct RabbitError: Error, CustomStringConvertible, Sendable {
         /// ``RabbitConfiguration/tls`` cannot be used (an unreadable certificate or key file, a key
         /// that does not match): ``RabbitError/underlying`` is NIOSSL's error. Nothing was sent.
         public static let invalidTLSConfiguration = Code("invalidTLSConfiguration")
-        /// A publish was refused: returned as unroutable (`mandatory`) or nacked by the server.
+        /// A publish was refused: returned as unroutable (`mandatory`; ``RabbitError/replyCode``
+        /// is the return's, 312 NO_ROUTE) or nacked by the server (no reply code; a quorum queue
+        /// electing its leader nacks, and such a publish is sent again first, as
+        /// ``RabbitConfiguration/publishRetries`` allows).
         public static let publishRefused = Code("publishRefused")
         /// A publish found no connection to RabbitMQ within its
         /// ``RabbitConfiguration/publishTimeout``: the server was unreachable (restarting, down,

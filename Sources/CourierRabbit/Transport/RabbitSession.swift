@@ -181,8 +181,8 @@ final class RabbitSession: Sendable {
 
     /// A connection for generation `generation`: the first tries each endpoint once, in order;
     /// a later one starts with the node after the one it lost and goes round the endpoints, one
-    /// round per attempt of the reconnect policy (the first at once, the others after its
-    /// delays), recovering the topology and consumers on the connection made.
+    /// round per attempt of the reconnect policy, each after the policy's delay (with several
+    /// nodes the first at once), recovering the topology and consumers on the connection made.
     private static func connectOrRecover(
         generation: Int,
         configuration: RabbitConfiguration,
@@ -196,9 +196,11 @@ final class RabbitSession: Sendable {
         }
         var attempts = policy.attempts()
         var lastError: any Error = RabbitError(.connectionClosed, "the connection to RabbitMQ was lost")
-        var delay: Duration? = .zero
-        while let wait = delay {
-            if wait > .zero { try await Task.sleep(for: wait) }
+        // With several nodes the first attempt goes at once: another node is likely up.
+        var immediately = configuration.endpoints.count > 1
+        while let delay = attempts.nextDelay() {
+            if !immediately { try await Task.sleep(for: delay) }
+            immediately = false
             do {
                 let live = try await connect(configuration, from: cursor.next, generation: generation, cursor: cursor)
                 do {
@@ -209,16 +211,15 @@ final class RabbitSession: Sendable {
                 }
                 logger.info(
                     "RabbitMQ connection recovered",
-                    metadata: ["courier.rabbitmq.attempts": "\(attempts.count + 1)", "courier.rabbitmq.node": "\(live.endpoint)"]
+                    metadata: ["courier.rabbitmq.attempts": "\(attempts.count)", "courier.rabbitmq.node": "\(live.endpoint)"]
                 )
                 return live
             } catch {
                 noteAttemptError(error)
                 if error is CancellationError || Task.isCancelled { throw error }
                 lastError = error
-                logger.warning("RabbitMQ reconnect attempt \(attempts.count + 1) failed", metadata: ["error": "\(error)"])
+                logger.warning("RabbitMQ reconnect attempt \(attempts.count) failed", metadata: ["error": "\(error)"])
             }
-            delay = attempts.nextDelay()
         }
         logger.error("RabbitMQ: giving up reconnecting after \(attempts.count) attempts", metadata: ["error": "\(lastError)"])
         throw lastError

@@ -175,11 +175,14 @@ public final class RabbitTransport: BrokerTransport {
 
     /// Publishes in order (a batch pipelined under one round of confirms) and waits for the
     /// confirms; publishes the connection lost before their confirms go again on the next
-    /// connection (``RabbitConfiguration/publishRetries``), and a publishing channel the server
-    /// closed (a missing exchange: 404) is replaced for the next publish. The whole, waiting for
-    /// a reconnect included, is bounded by ``RabbitConfiguration/publishTimeout``.
+    /// connection, and nacked ones (a quorum queue electing its leader) after a short pause, each
+    /// as often as ``RabbitConfiguration/publishRetries`` allows (a batch goes again whole); a
+    /// publishing channel the server closed (a missing exchange: 404) is replaced for the next
+    /// publish. The whole, waiting for a reconnect included, is bounded by
+    /// ``RabbitConfiguration/publishTimeout``.
     private func publish(_ messages: [AMQPPublish]) async throws {
         var retries = 0
+        var nackPauses = Self.nackPauses.attempts()
         let epoch = session.epoch
         let deadline = ContinuousClock.now + configuration.publishTimeout
         while true {
@@ -193,6 +196,16 @@ public final class RabbitTransport: BrokerTransport {
                     logger.debug("RabbitMQ publish lost with the connection; sending it again", metadata: ["courier.rabbitmq.count": "\(messages.count)"])
                     continue
                 }
+                if error.code == .publishRefused, error.replyCode == nil, retries < configuration.publishRetries,
+                    let pause = nackPauses.nextDelay(), ContinuousClock.now + pause < deadline
+                {
+                    // Nacked, not returned: the queue could not take it now (a quorum queue without
+                    // a leader yet); the same message goes again, keeping its message id.
+                    retries += 1
+                    logger.debug("RabbitMQ publish nacked; sending it again", metadata: ["courier.rabbitmq.count": "\(messages.count)"])
+                    try await Task.sleep(for: pause)
+                    continue
+                }
                 if error.code == .closedByServer, live.connection.isOpen {
                     try? await session.replacePublisher(of: live)
                 }
@@ -200,6 +213,10 @@ public final class RabbitTransport: BrokerTransport {
             }
         }
     }
+
+    /// The pauses before sending a nacked publish again: a quorum queue elects its leader within
+    /// about a second.
+    private static let nackPauses = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(800), jitter: 0)
 
     // MARK: - Consuming
 

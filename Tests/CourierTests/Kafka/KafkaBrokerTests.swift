@@ -9,6 +9,22 @@ import Tracing
 /// Kafka against a real Kafka-compatible server (tansu).
 @Suite("Kafka broker")
 struct KafkaBrokerTests {
+    @Test("bootstrap servers with the first one down: publishing and consuming go through the next")
+    func firstBootstrapServerDown() async throws {
+        let server = KafkaTestServer.url.replacingOccurrences(of: "kafka://", with: "")
+        // Port 1 refuses: librdkafka learns the cluster from the second address.
+        let broker = KafkaBroker(configuration: try KafkaTestServer.configuration(url: "kafka://127.0.0.1:1,\(server)"))
+        let topic = KafkaTestServer.unique("bootstrap")
+        let inbox = Inbox<String>()
+        broker.subscriber(.topics(topic, start: .beginning)) { (text: String, _: MessageContext) in inbox.put(text) }
+        try await withRunningApp([broker]) { () async throws in
+            await broker.waitUntilSubscribed()
+            let receipt = try #require(try await broker.publish("through the second", to: topic))
+            #expect(receipt.kafka?.topic == topic)
+            #expect(try await inbox.wait(count: 1, timeout: .seconds(30)) == ["through the second"])
+        }
+    }
+
     @Test("publish: the receipt has partition and offset; the record carries key, partition, timestamp and FastStream's headers")
     func publishAndConsume() async throws {
         let tracer = InMemoryTracer()

@@ -75,7 +75,7 @@ final class OwnedKafkaServer: Sendable {
 
     /// The port is below Linux's ephemeral range (32768–60999), where another test's client socket
     /// could hold it, and apart from the other owned servers' ranges.
-    init(port: Int = Int.random(in: 30000...32700), arguments: [String] = []) {
+    init(port: Int = TestPorts.reserve(in: 30000...32700), arguments: [String] = []) {
         self.port = port
         self.arguments = arguments
     }

@@ -28,6 +28,14 @@ struct NatsJetStreamTests {
             #expect(try message.nats.jetStream?.consumer == "billing")
             #expect(message.deliveryCount == 1)
             #expect(message.messageID == "1", "the stream sequence is the message id")
+            // A subject no stream captures: nothing answers, and the JetStream API says no stream
+            // takes it, so the publish fails at once (an election is waited out: NatsClusterTests).
+            let started = ContinuousClock.now
+            let refused = await #expect(throws: NatsError.self) {
+                try await broker.publish("lost", to: .jetStream(NatsTestServer.unique("nostream")))
+            }
+            #expect(refused?.code == .noResponders, "\(String(describing: refused))")
+            #expect(ContinuousClock.now - started < .seconds(15), "failed at once, not after the 30 s publish timeout")
         }
         let admin = try NatsTestServer.admin()
         let consumer = try await admin.consumerState(stream: streamName, consumer: "billing")
@@ -38,10 +46,6 @@ struct NatsJetStreamTests {
         #expect(process.parentSpanID == send.spanID)
         #expect(process.attribute("messaging.consumer.group.name")?.toSpanAttribute() == "billing")
         #expect(process.attribute("messaging.message.id")?.toSpanAttribute() == "1")
-        // A subject no stream captures: the PubAck never comes, the publish fails.
-        await #expect(throws: NatsError.self) {
-            try await broker.publish("lost", to: .jetStream(NatsTestServer.unique("nostream")))
-        }
         try await admin.deleteStream(streamName)
         await admin.close()
     }

@@ -56,7 +56,7 @@ final class OwnedNatsServer: Sendable {
     init(arguments: [String] = []) throws {
         // Below Linux's ephemeral range (32768–60999), where a client socket of another test could
         // hold the port, and apart from the other owned servers' ranges (Redis 20000–29998).
-        port = Int.random(in: 10000...19999)
+        port = TestPorts.reserve(in: 10000...19999)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("courier-nats-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.arguments = arguments

@@ -85,7 +85,10 @@ struct AMQPChannelStateMachineTests {
         var machine = try Self.confirming(5)
         #expect(Self.settled(try machine.frameReceived(.method(.basicAck(deliveryTag: 2, multiple: false)))) == ["p2: ok"])
         #expect(Self.settled(try machine.frameReceived(.method(.basicAck(deliveryTag: 4, multiple: true)))) == ["p1: ok", "p3: ok", "p4: ok"])
-        #expect(Self.settled(try machine.frameReceived(.method(.basicNack(deliveryTag: 5, multiple: true, requeue: false)))) == ["p5: publishRefused"])
+        guard case .settle(let nacked) = try machine.frameReceived(.method(.basicNack(deliveryTag: 5, multiple: true, requeue: false))) else {
+            Issue.record("the nack settles p5"); return
+        }
+        #expect(nacked.map(\.0) == ["p5"] && nacked[0].1?.code == .publishRefused && nacked[0].1?.replyCode == nil)
         // Settled once: an ack repeated settles nothing.
         guard case .none = try machine.frameReceived(.method(.basicAck(deliveryTag: 5, multiple: true))) else {
             Issue.record("nothing left to settle"); return
@@ -109,6 +112,8 @@ struct AMQPChannelStateMachineTests {
         #expect(settled.map(\.0) == ["first", "second", "routed"])
         #expect(settled[0].1?.code == .publishRefused && settled[1].1?.code == .publishRefused)
         #expect(settled[0].1?.message.contains("312 NO_ROUTE") == true)
+        // A return carries its reply code; a nack none (the transport sends a nacked publish again).
+        #expect(settled[0].1?.replyCode == 312)
         #expect(settled[2].1 == nil)
     }
 

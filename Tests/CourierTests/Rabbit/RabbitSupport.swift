@@ -1,5 +1,6 @@
 import Courier
 import CourierChildProcess
+import CourierRabbit
 import Foundation
 import Testing
 
@@ -12,8 +13,9 @@ final class OwnedRabbitServer: Sendable {
     let tls: Bool
 
     init(tls: Bool = false) async throws {
-        // The node also takes PORT+10000 to PORT+30010: ports below 5000 keep clear of the suite's.
-        port = Int.random(in: 1100...4900)
+        // The node also takes its TLS port (+1), epmd (+10000), distribution (+20000) and its
+        // command line tools' ports (+30000 to +30010).
+        port = TestPorts.reserve(in: 1100...2700, offsets: [0, 1, 10000, 20000] + Array(30000...30010))
         self.tls = tls
         // In the folder scripts/with-servers.sh stops every node of, whatever happens to this process.
         let scratch = ProcessInfo.processInfo.environment["COURIER_TEST_SCRATCH"] ?? "/tmp"
@@ -47,6 +49,79 @@ final class OwnedRabbitServer: Sendable {
 
     /// A node a failed test left running is stopped in the background (and its folder removed):
     /// a deinit must not block a thread of the cooperative pool while the node shuts down.
+    deinit {
+        _ = try? ChildProcess("/bin/bash", ["-c", "\"$0\" stop \"$1\"; rm -rf \"$1\"", Self.script, directory.path])
+    }
+}
+
+/// A RabbitMQ cluster of the test's own (scripts/rabbitmq-cluster.sh): three nodes on loopback,
+/// courier-BASE@localhost to courier-(BASE+2)@localhost, in a folder scripts/with-servers.sh stops
+/// whatever happens to this process.
+final class OwnedRabbitCluster: Sendable {
+    let base: Int
+    let directory: URL
+
+    init() throws {
+        // Nodes on base…base+2, each with its distribution (+20000) and command line tools'
+        // (+30000 to +30010) ports; one epmd (+10000).
+        base = TestPorts.reserve(in: 1100...2700, offsets: [0, 1, 2, 10000, 20000, 20001, 20002] + Array(30000...30012))
+        let scratch = ProcessInfo.processInfo.environment["COURIER_TEST_SCRATCH"] ?? "/tmp"
+        directory = URL(fileURLWithPath: scratch).appendingPathComponent("courier-rabbit-cluster-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    static var script: String {
+        ProcessInfo.processInfo.environment["COURIER_RABBITMQ_CLUSTER_SCRIPT"] ?? "scripts/rabbitmq-cluster.sh"
+    }
+
+    /// The nodes, 1 to 3, in order.
+    var endpoints: [RabbitEndpoint] { (0..<3).map { RabbitEndpoint(host: "127.0.0.1", port: base + $0) } }
+
+    /// The node (1 to 3) of `endpoint`.
+    func node(of endpoint: RabbitEndpoint) -> Int { endpoint.port - base + 1 }
+
+    /// Starts the three nodes and joins them; returns once they run as one cluster.
+    func start() async throws {
+        try await run(["start", directory.path, String(base)])
+    }
+
+    /// kill -9 of node `node`'s Erlang VM.
+    func kill(node: Int) async throws {
+        try await run(["kill", directory.path, String(node)])
+    }
+
+    /// Starts node `node` again; returns once it takes connections (it rejoins the cluster).
+    func restart(node: Int) async throws {
+        try await run(["node", directory.path, String(node)])
+    }
+
+    /// The node (1 to 3) that leads the quorum queue `queue`, as node `asking` says.
+    func leader(of queue: String, asking: Int) async throws -> Int? {
+        let output = try await run(["ctl", directory.path, String(asking), "-q", "list_queues", "name", "leader"])
+        for line in output.split(separator: "\n") {
+            let fields = line.split(whereSeparator: \.isWhitespace)
+            guard fields.count >= 2, fields[0] == queue else { continue }
+            // courier-PORT@localhost
+            let name = fields[1]
+            guard let dash = name.firstIndex(of: "-"), let at = name.firstIndex(of: "@"), let port = Int(name[name.index(after: dash)..<at]) else { return nil }
+            return port - base + 1
+        }
+        return nil
+    }
+
+    /// What node `asking` says of the queues (name, type, leader, members, online members,
+    /// messages), for a failed test's message.
+    func queueStatus(asking: Int) async -> String {
+        (try? await run(["ctl", directory.path, String(asking), "-q", "list_queues", "name", "type", "leader", "members", "online", "messages"]))
+            ?? "(node \(asking) did not answer)"
+    }
+
+    @discardableResult
+    private func run(_ arguments: [String]) async throws -> String {
+        try await ChildProcess.run("/bin/bash", [Self.script] + arguments)
+    }
+
+    /// A cluster a failed test left running is stopped in the background (and its folder removed).
     deinit {
         _ = try? ChildProcess("/bin/bash", ["-c", "\"$0\" stop \"$1\"; rm -rf \"$1\"", Self.script, directory.path])
     }

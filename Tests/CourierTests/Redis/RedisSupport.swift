@@ -54,7 +54,7 @@ final class OwnedRedisServer: Sendable {
     /// throw-away CA (``caCertificate``) for `localhost` and 127.0.0.1.
     init(arguments: [String] = [], credentials: String = "", tls: Bool = false) async throws {
         self.credentials = credentials
-        port = Int.random(in: 20000...29998)
+        port = TestPorts.reserve(in: 20000...29998, offsets: [0, 1])
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("courier-redis-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var arguments = arguments

@@ -1,0 +1,25 @@
+import Courier
+import CourierKafka
+import CourierNATS
+import CourierRabbit
+
+// README: "Production topologies": each clustered form's configuration.
+func topologiesExample() async throws {
+    // RabbitMQ: the cluster's nodes; a quorum queue for durable work.
+    let rabbit = RabbitBroker(configuration: try RabbitConfiguration(url: "amqp://orders:secret@rabbit-1:5672,rabbit-2:5672,rabbit-3:5672/shop"))
+    let work = RabbitQueue("payments", durable: true, arguments: ["x-queue-type": .string("quorum")])
+    rabbit.subscriber(.queue(work)) { (order: Order, context) in
+        // Redelivered after a node died before the ack reached it: handle idempotently.
+        if try context.message.rabbit.redelivered { context.logger.info("seen before?", metadata: ["order": "\(order.id)"]) }
+    }
+
+    // NATS: every server of the cluster, and a stream kept on three of them.
+    var nats = NatsConfiguration(servers: ["nats://nats-1:4222", "nats://nats-2:4222", "nats://nats-3:4222"])
+    nats.publishTimeout = .seconds(30)   // a publish waits out a stream's leader election within it
+    let natsBroker = NatsBroker(configuration: nats)
+    try await natsBroker.declareStream(NatsStream("ORDERS", subjects: ["orders.>"], replicas: 3))
+
+    // Kafka: several bootstrap servers; librdkafka learns the rest of the cluster from any of them.
+    let kafka = KafkaBroker(configuration: try KafkaConfiguration(url: "kafka://kafka-1:9092,kafka-2:9092,kafka-3:9092"))
+    _ = kafka
+}
