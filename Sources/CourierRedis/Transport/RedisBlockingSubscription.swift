@@ -109,6 +109,13 @@ final class RedisBlockingSubscription: TransportSubscription {
                     state.readPending = true
                 }
                 try await Task.sleep(for: delay)
+            } catch let error as RedisError where error.serverCode == .loading {
+                // A restarted server reading its data back (`LOADING`): it refuses reads for a
+                // moment. The same connection reads again after the reconnect policy's delay.
+                if state.withLock({ $0.stopped }) { return nil }
+                guard let delay = attempts.nextDelay() else { throw error }
+                logger.debug("Redis is loading its data; reading again", metadata: ["courier.retry_in": "\(delay)"])
+                try await Task.sleep(for: delay)
             } catch let error as RedisError where error.serverCode == .unblocked || error.serverCode == .noGroup {
                 if state.withLock({ $0.stopped }) { return nil }
                 if error.serverCode == .noGroup {
@@ -136,7 +143,14 @@ final class RedisBlockingSubscription: TransportSubscription {
     private func connection() async throws -> RedisConnection {
         if let connection = state.withLock({ $0.connection }), connection.isActive { return connection }
         let connection = try await RedisConnection.connect(client.configuration)
-        let id = try await connection.send(RedisCommand("CLIENT", ["ID"])).integer
+        let id: Int64?
+        do {
+            id = try await connection.send(RedisCommand("CLIENT", ["ID"])).integer
+        } catch {
+            // Refused (a server still loading its data, say): this connection is nobody's.
+            await connection.close()
+            throw error
+        }
         let stopped = state.withLock { state -> Bool in
             state.connection = connection
             state.clientID = id
