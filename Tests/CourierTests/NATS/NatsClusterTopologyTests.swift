@@ -64,7 +64,7 @@ final class OwnedNatsCluster: Sendable {
 
 /// Issue 24: a NATS cluster with a stream of three replicas, its leader killed mid-stream.
 @Suite("NATS cluster: a replicated stream loses its leader")
-struct NatsClusterTests {
+struct NatsClusterTopologyTests {
     @Test("kill -9 of the stream's leader mid-stream: no publish fails during the election, every acknowledged one is handled, core subscriptions carry on")
     func leaderKilled() async throws {
         let cluster = try OwnedNatsCluster()
