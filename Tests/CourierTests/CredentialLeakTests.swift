@@ -219,7 +219,7 @@ struct CredentialLeakTests {
         }
 
         // Traced services on both, publishing and consuming.
-        for configuration in [creds, nkey] {
+        for (configuration, server) in [(creds, operatorServer), (nkey, nkeyServer)] {
             let broker = NatsBroker(configuration: configuration, middlewares: [witness.telemetry], logger: witness.logger)
             witness.show(broker.transport.configuration)
             let subject = NatsTestServer.unique("secret")
@@ -228,9 +228,11 @@ struct CredentialLeakTests {
                 context.logger.info("handled", metadata: ["text": "\(text)"])
                 inbox.put(text)
             }
-            try await withRunningNats(broker) { () async throws in
-                try await broker.publish("signed in", to: subject)
-                try await inbox.wait(count: 1)
+            try await server.attachingLog {
+                try await withRunningNats(broker) { () async throws in
+                    try await broker.publish("signed in", to: subject)
+                    try await inbox.wait(count: 1)
+                }
             }
         }
         await operatorServer.kill()

@@ -77,9 +77,9 @@ public struct KafkaRebalance: Sendable, Hashable {
 
 /// One librdkafka consumer: a group member, or a consumer of partitions assigned by hand.
 ///
-/// A thread of its own polls it (blocking up to 100 ms per call, never spinning): records go to
-/// `onRecord`, and rebalances, errors and logs are served there too, so they are handled even
-/// while every handler is busy. Offsets are stored by the ack policy and committed in the
+/// Its poll loop (a ``KafkaPollLoop`` the transport's run drives, blocking up to 100 ms per call,
+/// never spinning) hands records to `onRecord` and serves rebalances, errors and logs, so they are
+/// handled even while every handler is busy. Offsets are stored by the ack policy and committed in the
 /// background by librdkafka, synchronously on revoke and on close.
 ///
 /// Its lifecycle is one ``KafkaConsumerState/Phase``: created, polling (from ``start(onRecord:)``),
@@ -179,41 +179,57 @@ final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Starts the poll loop; every record goes to `onRecord` (which must not block).
-    func start(onRecord: @escaping @Sendable (KafkaRecord) -> Void) {
+    /// Starts the poll loop, driven by `loops`; every record goes to `onRecord` (which must not block).
+    func start(in loops: KafkaPollLoops, onRecord: @escaping @Sendable (KafkaRecord) -> Void) {
         let pointer = handle.pointer
         let events = handle.events
         let isGroupMember = group != nil
         let shared = self.shared
-        // Started under the lock, so that a close() always finds the thread to stop (the
-        // thread's first iteration waits for the lock).
-        shared.state.withLock { state in
-            guard case .created = state.phase else { return }
-            let thread = KafkaPollThread(name: "courier.kafka.consumer") {
+        // Made under the lock, so that a close() always finds the loop to stop.
+        let loop = shared.state.withLock { state -> KafkaPollLoop? in
+            guard case .created = state.phase else { return nil }
+            let loop = KafkaPollLoop(name: "courier.kafka.consumer.poll") {
                 Self.applyPause(pointer.pointer, shared, logger: events.logger)
-                Self.poll(pointer.pointer, events: events, onRecord: onRecord)
+                Self.poll(pointer.pointer, events: events, shared: shared, onRecord: onRecord)
             } finally: {
                 // Leaving: commit what was processed, then leave the group (its revoke is served here).
                 if isGroupMember { _ = rd_kafka_commit(pointer.pointer, nil, 0) }
                 rd_kafka_consumer_close(pointer.pointer)
             }
-            state.phase = .polling(thread)
+            state.phase = .polling(loop)
+            return loop
         }
+        guard let loop else { return }
+        loops.add(loop)
+        loops.ensureDriven()
     }
 
-    /// One poll: waits up to 100 ms for a record (serving rebalances, errors and logs meanwhile).
-    private static func poll(_ handle: OpaquePointer, events: KafkaEvents, onRecord: @Sendable (KafkaRecord) -> Void) {
-        guard let message = rd_kafka_consumer_poll(handle, 100) else { return }
-        defer { rd_kafka_message_destroy(message) }
-        let code = message.pointee.err
-        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            if code != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
-                events.error(code, text, handle: handle)
+    /// One iteration: waits up to 100 ms for a record (serving rebalances, errors and logs
+    /// meanwhile), then takes what else is fetched already, up to `burst` records, without waiting,
+    /// until the subscriber asks for a pause (which the next iteration carries out first).
+    private static func poll(
+        _ handle: OpaquePointer,
+        events: KafkaEvents,
+        shared: KafkaConsumerState,
+        burst: Int = 256,
+        onRecord: @Sendable (KafkaRecord) -> Void
+    ) {
+        var timeout: Int32 = 100
+        for _ in 0..<burst {
+            if timeout == 0, shared.state.withLock({ $0.pauseRequested != $0.pauseApplied }) { return }
+            guard let message = rd_kafka_consumer_poll(handle, timeout) else { return }
+            timeout = 0
+            defer { rd_kafka_message_destroy(message) }
+            let code = message.pointee.err
+            guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                if code != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
+                    events.error(code, text, handle: handle)
+                }
+                continue
             }
-            return
+            onRecord(KafkaRecord(message))
         }
-        onRecord(KafkaRecord(message))
     }
 
     /// Marks `offset` (the next record to read) of `partition` as processed; librdkafka commits
@@ -258,13 +274,13 @@ final class KafkaConsumer: Sendable {
     var isPaused: Bool { shared.state.withLock { $0.pauseApplied } }
 
     /// Asks for fetching of every assigned partition to pause (a full subscriber) or resume. The
-    /// poll thread carries it out before its next poll: librdkafka's assignment is asked of its
+    /// poll loop carries it out before its next poll: librdkafka's assignment is asked of its
     /// group thread, which must not hold up a Swift task.
     func setPaused(_ pause: Bool) {
         shared.state.withLock { $0.pauseRequested = pause }
     }
 
-    /// On the poll thread: pauses or resumes the assignment when that was asked for.
+    /// On the poll loop: pauses or resumes the assignment when that was asked for.
     private static func applyPause(_ handle: OpaquePointer, _ shared: KafkaConsumerState, logger: Logger) {
         let change = shared.state.withLock { state -> Bool? in
             guard state.pauseRequested != state.pauseApplied else { return nil }
@@ -285,21 +301,21 @@ final class KafkaConsumer: Sendable {
 
     /// Stops polling, commits, leaves the group and destroys the consumer.
     func close() async {
-        let thread = shared.state.withLock { state -> KafkaPollThread?? in
+        let loop = shared.state.withLock { state -> KafkaPollLoop?? in
             switch state.phase {
             case .created:
                 state.phase = .closing
                 return .some(nil)
-            case .polling(let thread):
+            case .polling(let loop):
                 state.phase = .closing
-                return .some(thread)
+                return .some(loop)
             case .closing, .destroyed:
                 return nil
             }
         }
-        guard let thread else { return }
-        // The poll thread leaves the group as it ends.
-        let polled = await thread?.stop() ?? false
+        guard let loop else { return }
+        // The poll loop leaves the group as it ends.
+        let polled = await loop?.stop() ?? false
         let handle = self.handle
         let shared = self.shared
         // Leaving the group and destroying the handle block: on the handle's queue.
@@ -311,7 +327,7 @@ final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Serves a group rebalance on the poll thread.
+    /// Serves a group rebalance on the poll loop.
     private static func rebalance(
         _ handle: OpaquePointer,
         _ code: rd_kafka_resp_err_t,
@@ -371,9 +387,9 @@ final class KafkaConsumerState: Sendable {
     enum Phase {
         /// Made; blocking calls (subscribe, assign, metadata) may come before polling starts.
         case created
-        /// The poll thread serves records, rebalances, errors and logs.
-        case polling(KafkaPollThread)
-        /// ``KafkaConsumer/close()`` began: the poll thread commits, leaves the group and ends.
+        /// The poll loop serves records, rebalances, errors and logs.
+        case polling(KafkaPollLoop)
+        /// ``KafkaConsumer/close()`` began: the poll loop commits, leaves the group and ends.
         case closing
         /// The handle is destroyed: a late settlement must not touch it.
         case destroyed
@@ -381,9 +397,9 @@ final class KafkaConsumerState: Sendable {
 
     struct State {
         var phase: Phase = .created
-        /// Asked for by the subscriber (full, or drained) and carried out by the poll thread.
+        /// Asked for by the subscriber (full, or drained) and carried out by the poll loop.
         var pauseRequested = false
-        /// What the poll thread last did.
+        /// What the poll loop last did.
         var pauseApplied = false
     }
 

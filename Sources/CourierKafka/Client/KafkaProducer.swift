@@ -29,9 +29,9 @@ public struct KafkaRecordPosition: Sendable, Hashable {
     public var messageID: String { "\(offset)-\(timestampMilliseconds ?? 0)" }
 }
 
-/// The producer: one per broker, librdkafka behind a small surface. A thread of its own polls
-/// librdkafka (blocking up to 100 ms per call, never spinning) and serves delivery reports;
-/// ``send(_:)`` returns once every confirmed record has its report.
+/// The producer: one per broker, librdkafka behind a small surface. Its poll loop (a
+/// ``KafkaPollLoop`` the transport's run drives, blocking up to 100 ms per call, never spinning)
+/// serves delivery reports; ``send(_:)`` returns once every confirmed record has its report.
 ///
 /// During an outage librdkafka queues the records and sends them once a broker is back; a
 /// publish waits for its report, bounded by the delivery timeout (librdkafka's
@@ -40,14 +40,16 @@ public struct KafkaRecordPosition: Sendable, Hashable {
 /// if a broker comes back within the delivery timeout. A refused login is different: librdkafka
 /// would queue the records until they time out, so Courier purges its queue and fails them at once.
 ///
-/// Its lifecycle is its poll thread's phase: polling from `init` (publishes are taken), stopping
-/// once ``close()`` began, ended when it is done.
+/// Its lifecycle is its poll loop's phase: made or polling (publishes are taken), stopping once
+/// ``close()`` began, ended when it is done.
 final class KafkaProducer: Sendable {
     private let handle: KafkaHandle
-    private let pollThread: KafkaPollThread
+    private let pollLoop: KafkaPollLoop
+    private let loops: KafkaPollLoops
     private let configuration: KafkaConfiguration
 
-    init(configuration: KafkaConfiguration, logger: Logger) throws {
+    /// - Parameter loops: the transport's loops, which drive this producer's.
+    init(configuration: KafkaConfiguration, loops: KafkaPollLoops, logger: Logger) throws {
         self.configuration = configuration
         let link = KafkaBrokerLink()
         let events = KafkaEvents(logger: logger, secrets: configuration.secrets, link: link, onDeliveryReport: { message in
@@ -64,14 +66,16 @@ final class KafkaProducer: Sendable {
         }, onLoginRefused: { handle in
             // What librdkafka queued will never be sent with this login: out of its queue now
             // (their reports fail the waiting publishes), so that none is sent later behind its
-            // caller's back. Non-blocking: this runs on the polling thread, which serves the reports.
+            // caller's back. Non-blocking: this runs on the poll loop, which serves the reports.
             KafkaProducer.purgeQueue(handle)
         })
         self.handle = try KafkaHandle(kind: RD_KAFKA_PRODUCER, properties: configuration.producerConfiguration, events: events) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReportCallback)
         }
         let pointer = handle.pointer
-        pollThread = KafkaPollThread(name: "courier.kafka.producer") { rd_kafka_poll(pointer.pointer, 100) }
+        pollLoop = KafkaPollLoop(name: "courier.kafka.producer.poll") { rd_kafka_poll(pointer.pointer, 100) }
+        self.loops = loops
+        loops.add(pollLoop)
     }
 
     /// Produces `records`; returns each confirmed record's position (nil for unconfirmed ones)
@@ -82,7 +86,9 @@ final class KafkaProducer: Sendable {
     ///   delivery timeout ran out with no broker reachable); `CancellationError` at once when the
     ///   task is cancelled (librdkafka keeps the records, see the type's documentation).
     func send(_ records: [KafkaOutgoingRecord]) async throws -> [KafkaRecordPosition?] {
-        guard pollThread.isPolling else { throw KafkaError(.closed, "the producer is closed") }
+        guard pollLoop.isOpen else { throw KafkaError(.closed, "the producer is closed") }
+        // Outside a running broker (a program that only publishes), nothing may poll yet.
+        loops.ensureDriven()
         let link = handle.events.link
         if let refusal = link.currentRefusal, let topic = records.first?.topic {
             // Nothing is queued: librdkafka would hold the records until they time out.
@@ -149,7 +155,7 @@ final class KafkaProducer: Sendable {
     }
 
     /// Takes every record out of librdkafka's queues without waiting; each gets its report
-    /// (`_PURGE_QUEUE`) on the polling thread. Records already sent to a broker stay.
+    /// (`_PURGE_QUEUE`) on the poll loop. Records already sent to a broker stay.
     private static func purgeQueue(_ handle: OpaquePointer) {
         _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_NON_BLOCKING))
     }
@@ -198,7 +204,7 @@ final class KafkaProducer: Sendable {
     /// Sends what is queued and waits for its reports (up to the close timeout), stops polling
     /// and destroys the producer.
     func close() async {
-        guard await pollThread.stop() else { return }
+        guard await pollLoop.stop() else { return }
         let handle = self.handle
         let timeout = Int32(clamping: configuration.closeTimeout.wholeMilliseconds)
         // Flushing and destroying block (librdkafka joins its threads): never on Swift's pool.
@@ -288,7 +294,7 @@ final class KafkaDelivery: Sendable {
         if finished { done.open() }
     }
 
-    /// Called on the producer's poll thread for every record that had a slot.
+    /// Called on the producer's poll loop for every record that had a slot.
     static func report(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
         guard let opaque = message.pointee._private else { return }
         let slot = Unmanaged<Slot>.fromOpaque(opaque).takeRetainedValue()

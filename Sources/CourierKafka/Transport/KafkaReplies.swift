@@ -14,7 +14,7 @@ final class KafkaReplies: Sendable {
     private let replies = CorrelatedReplies<String, InboundDelivery>()
 
     /// Creates the reply topic and starts reading it.
-    init(configuration: KafkaConfiguration, producer: KafkaProducer, logger: Logger) async throws {
+    init(configuration: KafkaConfiguration, producer: KafkaProducer, loops: KafkaPollLoops, logger: Logger) async throws {
         topic = "courier-replies-" + MessageIdentifier.make()
         self.producer = producer
         self.closeTimeout = configuration.closeTimeout
@@ -36,7 +36,7 @@ final class KafkaReplies: Sendable {
         // The topic is this instance's alone and new: reading it from the beginning misses no reply.
         try await consumer.assign(partitions.map { ($0, courier_kafka_offset_beginning) })
         let replies = self.replies
-        consumer.start { record in
+        consumer.start(in: loops) { record in
             let message = KafkaIncoming.message(record, group: nil, logger: logger)
             guard let correlationID = message.correlationID,
                 replies.deliver(InboundDelivery(messages: [message], settlement: .none), for: correlationID)

@@ -33,7 +33,7 @@ public struct KafkaSource: SubscriptionSource {
     /// librdkafka consumer properties for this subscriber only (`session.timeout.ms`,
     /// `max.poll.interval.ms`, `fetch.min.bytes`…).
     public var properties: [String: String]
-    /// Called on the consumer's poll thread after each assignment and before each revocation
+    /// Called on the consumer's poll loop after each assignment and before each revocation
     /// (FastStream's rebalance `listener`); it must not block.
     public var onRebalance: (@Sendable (KafkaRebalance) -> Void)?
 

@@ -5,7 +5,7 @@ import Synchronization
 
 /// A Kafka subscriber's consumer and what stands between it and the handlers.
 ///
-/// The consumer's poll thread appends records to a bounded ``HandOffQueue``; at its capacity the
+/// The consumer's poll loop appends records to a bounded ``HandOffQueue``; at its capacity the
 /// consumer pauses its partitions and resumes them once half was handed out, so nothing is
 /// buffered without bound and nothing is dropped. Each delivery holds records of one partition,
 /// ordered by it (the partition is the delivery's ordering key), so partitions run in parallel
@@ -32,7 +32,7 @@ final class KafkaSubscription: TransportSubscription {
         var redeliveries: [Int64: Int] = [:]
     }
 
-    /// Every partition's state, shared with the consumer's poll thread.
+    /// Every partition's state, shared with the consumer's poll loop.
     private final class PartitionStates: Sendable {
         private let states = Mutex<[KafkaTopicPartition: PartitionState]>([:])
 
@@ -84,7 +84,7 @@ final class KafkaSubscription: TransportSubscription {
     }
 
     /// Joins the group or takes the partitions, then starts the poll loop.
-    func start(_ source: KafkaSource, metadataTimeout: Duration, newTopicPartitions: Int32?) async throws {
+    func start(_ source: KafkaSource, metadataTimeout: Duration, newTopicPartitions: Int32?, loops: KafkaPollLoops) async throws {
         if case .topics(let topics) = source.kind, let newTopicPartitions {
             try await consumer.createTopics(topics, partitions: newTopicPartitions, timeout: metadataTimeout)
         }
@@ -104,7 +104,7 @@ final class KafkaSubscription: TransportSubscription {
         }
         let buffer = self.buffer
         let states = self.partitions
-        consumer.start { record in
+        consumer.start(in: loops) { record in
             let generation = states.withLock { $0[record.topicPartition]?.generation ?? 0 }
             // Past the capacity the consumer pauses; what was already fetched still goes in.
             buffer.append(Buffered(record: record, generation: generation))

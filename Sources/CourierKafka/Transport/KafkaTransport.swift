@@ -37,6 +37,10 @@ extension Broker where Transport == KafkaTransport {
 /// once the broker acknowledged the record (`acks=all`), with its partition and offset in the
 /// receipt. Each subscriber has a consumer of its own. The default ack policy is FastStream's,
 /// `.ackFirst`: the offset is stored before the handler runs.
+///
+/// The poll loops of the producer and of every consumer run in ``run()``'s task group, for as
+/// long as the broker runs, and end with ``close()`` (a program that publishes without running
+/// the broker gets them driven by a task of the transport's own, joined by ``close()``).
 public final class KafkaTransport: BrokerTransport {
     public typealias Source = KafkaSource
     public typealias PublishOptions = KafkaPublishOptions
@@ -57,6 +61,8 @@ public final class KafkaTransport: BrokerTransport {
     }
 
     let state = Mutex(State())
+    /// The poll loops of the producer and the consumers.
+    let loops = KafkaPollLoops()
 
     public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "courier.kafka")) {
         self.configuration = configuration
@@ -66,6 +72,12 @@ public final class KafkaTransport: BrokerTransport {
     }
 
     public var defaultAckPolicy: AckPolicy { .ackFirst }
+
+    /// Drives the poll loops of the producer and of every consumer, those made later included;
+    /// returns once ``close()`` stopped them all.
+    public func run() async throws {
+        await loops.run()
+    }
 
     /// Checks the producer's and the consumers' properties and creates the producer: an invalid
     /// property fails here, with librdkafka's own text.
@@ -78,7 +90,7 @@ public final class KafkaTransport: BrokerTransport {
         try state.withLock { state in
             if state.closed { throw KafkaError(.closed, "the broker is closed") }
             if let producer = state.producer { return producer }
-            let producer = try KafkaProducer(configuration: configuration, logger: logger)
+            let producer = try KafkaProducer(configuration: configuration, loops: loops, logger: logger)
             state.producer = producer
             return producer
         }
@@ -112,7 +124,12 @@ public final class KafkaTransport: BrokerTransport {
             if state.closed { throw KafkaError(.closed, "the broker is closed") }
             state.subscriptions.append(subscription)
         }
-        try await subscription.start(source, metadataTimeout: configuration.deliveryTimeout, newTopicPartitions: configuration.newTopicPartitions)
+        try await subscription.start(
+            source,
+            metadataTimeout: configuration.deliveryTimeout,
+            newTopicPartitions: configuration.newTopicPartitions,
+            loops: loops
+        )
         return subscription
     }
 
@@ -123,11 +140,12 @@ public final class KafkaTransport: BrokerTransport {
             if let replies = state.replies { return replies }
             let configuration = self.configuration
             let logger = self.logger
+            let loops = self.loops
             // A failed start (a broker down) is tried again by the next request.
             let replies = SharedConnection<KafkaReplies>(
                 isOpen: { _ in true },
                 lost: { _ in nil },
-                connect: { _, _ in try await KafkaReplies(configuration: configuration, producer: producer, logger: logger) },
+                connect: { _, _ in try await KafkaReplies(configuration: configuration, producer: producer, loops: loops, logger: logger) },
                 discard: { await $0.close() },
                 closedError: { KafkaError(.closed, "the broker is closed") }
             )
@@ -178,5 +196,7 @@ public final class KafkaTransport: BrokerTransport {
         // Before the producer: deleting the reply topic goes through it.
         await replies?.close(permanently: true)
         await producer?.close()
+        // Every loop has stopped: their group ends.
+        await loops.close()
     }
 }

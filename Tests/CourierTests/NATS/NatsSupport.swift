@@ -68,13 +68,26 @@ final class OwnedNatsServer: Sendable {
     func start() async throws {
         let process = try ChildProcess(
             "nats-server",
-            ["-a", "127.0.0.1", "-p", String(port), "-sd", directory.appendingPathComponent("store").path] + arguments,
+            // -D: a failure of the test then shows why the server refused or closed a client.
+            ["-a", "127.0.0.1", "-p", String(port), "-sd", directory.appendingPathComponent("store").path, "-D"] + arguments,
             output: .capture
         )
         self.process.withLock { $0 = process }
         // Ready means it said so: a server that could not listen exits after printing its error.
         let ready = await process.waitForOutput(containing: "Server is ready")
         try #require(ready && process.isRunning, "nats-server did not start: \(process.output)")
+    }
+
+    /// Runs `body`; when it throws, records the server's own log with the failure (which client
+    /// it refused and why is there, and nowhere else), then rethrows.
+    func attachingLog<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            let log = process.withLock { $0?.output } ?? "(the server is not running)"
+            Issue.record("nats-server on port \(port) logged:\n\(log.suffix(6000))")
+            throw error
+        }
     }
 
     /// Kills the server outright (SIGKILL), as a crash would.
