@@ -2,7 +2,7 @@
 """Gathers what the failover tests measured into Benchmarks/results/failover.json and prints the
 README's "Production topologies" table.
 
-The tests (`make test` for NATS, `make test-topologies` for the clusters that take long to start)
+The tests (`make test-topologies`: each starts the cluster it needs)
 each write one JSON file to .build/failover-results/ (or COURIER_FAILOVER_RESULTS): the broker, the
 clustered form and the kill, the time from the kill to the first publish acknowledged after it and
 to the first message handled after it, the acknowledged messages lost, the duplicates, and how many

@@ -2,6 +2,7 @@ import Courier
 import CourierKafka
 import CourierNATS
 import CourierRabbit
+import CourierRedis
 
 // README: "Production topologies": each clustered form's configuration.
 func topologiesExample() async throws {
@@ -22,4 +23,14 @@ func topologiesExample() async throws {
     // Kafka: several bootstrap servers; librdkafka learns the rest of the cluster from any of them.
     let kafka = KafkaBroker(configuration: try KafkaConfiguration(url: "kafka://kafka-1:9092,kafka-2:9092,kafka-3:9092"))
     _ = kafka
+
+    // Redis behind Sentinel: the sentinels (port 26379 by default) and the name they monitor the master by.
+    let redis = RedisBroker(configuration: try RedisConfiguration(url: "redis+sentinel://app:secret@sentinel-1,sentinel-2,sentinel-3/orders"))
+    // The same in code; the sentinels' own password, if they have one, goes in RedisSentinels.
+    var sentinel = RedisConfiguration(
+        sentinels: RedisSentinels([.init(host: "sentinel-1"), .init(host: "sentinel-2"), .init(host: "sentinel-3")], masterName: "orders"),
+        username: "app", password: "secret"
+    )
+    sentinel.publishTimeout = .seconds(30)   // a failover takes a few seconds: publishes wait it out
+    _ = (redis, sentinel)
 }

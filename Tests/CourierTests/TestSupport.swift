@@ -1,6 +1,7 @@
 import Courier
 import CourierMemory
 import CourierTesting
+import CourierChildProcess
 import Foundation
 import InMemoryTracing
 import Logging
@@ -202,5 +203,25 @@ enum TestPorts {
                 return candidate
             }
         }
+    }
+}
+
+/// A test's child processes by name (the nodes of a cluster): one killed on demand, as a crash
+/// would; all of them when the owner goes, whatever happened.
+final class NamedProcesses: Sendable {
+    private let processes = Mutex<[String: ChildProcess]>([:])
+
+    func add(_ name: String, _ process: ChildProcess) {
+        processes.withLock { $0[name] = process }
+    }
+
+    /// Kills the process named `name` outright (SIGKILL) and waits for it to exit.
+    func kill(_ name: String) async {
+        guard let process = processes.withLock({ $0.removeValue(forKey: name) }) else { return }
+        await process.kill()
+    }
+
+    deinit {
+        for process in processes.withLock({ Array($0.values) }) { process.signal(SIGKILL) }
     }
 }

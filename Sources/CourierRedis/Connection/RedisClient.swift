@@ -38,8 +38,8 @@ final class RedisClient: Sendable {
     /// reconnect policy's tries) until `timeout` from now, the send included.
     ///
     /// Only what certainly never reached Redis is sent again: commands refused before they were
-    /// written, and replies of `LOADING` (a restarted server reading its data back), after the
-    /// policy's next delay. A command written on a connection that then dropped fails
+    /// written, replies of `LOADING` (a restarted server reading its data back), after the
+    /// policy's next delay, and `READONLY` (a demoted master, behind Sentinel) on a new connection. A command written on a connection that then dropped fails
     /// (`.connectionClosed`): Redis may have run it. Before the pool ever connected a connect
     /// error is thrown at once (a wrong address should not look like an outage).
     ///
@@ -62,6 +62,9 @@ final class RedisClient: Sendable {
                     return try await connection.send(pipelined: commands, timeout: limit)
                 } catch let error as RedisError where Self.isSafeToSendAgain(error) && hasConnected {
                     lastFailure = error
+                    // A demoted master (behind Sentinel): its connection goes, and the next one
+                    // asks the sentinels for the new master.
+                    if error.serverCode == .readOnly { await connection.close() }
                     // Dropped: the next round waits for its recovery, at once.
                     if !connection.isActive { continue }
                 }
@@ -109,7 +112,7 @@ final class RedisClient: Sendable {
 
     /// Whether `error` says the command never ran, so that sending it again cannot duplicate it.
     private static func isSafeToSendAgain(_ error: RedisError) -> Bool {
-        error.commandNotSent || (error.code == .server && error.serverCode == .loading)
+        error.commandNotSent || (error.code == .server && (error.serverCode == .loading || error.serverCode == .readOnly))
     }
 
     /// The outage a publish waited out on `slot`: since when the pool is cut off (a slot that never
@@ -123,7 +126,7 @@ final class RedisClient: Sendable {
     }
 
     private func unavailable(_ outage: ConnectionGate.Outage?, lastFailure: (any Error)?, timeout: Duration) -> RedisError {
-        let server = "\(configuration.host):\(configuration.port)"
+        let server = configuration.sentinels.map { "the master of '\($0.masterName)'" } ?? "\(configuration.host):\(configuration.port)"
         guard let outage else {
             // The connection was up, but every try was refused (Redis loading its data, say).
             let reason = lastFailure.map { "\($0)" } ?? "no reply"

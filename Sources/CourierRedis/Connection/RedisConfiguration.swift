@@ -2,10 +2,14 @@ import Courier
 public import NIOSSL
 
 /// Where and how to connect to Redis: `redis://[user:password@]host[:port][/db]`, or `rediss://…`
-/// for TLS.
+/// for TLS; behind Sentinel, `redis+sentinel://[user:password@]host:port[,host:port…]/master[/db]`.
 public struct RedisConfiguration: Sendable, Hashable {
     public var host: String
     public var port: Int
+    /// The sentinels that name the master, for Redis behind Sentinel; nil to connect to
+    /// ``host``:``port`` directly. With sentinels, host and port are only the first sentinel's,
+    /// for descriptions.
+    public var sentinels: RedisSentinels?
     public var username: String?
     public var password: String?
     /// The logical database (`SELECT`).
@@ -62,24 +66,48 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.commandTimeout = commandTimeout
     }
 
-    /// Parses `redis://[user:password@]host[:port][/db]`; `rediss://` is the same over TLS.
+    /// Redis behind Sentinel: every connection asks `sentinels` for the current master.
+    ///
+    /// - Parameters:
+    ///   - username: the master's login, as `redis://` URLs give it (the sentinels' own, if any, is
+    ///     in `sentinels`).
+    public init(
+        sentinels: RedisSentinels,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        connectTimeout: Duration = .seconds(5),
+        commandTimeout: Duration = .seconds(10)
+    ) {
+        let first = sentinels.endpoints[0]
+        self.init(
+            host: first.host,
+            port: first.port,
+            username: username,
+            password: password,
+            database: database,
+            connectTimeout: connectTimeout,
+            commandTimeout: commandTimeout
+        )
+        self.sentinels = sentinels
+    }
+
+    /// Parses `redis://[user:password@]host[:port][/db]`; `rediss://` is the same over TLS;
+    /// `redis+sentinel://[user:password@]host[:port][,host[:port]…]/master[/db]` (`rediss+sentinel://`
+    /// over TLS) names the sentinels (port 26379 by default) and the master's name.
     public init(url: String) throws {
+        if let sentinelScheme = ["redis+sentinel://", "rediss+sentinel://"].first(where: url.hasPrefix) {
+            try self.init(sentinelURL: url, scheme: sentinelScheme)
+            return
+        }
         let secure = url.hasPrefix("rediss://")
-        guard url.hasPrefix("redis://") || secure else { throw RedisError.invalidURL(url, "it must start with redis:// or rediss://") }
+        guard url.hasPrefix("redis://") || secure else {
+            throw RedisError.invalidURL(url, "it must start with redis://, rediss:// or redis+sentinel://")
+        }
         var rest = Substring(url.dropFirst(secure ? "rediss://".count : "redis://".count))
         self.init()
         if secure { tls = .makeClientConfiguration() }
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = credentials[..<colon]
-                username = user.isEmpty ? nil : Self.percentDecoded(user)
-                password = Self.percentDecoded(credentials[credentials.index(after: colon)...])
-            } else {
-                password = Self.percentDecoded(credentials)
-            }
-        }
+        (username, password) = Self.takeCredentials(from: &rest)
         if let slash = rest.firstIndex(of: "/") {
             let path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
@@ -98,15 +126,63 @@ public struct RedisConfiguration: Sendable, Hashable {
         if !rest.isEmpty { host = String(rest) }
     }
 
+    private init(sentinelURL url: String, scheme: String) throws {
+        var rest = Substring(url.dropFirst(scheme.count))
+        let (username, password) = Self.takeCredentials(from: &rest)
+        guard let slash = rest.firstIndex(of: "/") else { throw RedisError.invalidURL(url, "the master's name must follow the sentinels: /master") }
+        let path = rest[rest.index(after: slash)...].split(separator: "/", omittingEmptySubsequences: false)
+        guard let masterName = path.first, !masterName.isEmpty, path.count <= 2 else {
+            throw RedisError.invalidURL(url, "the path must be /master or /master/db")
+        }
+        var database = 0
+        if path.count == 2, !path[1].isEmpty {
+            guard let number = Int(path[1]), number >= 0 else { throw RedisError.invalidURL(url, "the database must be a number") }
+            database = number
+        }
+        var endpoints: [RedisSentinels.Endpoint] = []
+        for host in rest[..<slash].split(separator: ",", omittingEmptySubsequences: false) {
+            var name = host
+            var port = 26379
+            if let colon = host.lastIndex(of: ":") {
+                guard let number = Int(host[host.index(after: colon)...]), (1...65535).contains(number) else {
+                    throw RedisError.invalidURL(url, "the port must be a number from 1 to 65535")
+                }
+                port = number
+                name = host[..<colon]
+            }
+            if name.hasPrefix("["), name.hasSuffix("]") { name = name.dropFirst().dropLast() }
+            guard !name.isEmpty else { throw RedisError.invalidURL(url, "a sentinel's host is empty") }
+            endpoints.append(RedisSentinels.Endpoint(host: String(name), port: port))
+        }
+        self.init(
+            sentinels: RedisSentinels(endpoints, masterName: Self.percentDecoded(masterName)),
+            username: username,
+            password: password,
+            database: database
+        )
+        if scheme.hasPrefix("rediss") { tls = .makeClientConfiguration() }
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
-            && lhs.database == rhs.database && lhs.connectionPoolSize == rhs.connectionPoolSize
+            && lhs.database == rhs.database && lhs.connectionPoolSize == rhs.connectionPoolSize && lhs.sentinels == rhs.sentinels
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(host)
         hasher.combine(port)
         hasher.combine(database)
+        hasher.combine(sentinels)
+    }
+
+    /// Takes `user:password@` (or `password@`) off the front of a URL's rest, percent-decoded.
+    private static func takeCredentials(from rest: inout Substring) -> (username: String?, password: String?) {
+        guard let at = rest.lastIndex(of: "@") else { return (nil, nil) }
+        let credentials = rest[..<at]
+        rest = rest[rest.index(after: at)...]
+        guard let colon = credentials.firstIndex(of: ":") else { return (nil, percentDecoded(credentials)) }
+        let user = credentials[..<colon]
+        return (user.isEmpty ? nil : percentDecoded(user), percentDecoded(credentials[credentials.index(after: colon)...]))
     }
 
     private static func percentDecoded(_ text: Substring) -> String {
@@ -135,8 +211,13 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
         } else if let username {
             userInfo = "\(username)@"
         }
+        let scheme = tls == nil ? "redis" : "rediss"
+        if let sentinels {
+            let hosts = sentinels.endpoints.map(\.description).joined(separator: ",")
+            return "\(scheme)+sentinel://\(userInfo)\(hosts)/\(sentinels.masterName)/\(database)"
+        }
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host
-        return "\(tls == nil ? "redis" : "rediss")://\(userInfo)\(host):\(port)/\(database)"
+        return "\(scheme)://\(userInfo)\(host):\(port)/\(database)"
     }
 
     public var description: String { "RedisConfiguration(\(redactedURL))" }
@@ -149,6 +230,7 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
             children: [
                 "host": host,
                 "port": port,
+                "sentinels": sentinels.map { "\($0.endpoints) master \($0.masterName)" + ($0.password == nil ? "" : " password \(Redaction.mask)") } as Any,
                 "username": username as Any,
                 "password": password.map { _ in Redaction.mask } as Any,
                 "database": database,

@@ -42,6 +42,11 @@ package final class RedisConnection: Sendable {
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) -> EventLoopFuture<RedisConnection> {
         let eventLoop = eventLoopGroup.next()
+        if let sentinels = configuration.sentinels {
+            return eventLoop.makeFutureWithTask {
+                try await connectToMaster(configuration, sentinels: sentinels, eventLoopGroup: eventLoopGroup, onPush: onPush)
+            }
+        }
         let tls: NIOSSLContext?
         do {
             tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
@@ -92,6 +97,78 @@ package final class RedisConnection: Sendable {
                     RedisConnection(channel: channel, isRESP3: isRESP3, commandTimeout: commandTimeout)
                 }
             }
+    }
+
+    /// Asks the sentinels for the master, connects to it and checks that it is one: during a
+    /// failover a sentinel may still name the old master (restarted as an empty master, or
+    /// demoted), which must not take writes meant for the new one.
+    private static func connectToMaster(
+        _ configuration: RedisConfiguration,
+        sentinels: RedisSentinels,
+        eventLoopGroup: any EventLoopGroup,
+        onPush: (@Sendable (RESPValue) -> Void)?
+    ) async throws -> RedisConnection {
+        let (host, port) = try await askForMaster(sentinels, configuration: configuration, eventLoopGroup: eventLoopGroup)
+        var direct = configuration
+        direct.sentinels = nil
+        direct.host = host
+        direct.port = port
+        let connection = try await makeConnection(direct, eventLoopGroup: eventLoopGroup, onPush: onPush).get()
+        do {
+            let role = try await connection.send(RedisCommand("ROLE")).elements?.first?.string
+            guard role == "master" else {
+                throw RedisError(
+                    .connectionClosed,
+                    "\(host):\(port), which the sentinels name the master of '\(sentinels.masterName)', is a \(role ?? "server of unknown role") (a failover under way)"
+                )
+            }
+            return connection
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// The master's address, from the first sentinel that answers `SENTINEL get-master-addr-by-name`.
+    private static func askForMaster(
+        _ sentinels: RedisSentinels,
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup
+    ) async throws -> (host: String, port: Int) {
+        var failures: [String] = []
+        for endpoint in sentinels.endpoints {
+            var sentinel = RedisConfiguration(
+                host: endpoint.host,
+                port: endpoint.port,
+                username: sentinels.username,
+                password: sentinels.password,
+                connectTimeout: configuration.connectTimeout,
+                commandTimeout: configuration.commandTimeout
+            )
+            sentinel.tls = configuration.tls
+            sentinel.prefersRESP3 = configuration.prefersRESP3
+            do {
+                let connection = try await makeConnection(sentinel, eventLoopGroup: eventLoopGroup).get()
+                let reply: RESPValue
+                do {
+                    reply = try await connection.send(RedisCommand("SENTINEL", ["get-master-addr-by-name", .string(sentinels.masterName)]))
+                } catch {
+                    await connection.close()
+                    throw error
+                }
+                await connection.close()
+                guard let address = reply.elements, address.count == 2, let host = address[0].string,
+                    let port = address[1].string.flatMap({ Int($0) })
+                else {
+                    failures.append("\(endpoint) knows no master named '\(sentinels.masterName)'")
+                    continue
+                }
+                return (host, port)
+            } catch {
+                failures.append("\(endpoint): \(error)")
+            }
+        }
+        throw RedisError(.connectionClosed, "no sentinel named the master of '\(sentinels.masterName)': \(failures.joined(separator: "; "))")
     }
 
     /// Sends `command` and waits for its reply; an error reply throws ``RedisError`` `.server`,

@@ -57,6 +57,9 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         public static let unblocked = ServerCode("UNBLOCKED")
         /// The server is loading its data set into memory.
         public static let loading = ServerCode("LOADING")
+        /// A write sent to a replica: behind Sentinel, a master that was demoted while the
+        /// connection stayed open. The command did not run.
+        public static let readOnly = ServerCode("READONLY")
         /// A key holds a value of another type than the command works on.
         public static let wrongType = ServerCode("WRONGTYPE")
 

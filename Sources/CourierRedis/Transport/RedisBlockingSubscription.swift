@@ -97,8 +97,13 @@ final class RedisBlockingSubscription: TransportSubscription {
                 state.withLock { $0.reading = true }
                 defer { state.withLock { $0.reading = false } }
                 if let delivery = try await read(on: connection) { return delivery }
-            } catch let error as RedisError where error.code == .connectionClosed || error.code == .timeout || error.code == .protocolViolation {
+            } catch let error as RedisError
+                where error.code == .connectionClosed || error.code == .timeout || error.code == .protocolViolation || error.serverCode == .readOnly
+            {
                 if state.withLock({ $0.stopped }) { return nil }
+                // A demoted master (behind Sentinel) refuses the read: a new connection asks the
+                // sentinels for the new one.
+                if error.serverCode == .readOnly, let connection = state.withLock({ $0.connection.take() }) { await connection.close() }
                 guard let delay = attempts.nextDelay() else {
                     logger.error("Redis connection of a subscriber lost; the reconnect policy gave up", metadata: ["error": "\(error)"])
                     throw error

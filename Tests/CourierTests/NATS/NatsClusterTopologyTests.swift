@@ -14,7 +14,7 @@ final class OwnedNatsCluster: Sendable {
     /// RabbitMQ nodes 1100–4900).
     let base: Int
     let directory: URL
-    private let processes = Mutex<[String: ChildProcess]>([:])
+    private let processes = NamedProcesses()
 
     init() throws {
         base = TestPorts.reserve(in: 7000...8900, offsets: [0, 1, 2, 10, 11, 12])
@@ -40,7 +40,7 @@ final class OwnedNatsCluster: Sendable {
             let file = directory.appendingPathComponent("\(name).conf")
             try configuration.write(to: file, atomically: true, encoding: .utf8)
             let process = try ChildProcess("nats-server", ["-c", file.path], output: .capture)
-            processes.withLock { $0[name] = process }
+            processes.add(name, process)
             started.append(process)
         }
         for process in started {
@@ -50,14 +50,12 @@ final class OwnedNatsCluster: Sendable {
         }
     }
 
-    /// Kills the server named `name` outright (SIGKILL), as a crash would.
+    /// Kills `name` outright (SIGKILL), as a crash would, and waits for it to exit.
     func kill(_ name: String) async {
-        guard let process = processes.withLock({ $0.removeValue(forKey: name) }) else { return }
-        await process.kill()
+        await processes.kill(name)
     }
 
     deinit {
-        for process in processes.withLock({ Array($0.values) }) { process.signal(SIGKILL) }
         try? FileManager.default.removeItem(at: directory)
     }
 }

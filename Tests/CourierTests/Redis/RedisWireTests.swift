@@ -99,6 +99,28 @@ struct RedisWireTests {
         #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis://x:port") }
     }
 
+    @Test("redis+sentinel:// URLs: the sentinels in order (26379 by default), the master's name, the database; the password never shown")
+    func sentinelURLs() throws {
+        let configuration = try RedisConfiguration(url: "redis+sentinel://app:s%40cret@s1:26380,s2,[::1]:26381/orders/3")
+        let sentinels = try #require(configuration.sentinels)
+        #expect(sentinels.endpoints == [
+            RedisSentinels.Endpoint(host: "s1", port: 26380), RedisSentinels.Endpoint(host: "s2", port: 26379),
+            RedisSentinels.Endpoint(host: "::1", port: 26381),
+        ])
+        #expect(sentinels.masterName == "orders")
+        #expect(configuration.username == "app" && configuration.password == "s@cret")
+        #expect(configuration.database == 3)
+        #expect(configuration.redactedURL == "redis+sentinel://app:***@s1:26380,s2:26379,[::1]:26381/orders/3")
+        #expect(!"\(configuration)".contains("s@cret") && !String(reflecting: configuration).contains("s@cret"))
+        let secure = try RedisConfiguration(url: "rediss+sentinel://s1/orders")
+        #expect(secure.tls != nil && secure.database == 0 && secure.sentinels?.endpoints.count == 1)
+        #expect(try RedisConfiguration(url: "redis+sentinel://s1/orders") != RedisConfiguration(url: "redis+sentinel://s1/other"))
+        #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis+sentinel://s1,s2") }
+        #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis+sentinel://s1,,s2/orders") }
+        #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis+sentinel://s1:x/orders") }
+        #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis+sentinel://s1/orders/db") }
+    }
+
     @Test("pattern captures")
     func captures() {
         let source = RedisSource.pattern("logs.{level}.{service}")
