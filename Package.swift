@@ -237,6 +237,10 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "courier-worker",
+            dependencies: ["Courier", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit"]
+        ),
+        .executableTarget(
             name: "courier-fuzz",
             dependencies: ["CourierFuzzSupport", "CCourierFuzz"]
         ),

@@ -25,12 +25,16 @@ for path in sorted(folder.glob("*.json")):
 if not results:
     sys.exit(f"failover-report: no results in {folder}: run make test and make test-topologies first")
 results.sort(key=lambda result: (result["broker"], result["form"]))
+scale_out = []
+for path in sorted((folder / "scale-out").glob("*.json")):
+    with open(path) as file:
+        scale_out.append(json.load(file))
 
 if "--check" not in sys.argv:
     out = root / "Benchmarks" / "results" / "failover.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w") as file:
-        json.dump({"results": results}, file, indent=2, sort_keys=True)
+        json.dump({"results": results, "scaleOut": scale_out}, file, indent=2, sort_keys=True)
         file.write("\n")
     print(f"wrote {out.relative_to(root)}", file=sys.stderr)
 
@@ -46,3 +50,13 @@ for result in results:
         f"| {seconds(result.get('publishingResumedAfterSeconds'))} | {seconds(result.get('handlingResumedAfterSeconds'))} "
         f"| {result['lost']} | {result['duplicates']} |"
     )
+
+if scale_out:
+    print()
+    print("| Broker | Messages | Handled per process (killed one first) | Killed one had handled | Duplicates | Never handled |")
+    print("|---|---|---|---|---|---|")
+    for result in scale_out:
+        print(
+            f"| {result['broker']} | {result['messages']} | {' / '.join(str(n) for n in result['handledPerProcess'])} "
+            f"| {result['killedProcessHandledBeforeKill']} | {result['duplicates']} | {result['missing']} |"
+        )

@@ -28,9 +28,12 @@ func topologiesExample() async throws {
     let redis = RedisBroker(configuration: try RedisConfiguration(url: "redis+sentinel://app:secret@sentinel-1,sentinel-2,sentinel-3/orders"))
     // The same in code; the sentinels' own password, if they have one, goes in RedisSentinels.
     var sentinel = RedisConfiguration(
-        sentinels: RedisSentinels([.init(host: "sentinel-1"), .init(host: "sentinel-2"), .init(host: "sentinel-3")], masterName: "orders"),
+        sentinels: RedisSentinels([.sentinel("sentinel-1"), .sentinel("sentinel-2"), .sentinel("sentinel-3")], masterName: "orders"),
         username: "app", password: "secret"
     )
     sentinel.publishTimeout = .seconds(30)   // a failover takes a few seconds: publishes wait it out
-    _ = (redis, sentinel)
+
+    // A Redis Cluster: some of its nodes (6379 by default); the client learns the rest from them.
+    let cluster = RedisBroker(configuration: try RedisConfiguration(url: "redis+cluster://app:secret@redis-1:6379,redis-2:6379,redis-3:6379"))
+    _ = (redis, sentinel, cluster)
 }

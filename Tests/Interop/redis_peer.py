@@ -20,7 +20,7 @@ import asyncio
 import json
 
 from faststream.opentelemetry import Baggage, CurrentBaggage
-from faststream.redis import RedisBroker, StreamSub
+from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisMessage
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from peer_common import make_provider, spans, value, wait_until
@@ -64,10 +64,12 @@ async def main():
     parser.add_argument("--name", required=True)
     parser.add_argument("--count", type=int, default=3)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--cluster", action="store_true", help="a Redis Cluster (FastStream's RedisClusterBroker)")
     args = parser.parse_args()
 
     provider, exporter = make_provider()
-    broker = RedisBroker(args.url, middlewares=(RedisTelemetryMiddleware(tracer_provider=provider),))
+    kind = RedisClusterBroker if args.cluster else RedisBroker
+    broker = kind(args.url, middlewares=(RedisTelemetryMiddleware(tracer_provider=provider),))
     received = []
 
     if args.mode == "consume":

@@ -6,25 +6,51 @@ import Synchronization
 
 /// The connections publishes, acks and unblocks go over: a small pool, each connection pipelined
 /// and opened again on the next command after it dropped; commands take turns across the pool.
+///
+/// For a Redis Cluster, the client routes instead: each command goes to the pool of the node that
+/// owns its key (``RedisClusterRouter``), and the pool above is not used.
 final class RedisClient: Sendable {
     let configuration: RedisConfiguration
     private let slots: [SharedRedisConnection]
     private let turn = Atomic<Int>(0)
+    /// A Redis Cluster's nodes, one client each; nil for one server.
+    private let cluster: RedisClusterRouter?
 
     init(configuration: RedisConfiguration) {
         self.configuration = configuration
-        self.slots = (0..<max(1, configuration.connectionPoolSize)).map { _ in
-            SharedRedisConnection(configuration: configuration, closedMessage: "the Redis client is closed")
+        if configuration.cluster != nil {
+            cluster = RedisClusterRouter(configuration: configuration)
+            slots = []
+        } else {
+            cluster = nil
+            slots = (0..<max(1, configuration.connectionPoolSize)).map { _ in
+                SharedRedisConnection(configuration: configuration, closedMessage: "the Redis client is closed")
+            }
         }
     }
 
-    func send(_ command: RedisCommand) async throws -> RESPValue {
-        try await connection().send(command)
+    /// Sends `command`; in a cluster, to the node of `key` (by default the command's own key).
+    func send(_ command: RedisCommand, routedBy key: String? = nil) async throws -> RESPValue {
+        if let cluster { return try await cluster.send(command, routedBy: key) }
+        return try await connection().send(command)
     }
 
-    /// The next connection of the pool, opened if it is not.
+    /// The next connection of the pool, opened if it is not (in a cluster, of any node's pool).
     func connection() async throws -> RedisConnection {
-        try await nextSlot().connection()
+        if let cluster { return try await cluster.client(forKey: nil).connection() }
+        return try await nextSlot().connection()
+    }
+
+    /// Where a connection of its own for reading `key` (a list or stream subscriber's) goes: in a
+    /// cluster, the node that owns the key.
+    func configuration(forReading key: String) async throws -> RedisConfiguration {
+        guard let cluster else { return configuration }
+        return try await cluster.nodeConfiguration(forKey: key)
+    }
+
+    /// A reader lost its node, or was told `MOVED`: in a cluster, the slot map is asked for again.
+    func nodeLost() {
+        cluster?.markStale()
     }
 
     private func nextSlot() -> SharedRedisConnection {
@@ -47,6 +73,7 @@ final class RedisClient: Sendable {
     ///   not back within `timeout`, or the reconnect policy gave up first; `CancellationError` at
     ///   once when the task is cancelled while waiting.
     func send(_ commands: [RedisCommand], waitingUpTo timeout: Duration) async throws -> [RESPValue] {
+        if let cluster { return try await cluster.send(commands, waitingUpTo: timeout) }
         let slot = nextSlot()
         let deadline = ContinuousClock.now + timeout
         // The tries of a connection that is up yet refuses (loading, or its drop not noticed yet),
@@ -141,12 +168,14 @@ final class RedisClient: Sendable {
 
     /// Connected while any connection of the pool is open; otherwise what the pool's connects say.
     var connectionState: ConnectionState {
+        if let cluster { return cluster.connectionState }
         let states = slots.map(\.connectionState)
         if let connected = states.first(where: { $0.status == .connected }) { return connected }
         return states.first(where: { $0.status == .reconnecting }) ?? states[0]
     }
 
     func close() async {
+        await cluster?.close()
         for slot in slots { await slot.close() }
     }
 }

@@ -2,7 +2,8 @@ import Courier
 public import NIOSSL
 
 /// Where and how to connect to Redis: `redis://[user:password@]host[:port][/db]`, or `rediss://…`
-/// for TLS; behind Sentinel, `redis+sentinel://[user:password@]host:port[,host:port…]/master[/db]`.
+/// for TLS; behind Sentinel, `redis+sentinel://[user:password@]host:port[,host:port…]/master[/db]`;
+/// a Redis Cluster, `redis+cluster://[user:password@]host:port[,host:port…]`.
 public struct RedisConfiguration: Sendable, Hashable {
     public var host: String
     public var port: Int
@@ -10,6 +11,9 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// ``host``:``port`` directly. With sentinels, host and port are only the first sentinel's,
     /// for descriptions.
     public var sentinels: RedisSentinels?
+    /// The nodes to learn a Redis Cluster's slot map from, for a cluster; nil for one server (or
+    /// Sentinel). With a cluster, host and port are only the first node's, for descriptions.
+    public var cluster: RedisCluster?
     public var username: String?
     public var password: String?
     /// The logical database (`SELECT`).
@@ -92,17 +96,36 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.sentinels = sentinels
     }
 
+    /// A Redis Cluster: the slot map comes from the first of `cluster`'s nodes that answers, and
+    /// every command goes to the node that owns its key.
+    public init(
+        cluster: RedisCluster,
+        username: String? = nil,
+        password: String? = nil,
+        connectTimeout: Duration = .seconds(5),
+        commandTimeout: Duration = .seconds(10)
+    ) {
+        let first = cluster.seeds[0]
+        self.init(host: first.host, port: first.port, username: username, password: password, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+        self.cluster = cluster
+    }
+
     /// Parses `redis://[user:password@]host[:port][/db]`; `rediss://` is the same over TLS;
     /// `redis+sentinel://[user:password@]host[:port][,host[:port]…]/master[/db]` (`rediss+sentinel://`
-    /// over TLS) names the sentinels (port 26379 by default) and the master's name.
+    /// over TLS) names the sentinels (port 26379 by default) and the master's name;
+    /// `redis+cluster://[user:password@]host[:port][,host[:port]…]` some nodes of a Redis Cluster.
     public init(url: String) throws {
         if let sentinelScheme = ["redis+sentinel://", "rediss+sentinel://"].first(where: url.hasPrefix) {
             try self.init(sentinelURL: url, scheme: sentinelScheme)
             return
         }
+        if let clusterScheme = ["redis+cluster://", "rediss+cluster://"].first(where: url.hasPrefix) {
+            try self.init(clusterURL: url, scheme: clusterScheme)
+            return
+        }
         let secure = url.hasPrefix("rediss://")
         guard url.hasPrefix("redis://") || secure else {
-            throw RedisError.invalidURL(url, "it must start with redis://, rediss:// or redis+sentinel://")
+            throw RedisError.invalidURL(url, "it must start with redis://, rediss://, redis+sentinel:// or redis+cluster://")
         }
         var rest = Substring(url.dropFirst(secure ? "rediss://".count : "redis://".count))
         self.init()
@@ -139,21 +162,7 @@ public struct RedisConfiguration: Sendable, Hashable {
             guard let number = Int(path[1]), number >= 0 else { throw RedisError.invalidURL(url, "the database must be a number") }
             database = number
         }
-        var endpoints: [RedisSentinels.Endpoint] = []
-        for host in rest[..<slash].split(separator: ",", omittingEmptySubsequences: false) {
-            var name = host
-            var port = 26379
-            if let colon = host.lastIndex(of: ":") {
-                guard let number = Int(host[host.index(after: colon)...]), (1...65535).contains(number) else {
-                    throw RedisError.invalidURL(url, "the port must be a number from 1 to 65535")
-                }
-                port = number
-                name = host[..<colon]
-            }
-            if name.hasPrefix("["), name.hasSuffix("]") { name = name.dropFirst().dropLast() }
-            guard !name.isEmpty else { throw RedisError.invalidURL(url, "a sentinel's host is empty") }
-            endpoints.append(RedisSentinels.Endpoint(host: String(name), port: port))
-        }
+        let endpoints = try Self.endpoints(rest[..<slash], defaultPort: 26379, url: url)
         self.init(
             sentinels: RedisSentinels(endpoints, masterName: Self.percentDecoded(masterName)),
             username: username,
@@ -163,9 +172,39 @@ public struct RedisConfiguration: Sendable, Hashable {
         if scheme.hasPrefix("rediss") { tls = .makeClientConfiguration() }
     }
 
+    private init(clusterURL url: String, scheme: String) throws {
+        var rest = Substring(url.dropFirst(scheme.count))
+        let (username, password) = Self.takeCredentials(from: &rest)
+        if let slash = rest.firstIndex(of: "/") {
+            let path = rest[rest.index(after: slash)...]
+            guard path.isEmpty || path == "0" else { throw RedisError.invalidURL(url, "a cluster has only database 0") }
+            rest = rest[..<slash]
+        }
+        self.init(cluster: RedisCluster(try Self.endpoints(rest, defaultPort: 6379, url: url)), username: username, password: password)
+        if scheme.hasPrefix("rediss") { tls = .makeClientConfiguration() }
+    }
+
+    /// `host[:port],host[:port]…` (IPv6 hosts in brackets).
+    private static func endpoints(_ list: Substring, defaultPort: Int, url: String) throws -> [RedisEndpoint] {
+        try list.split(separator: ",", omittingEmptySubsequences: false).map { host in
+            var name = host
+            var port = defaultPort
+            if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") {
+                guard let number = Int(host[host.index(after: colon)...]), (1...65535).contains(number) else {
+                    throw RedisError.invalidURL(url, "the port must be a number from 1 to 65535")
+                }
+                port = number
+                name = host[..<colon]
+            }
+            if name.hasPrefix("["), name.hasSuffix("]") { name = name.dropFirst().dropLast() }
+            guard !name.isEmpty else { throw RedisError.invalidURL(url, "a host in the list is empty") }
+            return RedisEndpoint(host: String(name), port: port)
+        }
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
-            && lhs.database == rhs.database && lhs.connectionPoolSize == rhs.connectionPoolSize && lhs.sentinels == rhs.sentinels
+            && lhs.database == rhs.database && lhs.connectionPoolSize == rhs.connectionPoolSize && lhs.sentinels == rhs.sentinels && lhs.cluster == rhs.cluster
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -173,6 +212,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         hasher.combine(port)
         hasher.combine(database)
         hasher.combine(sentinels)
+        hasher.combine(cluster)
     }
 
     /// Takes `user:password@` (or `password@`) off the front of a URL's rest, percent-decoded.
@@ -212,6 +252,9 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
             userInfo = "\(username)@"
         }
         let scheme = tls == nil ? "redis" : "rediss"
+        if let cluster {
+            return "\(scheme)+cluster://\(userInfo)\(cluster.seeds.map(\.description).joined(separator: ","))"
+        }
         if let sentinels {
             let hosts = sentinels.endpoints.map(\.description).joined(separator: ",")
             return "\(scheme)+sentinel://\(userInfo)\(hosts)/\(sentinels.masterName)/\(database)"
@@ -230,6 +273,7 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
             children: [
                 "host": host,
                 "port": port,
+                "cluster": cluster.map { "\($0.seeds)" } as Any,
                 "sentinels": sentinels.map { "\($0.endpoints) master \($0.masterName)" + ($0.password == nil ? "" : " password \(Redaction.mask)") } as Any,
                 "username": username as Any,
                 "password": password.map { _ in Redaction.mask } as Any,

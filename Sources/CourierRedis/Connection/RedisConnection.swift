@@ -42,6 +42,12 @@ package final class RedisConnection: Sendable {
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) -> EventLoopFuture<RedisConnection> {
         let eventLoop = eventLoopGroup.next()
+        if let cluster = configuration.cluster {
+            // A connection to the cluster as a whole (pub/sub): any node that answers.
+            return eventLoop.makeFutureWithTask {
+                try await connectToAnyNode(configuration, cluster: cluster, eventLoopGroup: eventLoopGroup, onPush: onPush)
+            }
+        }
         if let sentinels = configuration.sentinels {
             return eventLoop.makeFutureWithTask {
                 try await connectToMaster(configuration, sentinels: sentinels, eventLoopGroup: eventLoopGroup, onPush: onPush)
@@ -85,7 +91,10 @@ package final class RedisConnection: Sendable {
             }
             .connect(host: host, port: port)
             .flatMapErrorThrowing { error in
-                throw RedisError(.connectionClosed, "cannot connect to \(host):\(port): \(error)", underlying: error)
+                var failure = RedisError(.connectionClosed, "cannot connect to \(host):\(port): \(error)", underlying: error)
+                // No command went anywhere: what waited for this connection may go to another server.
+                failure.commandNotSent = true
+                throw failure
             }
             .flatMap { channel in
                 guard let handshakeCompleted = handshakes.value[ObjectIdentifier(channel)] else {
@@ -97,6 +106,28 @@ package final class RedisConnection: Sendable {
                     RedisConnection(channel: channel, isRESP3: isRESP3, commandTimeout: commandTimeout)
                 }
             }
+    }
+
+    /// The first node of `cluster` that answers.
+    private static func connectToAnyNode(
+        _ configuration: RedisConfiguration,
+        cluster: RedisCluster,
+        eventLoopGroup: any EventLoopGroup,
+        onPush: (@Sendable (RESPValue) -> Void)?
+    ) async throws -> RedisConnection {
+        var failures: [String] = []
+        for node in cluster.seeds {
+            var direct = configuration
+            direct.cluster = nil
+            direct.host = node.host
+            direct.port = node.port
+            do {
+                return try await makeConnection(direct, eventLoopGroup: eventLoopGroup, onPush: onPush).get()
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        throw RedisError(.connectionClosed, "no node of the cluster answered: \(failures.joined(separator: "; "))")
     }
 
     /// Asks the sentinels for the master, connects to it and checks that it is one: during a

@@ -60,6 +60,12 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         /// A write sent to a replica: behind Sentinel, a master that was demoted while the
         /// connection stayed open. The command did not run.
         public static let readOnly = ServerCode("READONLY")
+        /// Redis Cluster: the key's slot is served by another node, named in the message.
+        public static let moved = ServerCode("MOVED")
+        /// Redis Cluster: the key's slot is being migrated; ask the node named, once, after `ASKING`.
+        public static let ask = ServerCode("ASK")
+        /// Redis Cluster: the cluster cannot serve the key's slot now (its master is down).
+        public static let clusterDown = ServerCode("CLUSTERDOWN")
         /// A key holds a value of another type than the command works on.
         public static let wrongType = ServerCode("WRONGTYPE")
 

@@ -6,19 +6,8 @@
 /// master demoted), and each reconnect, as ``RedisConfiguration/reconnect`` says, asks the
 /// sentinels again: it reaches the replica they promoted.
 public struct RedisSentinels: Sendable, Hashable {
-    /// A sentinel's address.
-    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
-        public var host: String
-        public var port: Int
-
-        /// - Parameter port: 26379, Sentinel's own port, by default.
-        public init(host: String, port: Int = 26379) {
-            self.host = host
-            self.port = port
-        }
-
-        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-    }
+    /// A sentinel's address (Sentinel's own port, 26379, by default).
+    public typealias Endpoint = RedisEndpoint
 
     /// The sentinels, asked in this order; never empty.
     public var endpoints: [Endpoint]
@@ -30,7 +19,7 @@ public struct RedisSentinels: Sendable, Hashable {
     public var password: String?
 
     public init(_ endpoints: [Endpoint], masterName: String, username: String? = nil, password: String? = nil) {
-        self.endpoints = endpoints.isEmpty ? [Endpoint(host: "127.0.0.1")] : endpoints
+        self.endpoints = endpoints.isEmpty ? [Endpoint(host: "127.0.0.1", port: 26379)] : endpoints
         self.masterName = masterName
         self.username = username
         self.password = password

@@ -98,12 +98,14 @@ final class RedisBlockingSubscription: TransportSubscription {
                 defer { state.withLock { $0.reading = false } }
                 if let delivery = try await read(on: connection) { return delivery }
             } catch let error as RedisError
-                where error.code == .connectionClosed || error.code == .timeout || error.code == .protocolViolation || error.serverCode == .readOnly
+                where error.code == .connectionClosed || error.code == .timeout || error.code == .protocolViolation
+                || error.serverCode == .readOnly || error.serverCode == .moved || error.serverCode == .clusterDown
             {
                 if state.withLock({ $0.stopped }) { return nil }
-                // A demoted master (behind Sentinel) refuses the read: a new connection asks the
-                // sentinels for the new one.
-                if error.serverCode == .readOnly, let connection = state.withLock({ $0.connection.take() }) { await connection.close() }
+                // A demoted master (behind Sentinel) refuses the read, or the key's slot has
+                // another master (a cluster's failover): a new connection asks where it is now.
+                if error.code == .server, let connection = state.withLock({ $0.connection.take() }) { await connection.close() }
+                client.nodeLost()
                 guard let delay = attempts.nextDelay() else {
                     logger.error("Redis connection of a subscriber lost; the reconnect policy gave up", metadata: ["error": "\(error)"])
                     throw error
@@ -139,7 +141,8 @@ final class RedisBlockingSubscription: TransportSubscription {
             return state.reading ? (state.clientID, nil) : (nil, state.connection.take())
         }
         if let clientID {
-            _ = try? await client.send(RedisCommand("CLIENT", ["UNBLOCK", .integer(Int(clientID))]))
+            // In a cluster, client ids are a node's own: on the node of the reader's key.
+            _ = try? await client.send(RedisCommand("CLIENT", ["UNBLOCK", .integer(Int(clientID))]), routedBy: source.name)
         }
         await idleConnection?.close()
         await returnPrefetched()
@@ -147,7 +150,8 @@ final class RedisBlockingSubscription: TransportSubscription {
 
     private func connection() async throws -> RedisConnection {
         if let connection = state.withLock({ $0.connection }), connection.isActive { return connection }
-        let connection = try await RedisConnection.connect(client.configuration)
+        // In a cluster, on the node that owns the key.
+        let connection = try await RedisConnection.connect(try await client.configuration(forReading: source.name))
         let id: Int64?
         do {
             id = try await connection.send(RedisCommand("CLIENT", ["ID"])).integer

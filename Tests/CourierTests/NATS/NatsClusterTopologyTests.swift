@@ -26,7 +26,8 @@ final class OwnedNatsCluster: Sendable {
 
     var urls: [String] { (0..<3).map { "nats://127.0.0.1:\(base + $0)" } }
 
-    /// Starts the three servers; returns once each has a JetStream metadata leader.
+    /// Starts the three servers; returns once each listens. (Whether JetStream has elected its
+    /// metadata leader yet is for ``declare(_:on:)`` to find out.)
     func start() async throws {
         let routes = (0..<3).map { "nats-route://127.0.0.1:\(base + 10 + $0)" }.joined(separator: ", ")
         var started: [ChildProcess] = []
@@ -44,9 +45,25 @@ final class OwnedNatsCluster: Sendable {
             started.append(process)
         }
         for process in started {
-            // Logged by every server once the cluster elected its metadata leader.
-            let ready = await process.waitForOutput(containing: "metadata leader")
-            try #require(ready && process.isRunning, "nats-server did not join the cluster: \(process.output.suffix(2000))")
+            // Every server says so once it listens. Not "metadata leader": a server that joins
+            // after the others elected one may never log that line (seen under load: the test
+            // waited for it for ever).
+            let ready = await process.waitForOutput(containing: "Server is ready")
+            try #require(ready && process.isRunning, "nats-server did not start: \(process.output.suffix(2000))")
+        }
+    }
+
+    /// Declares `stream` once the cluster takes it: until JetStream has its metadata leader, its
+    /// API answers "temporarily unavailable" or nothing; tried again for up to 30 s.
+    func declare(_ stream: NatsStream, on broker: NatsBroker) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            do {
+                try await broker.declareStream(stream)
+                return
+            } catch is NatsError where ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
         }
     }
 
@@ -72,7 +89,7 @@ struct NatsClusterTopologyTests {
         configuration.publishTimeout = .seconds(45)
         let broker = NatsBroker(configuration: configuration)
         let stream = NatsStream("FAILOVER", subjects: ["failover.>"], replicas: 3)
-        try await broker.declareStream(stream)
+        try await cluster.declare(stream, on: broker)
 
         let handled = Inbox<Int>()
         let handledAt = Inbox<ContinuousClock.Instant>()

@@ -79,6 +79,21 @@ final class OwnedRedisSentinel: Sendable {
         return port == base ? "r1" : "r2"
     }
 
+    /// Asks the first sentinel to fail over now (`SENTINEL FAILOVER`): the master is demoted, not
+    /// killed, and its connections stay open.
+    func failOver() async throws {
+        let connection = try await RedisConnection.connect(RedisConfiguration(host: "127.0.0.1", port: sentinelPorts[0]))
+        _ = try await connection.send(RedisCommand("SENTINEL", ["FAILOVER", .string(Self.masterName)]))
+        await connection.close()
+    }
+
+    /// What `name` (`r1` or `r2`) says it is: `master` or `slave`.
+    func role(of name: String) async throws -> String? {
+        let connection = try await RedisConnection.connect(RedisConfiguration(host: "127.0.0.1", port: name == "r1" ? base : base + 1))
+        defer { Task { await connection.close() } }
+        return try await connection.send(RedisCommand("ROLE")).elements?.first?.string
+    }
+
     /// Kills `name` outright (SIGKILL), as a crash would, and waits for it to exit.
     func kill(_ name: String) async {
         await processes.kill(name)
@@ -87,11 +102,6 @@ final class OwnedRedisSentinel: Sendable {
     deinit {
         try? FileManager.default.removeItem(at: directory)
     }
-}
-
-/// When each acknowledged publish was acknowledged.
-final class AcknowledgementTimes: Sendable {
-    let times = Mutex<[Int: ContinuousClock.Instant]>([:])
 }
 
 /// Issue 24: Redis behind Sentinel, its master killed mid-stream.
@@ -122,77 +132,62 @@ struct RedisSentinelTopologyTests {
             handled.put(number)
         }
 
+        let publishers = 2
         let perPublisher = 300
-        let acknowledged = Inbox<Int>()
-        let acknowledgedAt = AcknowledgementTimes()
-        let failures = Inbox<String>()
-        let sentAgain = Inbox<Int>()
-        let kills = Inbox<ContinuousClock.Instant>()
-        try await withRunningRedis(broker) { () async throws in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for parity in 0..<2 {
-                    group.addTask {
-                        for index in 0..<perPublisher {
-                            let number = index * 2 + parity
-                            // A publish written just before the master died fails `.connectionClosed`
-                            // (Redis may have run it: Courier does not send it twice by itself). The
-                            // application decides; this one wants at least once, and sends it again.
-                            for attempt in 1...3 {
-                                do {
-                                    if parity == 0 {
-                                        try await broker.publish(number, to: .list(list))
-                                    } else {
-                                        try await broker.publish(number, to: .stream(stream))
-                                    }
-                                    acknowledgedAt.times.withLock { $0[number] = .now }
-                                    acknowledged.put(number)
-                                    break
-                                } catch let error as RedisError where error.code == .connectionClosed && attempt < 3 {
-                                    sentAgain.put(number)
-                                } catch {
-                                    failures.put("\(number): \(error)")
-                                    break
-                                }
-                            }
-                            // A steady stream rather than a burst: the kill lands mid-stream.
-                            try await Task.sleep(for: .milliseconds(5))
-                        }
-                    }
+        let run = try await withRunningRedis(broker) { () async throws -> RedisFailoverRun in
+            // Even numbers to the list, odd ones to the stream.
+            let run = try await RedisFailoverRun.run(publishers: publishers, perPublisher: perPublisher) { number in
+                if number % 2 == 0 {
+                    try await broker.publish(number, to: .list(list))
+                } else {
+                    try await broker.publish(number, to: .stream(stream))
                 }
-                group.addTask {
-                    try await acknowledged.wait(count: 200, timeout: .seconds(60))
-                    await sentinel.kill(try await sentinel.master())
-                    kills.put(.now)
-                }
-                try await group.waitForAll()
+            } kill: {
+                await sentinel.kill(try await sentinel.master())
             }
-            let killed = try #require(kills.values.first)
-            // Whatever was written to the promoted replica cannot have been lost to replication.
-            let afterFailover = Set(acknowledgedAt.times.withLock { $0.filter { $0.value > killed + .milliseconds(100) }.keys })
-            try await waitUntil(handled, holdsAllOf: afterFailover, timeout: .seconds(60))
-            // What was acknowledged before the kill had a moment to come through as well.
-            try? await waitUntil(handled, holdsAllOf: Set(acknowledged.values), timeout: .seconds(5))
+            try await run.waitForHandling(handled)
+            return run
         }
-        #expect(failures.values.isEmpty, "\(failures.values.prefix(5))")
-        // Only what was in flight when the master died: one publish per publisher at most.
-        #expect(sentAgain.values.count <= 2, "\(sentAgain.values)")
-        #expect(acknowledged.values.count == 2 * perPublisher)
+        let lost = run.expectations(handled: handled, publishers: publishers, messages: publishers * perPublisher)
         #expect(try await sentinel.master() == "r2", "the sentinels promoted the replica")
-        let killed = try #require(kills.values.first)
-        let distinct = Set(handled.values)
-        let lost = Set(acknowledged.values).subtracting(distinct)
-        // Asynchronous replication may lose what the master acknowledged just before it died:
-        // counted and reported, never more than the moment before the kill.
-        let lostTimes = acknowledgedAt.times.withLock { times in lost.compactMap { times[$0] } }
-        #expect(lostTimes.allSatisfy { $0 <= killed }, "only writes acknowledged before the kill can be lost")
+        let killed = run.killed
         FailoverResults.record(
             broker: "redis",
             form: "Sentinel: master, replica, 3 sentinels; kill -9 of the master (lists and stream groups)",
-            publishingResumedAfter: acknowledgedAt.times.withLock { $0.values.filter { $0 > killed }.min() }.map { $0 - killed },
+            publishingResumedAfter: run.acknowledgedAt.times.withLock { $0.values.filter { $0 > killed }.min() }.map { $0 - killed },
             handlingResumedAfter: handledAt.values.filter { $0 > killed }.min().map { $0 - killed },
             lost: lost.count,
-            duplicates: handled.values.count - distinct.count,
-            messages: 2 * perPublisher
+            duplicates: handled.values.count - Set(handled.values).count,
+            messages: publishers * perPublisher
         )
+    }
+
+    @Test("a manual failover (SENTINEL FAILOVER) demotes the master under open connections: once it is a replica, writes refused READONLY go to the new master and readers follow")
+    func masterDemoted() async throws {
+        let sentinel = try OwnedRedisSentinel()
+        try await sentinel.start()
+        var configuration = try RedisConfiguration(url: "redis+sentinel://" + sentinel.sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/\(OwnedRedisSentinel.masterName)")
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500))
+        configuration.connectionPoolSize = 2
+        let broker = RedisBroker(configuration: configuration)
+        let list = RedisTestServer.unique("demoted-list")
+        let handled = Inbox<Int>()
+        broker.subscriber(.list(list)) { (number: Int, _) in handled.put(number) }
+        try await withRunningRedis(broker) { () async throws in
+            // Both pool connections and the reader are open to r1.
+            for number in 0..<50 { try await broker.publish(number, to: .list(list)) }
+            try await handled.wait(count: 50)
+            try await sentinel.failOver()
+            // r1 is promoted away and made a replica of r2 by the sentinels, its clients left connected.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await sentinel.role(of: "r1") != "slave" {
+                guard ContinuousClock.now < deadline else { throw TimedOut() }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            for number in 50..<150 { try await broker.publish(number, to: .list(list)) }
+            try await waitUntil(handled, holdsAllOf: Set(50..<150), timeout: .seconds(30))
+        }
+        #expect(try await sentinel.master() == "r2")
+        #expect(Set(handled.values).isSuperset(of: Set(0..<150)))
     }
 }

@@ -104,7 +104,7 @@ struct RedisWireTests {
         let configuration = try RedisConfiguration(url: "redis+sentinel://app:s%40cret@s1:26380,s2,[::1]:26381/orders/3")
         let sentinels = try #require(configuration.sentinels)
         #expect(sentinels.endpoints == [
-            RedisSentinels.Endpoint(host: "s1", port: 26380), RedisSentinels.Endpoint(host: "s2", port: 26379),
+            RedisSentinels.Endpoint(host: "s1", port: 26380), .sentinel("s2"),
             RedisSentinels.Endpoint(host: "::1", port: 26381),
         ])
         #expect(sentinels.masterName == "orders")

@@ -63,3 +63,42 @@ enum FailoverResults {
         }
     }
 }
+
+/// What a scale-out test measured (three service processes, one killed), written beside the
+/// failover results, in `scale-out/`, for the same report.
+enum ScaleOutResults {
+    struct Result: Codable {
+        var broker: String
+        /// Messages each process handled (the killed one first), duplicates included.
+        var handledPerProcess: [Int]
+        /// What the killed process had handled when it was killed.
+        var killedProcessHandledBeforeKill: Int
+        /// Deliveries beyond the first of a message.
+        var duplicates: Int
+        /// Messages no process handled.
+        var missing: Int
+        var messages: Int
+        var recordedAt: String
+    }
+
+    static func record(broker: String, perProcess: [Int], killedHandledBeforeKill: Int, duplicates: Int, missing: Int, messages: Int) {
+        let result = Result(
+            broker: broker,
+            handledPerProcess: perProcess,
+            killedProcessHandledBeforeKill: killedHandledBeforeKill,
+            duplicates: duplicates,
+            missing: missing,
+            messages: messages,
+            recordedAt: ISO8601DateFormatter().string(from: Date())
+        )
+        do {
+            let folder = FailoverResults.folder.appendingPathComponent("scale-out")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(result).write(to: folder.appendingPathComponent("\(broker).json"))
+        } catch {
+            print("scale-out results: cannot write \(broker): \(error)")
+        }
+    }
+}
