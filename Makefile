@@ -50,6 +50,7 @@ test-run:
 # .build/failover-results/; `scripts/failover-report.py` gathers those into
 # Benchmarks/results/failover.json and the README's table.
 test-topologies:
+	./scripts/setup.sh topologies
 	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=2 ./scripts/with-servers.sh $(SWIFT) test --skip-build --filter TopologyTests
 
 bench:

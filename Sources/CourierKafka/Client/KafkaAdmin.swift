@@ -83,4 +83,20 @@ enum KafkaAdmin {
         }
         return .success(high)
     }
+
+    /// The brokers the cluster's metadata names now (id, host, port), as the broker librdkafka
+    /// asked sees them: where its requests go.
+    static func brokers(handle: KafkaHandle, timeoutMilliseconds: Int32) -> Result<[(id: Int32, host: String, port: Int)], KafkaError> {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let status = rd_kafka_metadata(handle.pointer.pointer, 0, nil, &metadata, timeoutMilliseconds)
+        guard status == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            return .failure(KafkaError(rdkafka: status, "cannot read the cluster's metadata", lastBrokerError: handle.events.lastBrokerError))
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        let brokers = (0..<Int(metadata.pointee.broker_cnt)).map { index in
+            let broker = metadata.pointee.brokers[index]
+            return (id: broker.id, host: String(cString: broker.host), port: Int(broker.port))
+        }
+        return .success(brokers)
+    }
 }
