@@ -128,11 +128,7 @@ final class RedisClusterRouter: Sendable {
 
     private func client(for node: RedisEndpoint, in state: inout State) -> RedisClient {
         if let client = state.clients[node] { return client }
-        var configuration = self.configuration
-        configuration.cluster = nil
-        configuration.host = node.host
-        configuration.port = node.port
-        let client = RedisClient(configuration: configuration)
+        let client = RedisClient(configuration: configuration.direct(to: node.host, port: node.port))
         state.clients[node] = client
         return client
     }
@@ -159,12 +155,8 @@ final class RedisClusterRouter: Sendable {
     private func askForMap(_ candidates: [RedisEndpoint]) async throws {
         var failures: [String] = []
         for node in candidates {
-            var configuration = self.configuration
-            configuration.cluster = nil
-            configuration.host = node.host
-            configuration.port = node.port
             do {
-                let connection = try await RedisConnection.connect(configuration)
+                let connection = try await RedisConnection.connect(configuration.direct(to: node.host, port: node.port))
                 let reply: RESPValue
                 do {
                     reply = try await connection.send(RedisCommand("CLUSTER", ["SLOTS"]))

@@ -215,6 +215,17 @@ public struct RedisConfiguration: Sendable, Hashable {
         hasher.combine(cluster)
     }
 
+    /// This configuration for one server of a Sentinel set-up or a cluster (the master it found, a
+    /// node): its login, database, TLS and timeouts, at `host`:`port`, connecting there directly.
+    func direct(to host: String, port: Int) -> Self {
+        var direct = self
+        direct.sentinels = nil
+        direct.cluster = nil
+        direct.host = host
+        direct.port = port
+        return direct
+    }
+
     /// Takes `user:password@` (or `password@`) off the front of a URL's rest, percent-decoded.
     private static func takeCredentials(from rest: inout Substring) -> (username: String?, password: String?) {
         guard let at = rest.lastIndex(of: "@") else { return (nil, nil) }

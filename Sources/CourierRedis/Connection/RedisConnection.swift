@@ -117,12 +117,8 @@ package final class RedisConnection: Sendable {
     ) async throws -> RedisConnection {
         var failures: [String] = []
         for node in cluster.seeds {
-            var direct = configuration
-            direct.cluster = nil
-            direct.host = node.host
-            direct.port = node.port
             do {
-                return try await makeConnection(direct, eventLoopGroup: eventLoopGroup, onPush: onPush).get()
+                return try await makeConnection(configuration.direct(to: node.host, port: node.port), eventLoopGroup: eventLoopGroup, onPush: onPush).get()
             } catch {
                 failures.append("\(error)")
             }
@@ -140,11 +136,7 @@ package final class RedisConnection: Sendable {
         onPush: (@Sendable (RESPValue) -> Void)?
     ) async throws -> RedisConnection {
         let (host, port) = try await askForMaster(sentinels, configuration: configuration, eventLoopGroup: eventLoopGroup)
-        var direct = configuration
-        direct.sentinels = nil
-        direct.host = host
-        direct.port = port
-        let connection = try await makeConnection(direct, eventLoopGroup: eventLoopGroup, onPush: onPush).get()
+        let connection = try await makeConnection(configuration.direct(to: host, port: port), eventLoopGroup: eventLoopGroup, onPush: onPush).get()
         do {
             let role = try await connection.send(RedisCommand("ROLE")).elements?.first?.string
             guard role == "master" else {
