@@ -35,5 +35,8 @@ func topologiesExample() async throws {
 
     // A Redis Cluster: some of its nodes (6379 by default); the client learns the rest from them.
     let cluster = RedisBroker(configuration: try RedisConfiguration(url: "redis+cluster://app:secret@redis-1:6379,redis-2:6379,redis-3:6379"))
+    // Sharded pub/sub (Redis 7): SSUBSCRIBE / SPUBLISH, carried only by the channel's slot's node.
+    cluster.subscriber(.channel("prices", sharded: true)) { (price: Double, _) in print(price) }
+    try await cluster.publish(101.5, to: .channel("prices", sharded: true))
     _ = (redis, sentinel, cluster)
 }

@@ -160,16 +160,7 @@ package final class RedisConnection: Sendable {
     ) async throws -> (host: String, port: Int) {
         var failures: [String] = []
         for endpoint in sentinels.endpoints {
-            var sentinel = RedisConfiguration(
-                host: endpoint.host,
-                port: endpoint.port,
-                username: sentinels.username,
-                password: sentinels.password,
-                connectTimeout: configuration.connectTimeout,
-                commandTimeout: configuration.commandTimeout
-            )
-            sentinel.tls = configuration.tls
-            sentinel.prefersRESP3 = configuration.prefersRESP3
+            let sentinel = sentinels.configuration(of: endpoint, like: configuration)
             do {
                 let connection = try await makeConnection(sentinel, eventLoopGroup: eventLoopGroup).get()
                 let reply: RESPValue

@@ -34,3 +34,22 @@ public struct RedisSentinels: Sendable, Hashable {
         hasher.combine(masterName)
     }
 }
+
+extension RedisSentinels {
+    /// The configuration of a connection to the sentinel at `endpoint`: the sentinels' login, and
+    /// the data nodes' timeouts, TLS and protocol.
+    func configuration(of endpoint: Endpoint, like data: RedisConfiguration) -> RedisConfiguration {
+        var sentinel = RedisConfiguration(
+            host: endpoint.host,
+            port: endpoint.port,
+            username: username,
+            password: password,
+            connectTimeout: data.connectTimeout,
+            commandTimeout: data.commandTimeout
+        )
+        sentinel.tls = data.tls
+        sentinel.prefersRESP3 = data.prefersRESP3
+        sentinel.reconnect = data.reconnect
+        return sentinel
+    }
+}

@@ -18,10 +18,13 @@ final class SharedRedisConnection: Sendable {
     /// - Parameters:
     ///   - closedMessage: the error text for a caller after ``close()``.
     ///   - onPush: where each connection's pushes go (pub/sub messages).
+    ///   - target: where each connect goes, asked again at each one (a sharded channel's node);
+    ///     nil for `configuration`'s server.
     ///   - onOpened: called once for each connection opened, before any caller gets it.
     init(
         configuration: RedisConfiguration,
         closedMessage: String,
+        target: (@Sendable () async throws -> RedisConfiguration)? = nil,
         onPush: (@Sendable (RESPValue) -> Void)? = nil,
         onOpened: (@Sendable (RedisConnection) -> Void)? = nil
     ) {
@@ -35,7 +38,7 @@ final class SharedRedisConnection: Sendable {
                 var attempts = policy.attempts()
                 while true {
                     do {
-                        let connection = try await Self.open(configuration, onPush: onPush)
+                        let connection = try await Self.open(target?() ?? configuration, onPush: onPush)
                         onOpened?(connection)
                         return connection
                     } catch {

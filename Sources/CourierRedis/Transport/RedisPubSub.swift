@@ -17,8 +17,47 @@ struct PubSubMessage: Sendable {
 /// subscriber has caught up to half of it.
 typealias PushBuffer = HandOffQueue<PubSubMessage>
 
+/// How a pub/sub subscription listens: the three pairs of Redis commands.
+enum PubSubMode: Sendable, Hashable {
+    /// `SUBSCRIBE`: a channel, which every node of a cluster carries.
+    case channel
+    /// `PSUBSCRIBE`: a glob over channel names.
+    case pattern
+    /// `SSUBSCRIBE` (Redis 7): a sharded channel, carried only by the node that owns its slot.
+    case shardChannel
+
+    var subscribeCommand: String {
+        switch self {
+        case .channel: "SUBSCRIBE"
+        case .pattern: "PSUBSCRIBE"
+        case .shardChannel: "SSUBSCRIBE"
+        }
+    }
+
+    var unsubscribeCommand: String {
+        switch self {
+        case .channel: "UNSUBSCRIBE"
+        case .pattern: "PUNSUBSCRIBE"
+        case .shardChannel: "SUNSUBSCRIBE"
+        }
+    }
+
+    /// The key a route is filed under: one name may be subscribed in each mode.
+    func key(_ name: String) -> String {
+        switch self {
+        case .channel: "c:" + name
+        case .pattern: "p:" + name
+        case .shardChannel: "s:" + name
+        }
+    }
+}
+
 /// The one connection every channel and pattern subscription of a broker shares, re-established
 /// with backoff (and every subscription renewed) when it drops.
+///
+/// A broker has one for its channels and patterns, and one for each sharded channel, whose
+/// connection goes to the cluster node that owns the channel's slot (`target`): asked again at
+/// each reconnect, so a failover or a resharding moves the subscription with the slot.
 ///
 /// The renewing is ``run()``'s work, which the transport's run loop runs for as long as the
 /// broker does: a dropped connection only asks for it. Subscribing connects on its own, so a
@@ -27,7 +66,7 @@ typealias PushBuffer = HandOffQueue<PubSubMessage>
 final class RedisPubSub: Sendable {
     private struct Route {
         var buffer: PushBuffer
-        var isPattern: Bool
+        var mode: PubSubMode
         var name: String
     }
 
@@ -48,7 +87,9 @@ final class RedisPubSub: Sendable {
     private let renewals: AsyncStream<Void>
     private let renewalNeeded: AsyncStream<Void>.Continuation
 
-    init(configuration: RedisConfiguration, logger: Logger) {
+    /// - Parameter target: where each connection goes, asked at each connect; nil for
+    ///   `configuration`'s server (in a cluster, any node).
+    init(configuration: RedisConfiguration, logger: Logger, target: (@Sendable () async throws -> RedisConfiguration)? = nil) {
         self.configuration = configuration
         self.logger = logger
         // The connection is made before `self` exists: the relay hands its events on once it does.
@@ -56,6 +97,7 @@ final class RedisPubSub: Sendable {
         self.shared = SharedRedisConnection(
             configuration: configuration,
             closedMessage: "the broker is closing",
+            target: target,
             onPush: { push in relay.pubSub?.received(push) },
             onOpened: { connection in
                 connection.closeFuture.whenComplete { _ in relay.pubSub?.connectionClosed(connection) }
@@ -80,19 +122,19 @@ final class RedisPubSub: Sendable {
         }
     }
 
-    /// Subscribes to a channel or pattern; returns once Redis confirmed, so a message published
-    /// afterwards is received.
-    func subscribe(_ name: String, pattern: Bool) async throws -> PushBuffer {
-        let key = Self.key(name, pattern: pattern)
+    /// Subscribes to a channel, pattern or sharded channel; returns once Redis confirmed, so a
+    /// message published afterwards is received.
+    func subscribe(_ name: String, mode: PubSubMode) async throws -> PushBuffer {
+        let key = mode.key(name)
         let buffer = PushBuffer(capacity: highWatermark, resumeBelow: highWatermark / 2) { [weak self] full in self?.pressure(full) }
-        state.withLock { $0.routes[key] = Route(buffer: buffer, isPattern: pattern, name: name) }
+        state.withLock { $0.routes[key] = Route(buffer: buffer, mode: mode, name: name) }
         do {
             let connection = try await connection()
             // Registered before the command goes out, so the confirmation cannot arrive unseen;
             // a closing connection opens it too (see `connectionClosed`).
             let confirmation = Latch()
             state.withLock { $0.confirmations[key, default: []].append(confirmation) }
-            try await connection.sendWithoutReply(RedisCommand(pattern ? "PSUBSCRIBE" : "SUBSCRIBE", [.string(name)]))
+            try await connection.sendWithoutReply(RedisCommand(mode.subscribeCommand, [.string(name)]))
             await confirmation.wait()
         } catch {
             _ = state.withLock { $0.routes.removeValue(forKey: key) }
@@ -101,12 +143,12 @@ final class RedisPubSub: Sendable {
         return buffer
     }
 
-    func unsubscribe(_ name: String, pattern: Bool) async {
+    func unsubscribe(_ name: String, mode: PubSubMode) async {
         let (route, connection) = state.withLock { state in
-            (state.routes.removeValue(forKey: Self.key(name, pattern: pattern)), shared.current)
+            (state.routes.removeValue(forKey: mode.key(name)), shared.current)
         }
         route?.buffer.finish(discardingElements: true)
-        try? await connection?.sendWithoutReply(RedisCommand(pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", [.string(name)]))
+        try? await connection?.sendWithoutReply(RedisCommand(mode.unsubscribeCommand, [.string(name)]))
     }
 
     /// Renews every subscription each time the connection drops, until ``close()`` or until the
@@ -115,6 +157,17 @@ final class RedisPubSub: Sendable {
         for await _ in renewals {
             await resubscribe()
         }
+    }
+
+    /// The master at `endpoint` was replaced (Sentinel's `+switch-master`): a connection to it is
+    /// closed, and the run loop renews its subscriptions on the new master. A demoted master
+    /// would go on relaying the new one's messages, but only until it goes away or is resynced.
+    func leave(_ endpoint: RedisEndpoint) {
+        guard let connection = shared.current, let address = connection.channel.remoteAddress,
+            address.port == endpoint.port, address.ipAddress == endpoint.host
+        else { return }
+        logger.info("Redis pub/sub: leaving the replaced master; subscribing again on the new one", metadata: ["courier.redis.old": "\(endpoint)"])
+        connection.channel.close(promise: nil)
     }
 
     func close() async {
@@ -126,10 +179,6 @@ final class RedisPubSub: Sendable {
         renewalNeeded.finish()
         for buffer in routes { buffer.finish(discardingElements: true) }
         await shared.close()
-    }
-
-    private static func key(_ name: String, pattern: Bool) -> String {
-        (pattern ? "p:" : "c:") + name
     }
 
     // MARK: - The connection
@@ -182,7 +231,7 @@ final class RedisPubSub: Sendable {
                     return (routes.map(\.value), confirmations)
                 }
                 for route in routes {
-                    try await connection.sendWithoutReply(RedisCommand(route.isPattern ? "PSUBSCRIBE" : "SUBSCRIBE", [.string(route.name)]))
+                    try await connection.sendWithoutReply(RedisCommand(route.mode.subscribeCommand, [.string(route.name)]))
                 }
                 // Renewed once Redis confirmed each; a connection that drops meanwhile opens
                 // them too, and asks for another renewal.
@@ -215,15 +264,27 @@ final class RedisPubSub: Sendable {
         switch kind {
         case "message" where elements.count >= 3:
             guard let channel = elements[1].string, let payload = elements[2].bytes else { return }
-            route(Self.key(channel, pattern: false))?.append(PubSubMessage(channel: channel, pattern: nil, payload: payload))
+            route(PubSubMode.channel.key(channel))?.append(PubSubMessage(channel: channel, pattern: nil, payload: payload))
+        case "smessage" where elements.count >= 3:
+            guard let channel = elements[1].string, let payload = elements[2].bytes else { return }
+            route(PubSubMode.shardChannel.key(channel))?.append(PubSubMessage(channel: channel, pattern: nil, payload: payload))
         case "pmessage" where elements.count >= 4:
             guard let pattern = elements[1].string, let channel = elements[2].string, let payload = elements[3].bytes else { return }
-            route(Self.key(pattern, pattern: true))?.append(PubSubMessage(channel: channel, pattern: pattern, payload: payload))
-        case "subscribe", "psubscribe":
+            route(PubSubMode.pattern.key(pattern))?.append(PubSubMessage(channel: channel, pattern: pattern, payload: payload))
+        case "subscribe", "psubscribe", "ssubscribe":
             guard elements.count >= 2, let name = elements[1].string else { return }
-            let key = Self.key(name, pattern: kind == "psubscribe")
-            let waiters = state.withLock { $0.confirmations.removeValue(forKey: key) } ?? []
+            let mode: PubSubMode = kind == "subscribe" ? .channel : kind == "psubscribe" ? .pattern : .shardChannel
+            let waiters = state.withLock { $0.confirmations.removeValue(forKey: mode.key(name)) } ?? []
             for waiter in waiters { waiter.open() }
+        case "sunsubscribe":
+            // Unasked (the route is still there): the channel's slot moved to another node, a
+            // resharding or a failover. Dropping the connection renews the subscription, on the
+            // node that owns the slot now.
+            guard elements.count >= 2, let name = elements[1].string,
+                state.withLock({ $0.routes[PubSubMode.shardChannel.key(name)] != nil })
+            else { return }
+            logger.warning("Redis moved a sharded channel's slot; subscribing again where it is now", metadata: ["messaging.destination.name": "\(name)"])
+            shared.current?.channel.close(promise: nil)
         default:
             break
         }

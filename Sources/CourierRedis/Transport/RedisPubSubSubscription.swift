@@ -1,8 +1,8 @@
 @_spi(BrokerModule) import Courier
 import Logging
 
-/// A channel or pattern subscription on the broker's shared pub/sub connection: at most once,
-/// nothing to settle.
+/// A channel, pattern or sharded channel subscription on a shared pub/sub connection (the
+/// broker's, or its sharded channel's): at most once, nothing to settle.
 struct RedisPubSubSubscription: TransportSubscription {
     let source: RedisSource
     let buffer: PushBuffer
@@ -19,6 +19,7 @@ struct RedisPubSubSubscription: TransportSubscription {
     }
 
     func stop() async {
-        await pubSub.unsubscribe(isPattern ? source.glob : source.name, pattern: isPattern)
+        let (mode, name) = source.pubSub
+        await pubSub.unsubscribe(name, mode: mode)
     }
 }

@@ -43,6 +43,11 @@ public struct RedisSource: SubscriptionSource, Hashable {
     /// back to the head of the list in order. Lists are at most once either way: a crash loses
     /// what was popped and not handled, up to this many. 1 pops one message at a time.
     public var prefetch: Int = 16
+    /// For channels: a sharded channel (`SSUBSCRIBE`, Redis 7), whose messages stay on the
+    /// cluster node that owns the channel's slot instead of going to every node. On one server
+    /// it behaves like a plain channel. Publishers use ``RedisDestination/channel(_:sharded:)``
+    /// with `sharded: true`: `SSUBSCRIBE` does not see `PUBLISH`, nor `SUBSCRIBE` `SPUBLISH`.
+    public var sharded = false
 
     public init(name: String, kind: Kind) {
         self.name = name
@@ -54,7 +59,12 @@ public struct RedisSource: SubscriptionSource, Hashable {
         self.init(name: destination, kind: .channel)
     }
 
-    public static func channel(_ name: String) -> Self { Self(name: name, kind: .channel) }
+    /// A pub/sub channel; `sharded` subscribes with `SSUBSCRIBE` (see ``sharded``).
+    public static func channel(_ name: String, sharded: Bool = false) -> Self {
+        var source = Self(name: name, kind: .channel)
+        source.sharded = sharded
+        return source
+    }
     public static func pattern(_ pattern: String) -> Self { Self(name: pattern, kind: .pattern) }
     public static func list(_ name: String, prefetch: Int = 16) -> Self {
         precondition(prefetch > 0, "prefetch is at least 1")
@@ -76,6 +86,12 @@ public struct RedisSource: SubscriptionSource, Hashable {
         case .stream(let options):
             SubscribedDestination(name: name, consumerGroup: options.group)
         }
+    }
+
+    /// How a channel or pattern subscription listens, and the name it gives Redis.
+    var pubSub: (mode: PubSubMode, name: String) {
+        if kind == .pattern { return (.pattern, glob) }
+        return (sharded ? .shardChannel : .channel, name)
     }
 
     /// The glob PSUBSCRIBE gets: every `{name}` capture becomes `*`.
@@ -141,6 +157,10 @@ public struct RedisDestination: BrokerDestination, Hashable {
 
     public var name: String
     public var kind: Kind
+    /// For channels: `SPUBLISH` to a sharded channel (Redis 7), which only the cluster node that
+    /// owns the channel's slot (and its replicas) carry; subscribers use
+    /// ``RedisSource/channel(_:sharded:)`` with `sharded: true`.
+    public var sharded = false
 
     /// A channel: what a plain name means.
     public init(name: String) {
@@ -152,8 +172,12 @@ public struct RedisDestination: BrokerDestination, Hashable {
         self.kind = kind
     }
 
-    /// `PUBLISH` to a channel.
-    public static func channel(_ name: String) -> Self { Self(name: name, kind: .channel) }
+    /// `PUBLISH` to a channel, or `SPUBLISH` to a sharded one.
+    public static func channel(_ name: String, sharded: Bool = false) -> Self {
+        var destination = Self(name: name, kind: .channel)
+        destination.sharded = sharded
+        return destination
+    }
     /// `RPUSH` onto a list.
     public static func list(_ name: String) -> Self { Self(name: name, kind: .list) }
     /// `XADD` to a stream, trimmed to about `maxLength` entries (`MAXLEN ~`) when given.

@@ -45,6 +45,11 @@ public final class RedisTransport: BrokerTransport {
     public let configuration: RedisConfiguration
     let client: RedisClient
     let pubSub: RedisPubSub
+    /// In a cluster, each sharded channel's pub/sub, on the node that owns its slot (elsewhere
+    /// they share ``pubSub``); ``run()`` renews each, fed by `newShardedPubSubs`.
+    private let shardedPubSubs = Mutex<[String: RedisPubSub]>([:])
+    private let newShardedPubSubs: AsyncStream<RedisPubSub>
+    private let shardedPubSubMade: AsyncStream<RedisPubSub>.Continuation
     private let logger: Logger
     private let blockingSubscriptions = Mutex<[RedisBlockingSubscription]>([])
 
@@ -53,6 +58,7 @@ public final class RedisTransport: BrokerTransport {
         self.logger = logger
         self.client = RedisClient(configuration: configuration)
         self.pubSub = RedisPubSub(configuration: configuration, logger: logger)
+        (newShardedPubSubs, shardedPubSubMade) = AsyncStream.makeStream(of: RedisPubSub.self)
     }
 
     public var description: BrokerDescription {
@@ -65,10 +71,23 @@ public final class RedisTransport: BrokerTransport {
         _ = try await client.connection()
     }
 
-    /// Renews the pub/sub subscriptions whenever their shared connection drops, for as long as
-    /// the broker runs; ends when the transport closes or the broker cancels it.
+    /// Renews the pub/sub subscriptions whenever their shared connection drops, and behind
+    /// Sentinel follows `+switch-master` (see ``RedisSentinelWatch``), for as long as the broker
+    /// runs; ends when the transport closes or the broker cancels it.
     public func run() async throws {
-        await pubSub.run()
+        await withDiscardingTaskGroup { group in
+            if let sentinels = configuration.sentinels {
+                let watch = RedisSentinelWatch(sentinels: sentinels, configuration: configuration, logger: logger)
+                let pubSub = pubSub
+                group.addTask { await watch.run { pubSub.leave($0.old) } }
+            }
+            group.addTask { await self.pubSub.run() }
+            for await sharded in newShardedPubSubs {
+                group.addTask { await sharded.run() }
+            }
+            // The transport closed (or the run was cancelled): nothing is left to watch.
+            group.cancelAll()
+        }
     }
 
     public func send(_ publication: Publication) async throws -> [PublishReceipt] {
@@ -90,7 +109,8 @@ public final class RedisTransport: BrokerTransport {
             let commands = envelopes.map { RedisCommand("XADD", [.string(name)] + trim + ["*", "__data__", .bytes($0)]) }
             replies = try await client.send(commands, waitingUpTo: timeout)
         case .channel:
-            let commands = envelopes.map { RedisCommand("PUBLISH", [.string(name), .bytes($0)]) }
+            let command = destination.sharded ? "SPUBLISH" : "PUBLISH"
+            let commands = envelopes.map { RedisCommand(command, [.string(name), .bytes($0)]) }
             replies = try await client.send(commands, waitingUpTo: timeout)
         }
         return zip(publication.messages, replies).map { message, reply in
@@ -108,8 +128,9 @@ public final class RedisTransport: BrokerTransport {
         let batch = options.batch
         switch source.kind {
         case .channel, .pattern:
-            let isPattern = source.kind == .pattern
-            let buffer = try await pubSub.subscribe(isPattern ? source.glob : source.name, pattern: isPattern)
+            let (mode, name) = source.pubSub
+            let pubSub = mode == .shardChannel ? shardedPubSub(for: name) : pubSub
+            let buffer = try await pubSub.subscribe(name, mode: mode)
             return RedisPubSubSubscription(source: source, buffer: buffer, pubSub: pubSub, logger: logger)
         case .list, .stream:
             let subscription = RedisBlockingSubscription(source: source, batch: batch, client: client, logger: logger)
@@ -121,7 +142,7 @@ public final class RedisTransport: BrokerTransport {
 
     public func openReplyInbox(for correlationID: String) async throws -> ReplyInbox {
         let name = Self.replyPrefix + MessageIdentifier.make()
-        let buffer = try await pubSub.subscribe(name, pattern: false)
+        let buffer = try await pubSub.subscribe(name, mode: .channel)
         let subscription = RedisPubSubSubscription(source: .channel(name), buffer: buffer, pubSub: pubSub, logger: logger)
         return ReplyInbox(destination: name, subscription: subscription)
     }
@@ -129,7 +150,29 @@ public final class RedisTransport: BrokerTransport {
     public func close() async {
         let subscriptions = blockingSubscriptions.withLock { $0 }
         for subscription in subscriptions { await subscription.closeConnection() }
+        shardedPubSubMade.finish()
+        for sharded in shardedPubSubs.withLock({ Array($0.values) }) { await sharded.close() }
         await pubSub.close()
         await client.close()
+    }
+
+    /// The pub/sub a sharded channel's subscription goes on: in a cluster, one of its own whose
+    /// connection goes to the node that owns the channel's slot, asking for the slot map again
+    /// at each connect (connects are rare: the first subscription and each reconnect, when the
+    /// old map may name a dead node); elsewhere the broker's one connection, since one server
+    /// carries every sharded channel.
+    private func shardedPubSub(for channel: String) -> RedisPubSub {
+        guard configuration.cluster != nil else { return pubSub }
+        return shardedPubSubs.withLock { pubSubs in
+            if let existing = pubSubs[channel] { return existing }
+            let client = self.client
+            let made = RedisPubSub(configuration: configuration, logger: logger) {
+                client.nodeLost()
+                return try await client.configuration(forReading: channel)
+            }
+            pubSubs[channel] = made
+            shardedPubSubMade.yield(made)
+            return made
+        }
     }
 }

@@ -30,6 +30,33 @@ struct RedisBrokerTests {
         #expect(process.attribute("messaging.destination.name")?.toSpanAttribute() == .string(channel))
     }
 
+    @Test("sharded pub/sub on one server: SPUBLISH reaches SSUBSCRIBE's subscriber and not SUBSCRIBE's, and the reverse; traced as one trace")
+    func shardedPubSub() async throws {
+        let tracer = InMemoryTracer()
+        let broker = try RedisBroker(url: RedisTestServer.url, middlewares: [TelemetryMiddleware(tracer: tracer)])
+        let channel = RedisTestServer.unique("shard")
+        let sharded = Inbox<String>()
+        let plain = Inbox<String>()
+        broker.subscriber(.channel(channel, sharded: true)) { (text: String, _) in sharded.put(text) }
+        broker.subscriber(.channel(channel)) { (text: String, _) in plain.put(text) }
+        try await withRunningRedis(broker) { () async throws in
+            // Redis keeps the two kinds apart: each subscriber sees only its own kind's publish.
+            let receipt = try await broker.publish("to shard", to: .channel(channel, sharded: true))
+            #expect(receipt?.redis?.receivers == 1, "SPUBLISH counts the one SSUBSCRIBE subscriber")
+            try await broker.publish("to all", to: .channel(channel))
+            #expect(try await sharded.wait(count: 1) == ["to shard"])
+            #expect(try await plain.wait(count: 1) == ["to all"])
+            let subscribers = try await RedisTestServer.connection().send(RedisCommand("PUBSUB", ["SHARDNUMSUB", .string(channel)]))
+            #expect(subscribers.elements?.last?.integer == 1)
+        }
+        let sends = tracer.finishedSpans.filter { $0.operationName == "send \(channel)" }
+        let processes = tracer.finishedSpans.filter { $0.operationName == "process \(channel)" }
+        try #require(sends.count == 2 && processes.count == 2)
+        for process in processes {
+            #expect(sends.contains { $0.spanID == process.parentSpanID && $0.traceID == process.traceID })
+        }
+    }
+
     @Test("patterns: {name} captures reach the handler; the span is named after the pattern")
     func patterns() async throws {
         let tracer = InMemoryTracer()

@@ -4,6 +4,7 @@ import CourierChildProcess
 import Foundation
 import NIOCore
 import Synchronization
+import InMemoryTracing
 import Testing
 import Tracing
 
@@ -62,6 +63,16 @@ final class OwnedRedisCluster: Sendable {
         }
     }
 
+    /// A client configuration for failover tests: quick reconnects, connects that give up on a
+    /// dead node within a second, and publishes that wait out a promotion.
+    func failoverConfiguration() throws -> RedisConfiguration {
+        var configuration = try RedisConfiguration(url: url)
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500))
+        configuration.publishTimeout = .seconds(30)
+        configuration.connectTimeout = .seconds(1)
+        return configuration
+    }
+
     /// The node (`c0`…`c5`) that masters `key`'s slot now, by the cluster's own map.
     func master(of key: String) async throws -> String {
         let connection = try await RedisConnection.connect(RedisConfiguration(host: "127.0.0.1", port: ports[ports.count - 1]))
@@ -89,10 +100,7 @@ struct RedisClusterTopologyTests {
     func masterKilled() async throws {
         let cluster = try OwnedRedisCluster()
         try await cluster.start()
-        var configuration = try RedisConfiguration(url: cluster.url)
-        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500))
-        configuration.publishTimeout = .seconds(30)
-        configuration.connectTimeout = .seconds(1)
+        let configuration = try cluster.failoverConfiguration()
         let broker = RedisBroker(configuration: configuration)
         let prefix = RedisTestServer.unique("cluster")
         // Keys in many slots, so every master holds some: four lists and two streams.
@@ -183,6 +191,95 @@ extension RedisClusterTopologyTests {
         let processes = tracer.finishedSpans.filter { $0.name == "process \(name)" }
         try #require(processes.count == 3)
         try FastStreamPeer.expectConnected(processes, to: output)
+    }
+}
+
+extension RedisClusterTopologyTests {
+    @Test("sharded pub/sub on channels of every master, each subscription on its slot's node; kill -9 of one channel's master: its subscription follows the slot to the promoted replica; one trace per message")
+    func shardedChannels() async throws {
+        let cluster = try OwnedRedisCluster()
+        try await cluster.start()
+        let configuration = try cluster.failoverConfiguration()
+        let tracer = InMemoryTracer()
+        let broker = RedisBroker(configuration: configuration, middlewares: [TelemetryMiddleware(tracer: tracer)])
+        // One channel on each master.
+        let prefix = RedisTestServer.unique("sharded")
+        var channelOfMaster: [String: String] = [:]
+        for index in 0..<64 where channelOfMaster.count < 3 {
+            let channel = "\(prefix)-\(index)"
+            let master = try await cluster.master(of: channel)
+            if channelOfMaster[master] == nil { channelOfMaster[master] = channel }
+        }
+        try #require(channelOfMaster.count == 3, "a channel on each master: \(channelOfMaster)")
+        let channels = channelOfMaster.values.sorted()
+        let received = Inbox<String>()
+        for channel in channels {
+            broker.subscriber(.channel(channel, sharded: true)) { (text: String, _) in received.put(text) }
+        }
+        try await withRunningRedis(broker) { () async throws in
+            for channel in channels {
+                try await broker.publish("\(channel) before", to: .channel(channel, sharded: true))
+            }
+            #expect(Set(try await received.wait(count: 3, timeout: .seconds(20))) == Set(channels.map { "\($0) before" }))
+            // Each subscription is where SPUBLISH delivers: on its channel's master.
+            for channel in channels {
+                #expect(try await cluster.shardSubscribers(of: channel) == 1, "\(channel)'s master counts its subscriber")
+            }
+
+            let victim = channels[0]
+            let killedMaster = try await cluster.master(of: victim)
+            await cluster.kill(killedMaster)
+            let killed = ContinuousClock.now
+            // Pub/sub is at most once: what is published before the subscription is renewed on
+            // the promoted replica reaches no one. So publish until one arrives, as a heartbeat
+            // would; each publish itself waits out the promotion.
+            var resumedAfter: Duration?
+            for attempt in 0..<300 where resumedAfter == nil {
+                let text = "\(victim) after \(attempt)"
+                try await broker.publish(text, to: .channel(victim, sharded: true))
+                if (try? await received.wait(count: received.values.count + 1, timeout: .milliseconds(100))) != nil,
+                    received.values.contains(text)
+                {
+                    resumedAfter = .now - killed
+                }
+            }
+            let resumed = try #require(resumedAfter, "the sharded subscription never came back after its master was killed")
+            #expect(try await cluster.master(of: victim) != killedMaster, "the replica was promoted")
+            #expect(try await cluster.shardSubscribers(of: victim) == 1, "the subscription moved to the promoted replica")
+            print("sharded channel: first message handled \(resumed) after its master was killed")
+            // The other masters' channels never paused.
+            let before = received.values.count
+            for channel in channels.dropFirst() {
+                try await broker.publish("\(channel) after", to: .channel(channel, sharded: true))
+            }
+            let after = try await received.wait(count: before + 2, timeout: .seconds(20)).dropFirst(before)
+            #expect(Set(after) == Set(channels.dropFirst().map { "\($0) after" }))
+        }
+        let sends = Dictionary(grouping: tracer.finishedSpans.filter { $0.operationName.hasPrefix("send ") }, by: \.spanID)
+        let processes = tracer.finishedSpans.filter { $0.operationName.hasPrefix("process ") }
+        #expect(processes.count == received.values.count)
+        for process in processes {
+            let parent = process.parentSpanID.flatMap { sends[$0]?.first }
+            #expect(parent?.traceID == process.traceID, "\(process.operationName) continues its publish's trace")
+        }
+    }
+}
+
+extension OwnedRedisCluster {
+    /// How many sharded subscribers `channel` has on the master of its slot (`PUBSUB SHARDNUMSUB`).
+    func shardSubscribers(of channel: String) async throws -> Int {
+        let master = try await master(of: channel)
+        let port = base + Int(master.dropFirst())!
+        let connection = try await RedisConnection.connect(RedisConfiguration(host: "127.0.0.1", port: port))
+        let reply: RESPValue
+        do {
+            reply = try await connection.send(RedisCommand("PUBSUB", ["SHARDNUMSUB", .string(channel)]))
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+        return Int(reply.elements?.last?.integer ?? -1)
     }
 }
 

@@ -94,6 +94,13 @@ final class OwnedRedisSentinel: Sendable {
         return try await connection.send(RedisCommand("ROLE")).elements?.first?.string
     }
 
+    /// How many pub/sub subscribers `channel` has on `name` (`r1` or `r2`): `PUBSUB NUMSUB`.
+    func subscribers(of channel: String, on name: String) async throws -> Int? {
+        let connection = try await RedisConnection.connect(RedisConfiguration(host: "127.0.0.1", port: name == "r1" ? base : base + 1))
+        defer { Task { await connection.close() } }
+        return try await connection.send(RedisCommand("PUBSUB", ["NUMSUB", .string(channel)])).elements?.last?.integer.map { Int($0) }
+    }
+
     /// Kills `name` outright (SIGKILL), as a crash would, and waits for it to exit.
     func kill(_ name: String) async {
         await processes.kill(name)
@@ -169,11 +176,15 @@ struct RedisSentinelTopologyTests {
         var configuration = try RedisConfiguration(url: "redis+sentinel://" + sentinel.sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/\(OwnedRedisSentinel.masterName)")
         configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500))
         configuration.connectionPoolSize = 2
-        let broker = RedisBroker(configuration: configuration)
+        let logs = CapturedLogs()
+        let broker = RedisBroker(configuration: configuration, logger: logs.logger(level: .info))
         let list = RedisTestServer.unique("demoted-list")
+        let channel = RedisTestServer.unique("demoted-channel")
         let handled = Inbox<Int>()
         broker.subscriber(.list(list)) { (number: Int, _) in handled.put(number) }
+        broker.subscriber(.channel(channel)) { (_: String, _) in }
         try await withRunningRedis(broker) { () async throws in
+            #expect(try await sentinel.subscribers(of: channel, on: "r1") == 1)
             // Both pool connections and the reader are open to r1.
             for number in 0..<50 { try await broker.publish(number, to: .list(list)) }
             try await handled.wait(count: 50)
@@ -186,7 +197,16 @@ struct RedisSentinelTopologyTests {
             }
             for number in 50..<150 { try await broker.publish(number, to: .list(list)) }
             try await waitUntil(handled, holdsAllOf: Set(50..<150), timeout: .seconds(30))
+            // The sentinels' +switch-master moved the pub/sub connection off the demoted r1, where
+            // it would otherwise have stayed (a replica relays its master's messages).
+            while try await sentinel.subscribers(of: channel, on: "r2") != 1 {
+                guard ContinuousClock.now < deadline else { throw TimedOut() }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await sentinel.subscribers(of: channel, on: "r1") == 0)
         }
+        let moved = try #require(logs.entry("Redis Sentinel: the master moved"), "the watch heard +switch-master")
+        #expect(moved.metadata["courier.redis.new"] == "127.0.0.1:\(sentinel.base + 1)")
         #expect(try await sentinel.master() == "r2")
         #expect(Set(handled.values).isSuperset(of: Set(0..<150)))
     }

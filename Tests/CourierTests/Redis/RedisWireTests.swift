@@ -99,6 +99,16 @@ struct RedisWireTests {
         #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis://x:port") }
     }
 
+    @Test("+switch-master announcements: the watched master's are read, other masters' and malformed ones are not")
+    func switchMasterParsing() {
+        #expect(RedisSentinelWatch.parse("orders 10.0.0.1 6379 10.0.0.2 6380", masterName: "orders")
+            == RedisSentinelWatch.Switch(old: .node("10.0.0.1", port: 6379), new: .node("10.0.0.2", port: 6380)))
+        #expect(RedisSentinelWatch.parse("billing 10.0.0.1 6379 10.0.0.2 6380", masterName: "orders") == nil)
+        #expect(RedisSentinelWatch.parse("orders 10.0.0.1 6379 10.0.0.2", masterName: "orders") == nil)
+        #expect(RedisSentinelWatch.parse("orders 10.0.0.1 port 10.0.0.2 6380", masterName: "orders") == nil)
+        #expect(RedisSentinelWatch.parse("", masterName: "orders") == nil)
+    }
+
     @Test("redis+sentinel:// URLs: the sentinels in order (26379 by default), the master's name, the database; the password never shown")
     func sentinelURLs() throws {
         let configuration = try RedisConfiguration(url: "redis+sentinel://app:s%40cret@s1:26380,s2,[::1]:26381/orders/3")
