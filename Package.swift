@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "CourierOTLP", targets: ["CourierOTLP"]),
         .library(name: "CourierTesting", targets: ["CourierTesting"]),
         .library(name: "CourierHealth", targets: ["CourierHealth"]),
+        .library(name: "CourierAsyncAPI", targets: ["CourierAsyncAPI"]),
         .executable(name: "courier-demo", targets: ["courier-demo"]),
         .executable(name: "courier-bench", targets: ["courier-bench"]),
     ],
@@ -42,6 +43,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         // CourierHealth's HTTP routes (readiness and liveness); only that optional module depends on it.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // CourierAsyncAPI's YAML output; only that optional module depends on it.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(
@@ -172,10 +175,22 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The service describes itself: AsyncAPI documents (JSON, YAML), a page of its own, their
+        // Hummingbird routes and a command that writes them.
+        .target(
+            name: "CourierAsyncAPI",
+            dependencies: [
+                "Courier",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "courier-demo",
             dependencies: [
-                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTraceView",
+                "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTraceView", "CourierAsyncAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -206,7 +221,8 @@ let package = Package(
             name: "CourierExamples",
             dependencies: [
                 "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTesting",
-                "CourierOTLP", "CourierHealth",
+                "CourierOTLP", "CourierHealth", "CourierAsyncAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
@@ -248,9 +264,10 @@ let package = Package(
             name: "CourierTests",
             dependencies: [
                 "Courier", "CourierMemory", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit", "CourierTraceView", "CourierTesting", "CourierFuzzSupport",
-                "CourierExamples", "CourierOTLP", "CourierHealth", "CourierChildProcess",
+                "CourierExamples", "CourierOTLP", "CourierHealth", "CourierChildProcess", "CourierAsyncAPI",
                 // The demo's tracing setup (its export report and shutdown bound), tested in place.
                 "courier-demo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

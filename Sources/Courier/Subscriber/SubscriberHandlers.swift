@@ -9,16 +9,22 @@ final class SubscriberHandlers: Sendable {
     private struct Entry: Sendable {
         var filter: MessageFilter?
         var handle: ConsumeNext
+        var declaration: HandlerDeclaration
     }
 
     private let entries = Mutex<[Entry]>([])
 
     /// Adds a handler; true for the first one, which the caller registers as the subscription.
-    func add(filter: MessageFilter?, _ handle: @escaping ConsumeNext) -> Bool {
+    func add(filter: MessageFilter?, declaration: HandlerDeclaration, _ handle: @escaping ConsumeNext) -> Bool {
         entries.withLock { entries in
-            entries.append(Entry(filter: filter, handle: handle))
+            entries.append(Entry(filter: filter, handle: handle, declaration: declaration))
             return entries.count == 1
         }
+    }
+
+    /// The handlers' declarations, in order.
+    @Sendable func declarations() -> [HandlerDeclaration] {
+        entries.withLock { $0.map(\.declaration) }
     }
 
     /// Runs the delivery's handler: the only one, or the first whose filter takes the message.

@@ -12,12 +12,22 @@ public struct SubscriberOptions: Sendable {
     /// Never answer a request: a message with `replyTo` gets no reply from this subscriber, as
     /// FastStream's `no_reply=True`. Publishers still get the handler's return value.
     public var noReply: Bool
+    /// How the subscriber appears in an AsyncAPI document (its handler's name, a title, a
+    /// description, or left out).
+    public var asyncAPI: AsyncAPIOptions
 
-    public init(ackPolicy: AckPolicy? = nil, maxConcurrency: Int = 1, json: JSONCoding? = nil, noReply: Bool = false) {
+    public init(
+        ackPolicy: AckPolicy? = nil,
+        maxConcurrency: Int = 1,
+        json: JSONCoding? = nil,
+        noReply: Bool = false,
+        asyncAPI: AsyncAPIOptions = AsyncAPIOptions()
+    ) {
         precondition(maxConcurrency > 0, "maxConcurrency must be at least 1")
         self.ackPolicy = ackPolicy
         self.maxConcurrency = maxConcurrency
         self.json = json
         self.noReply = noReply
+        self.asyncAPI = asyncAPI
     }
 }

@@ -25,4 +25,6 @@ public struct SubscriberDefinition<Source: SubscriptionSource>: Sendable {
     var options: SubscriberOptions
     var batch: BatchOptions?
     var handle: ConsumeNext
+    /// Its handlers' types and publishers, for ``SubscriberDeclaration``.
+    var declaredHandlers: @Sendable () -> [HandlerDeclaration]
 }

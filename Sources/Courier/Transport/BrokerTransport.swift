@@ -23,6 +23,18 @@ public protocol BrokerTransport: Sendable {
     /// The broker's telemetry identity (`messaging.system`, `server.address`, `server.port`).
     var description: BrokerDescription { get }
 
+    /// The server an AsyncAPI document names (never with credentials); by default from
+    /// ``description``.
+    func asyncAPIServer(_ version: AsyncAPIVersion) -> AsyncAPIServer
+
+    /// How a subscriber's source appears in an AsyncAPI document: its address and the broker's
+    /// bindings. By default the subscribed name, without bindings.
+    func asyncAPIChannel(for source: Source, version: AsyncAPIVersion) -> AsyncAPIChannel
+
+    /// How a publisher's destination appears in an AsyncAPI document. By default its name,
+    /// without bindings.
+    func asyncAPIChannel(for destination: Destination, version: AsyncAPIVersion) -> AsyncAPIChannel
+
     /// The ack policy subscribers get when they do not choose one.
     var defaultAckPolicy: AckPolicy { get }
 

@@ -72,8 +72,22 @@ final class OwnedNatsCluster: Sendable {
         await processes.kill(name)
     }
 
+    /// The end of each server's log, for a failure's report.
+    func output() -> String {
+        Self.names.map { "--- \($0):\n\(processes.output(of: $0).suffix(3000))" }.joined(separator: "\n")
+    }
+
     deinit {
         try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// A failover run that stopped making progress: what it had done, and the servers' logs.
+struct StalledRun: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ summary: String, failures: [String], servers: String) {
+        description = "\(summary); \(failures.count) publishes failed \(failures.prefix(3)); servers:\n\(servers)"
     }
 }
 
@@ -125,7 +139,14 @@ struct NatsClusterTopologyTests {
                     }
                 }
                 group.addTask {
-                    try await acknowledged.wait(count: 300, timeout: .seconds(60))
+                    do {
+                        try await acknowledged.wait(count: 300, timeout: .seconds(60))
+                    } catch is TimedOut {
+                        throw StalledRun(
+                            "only \(acknowledged.values.count) of 300 publishes acknowledged within 60 s before the kill",
+                            failures: failures.values, servers: cluster.output()
+                        )
+                    }
                     let leader = try #require(try await broker.streamLeader("FAILOVER"), "the stream has a leader")
                     // Its time is taken once the server is dead.
                     await cluster.kill(leader)
@@ -134,7 +155,16 @@ struct NatsClusterTopologyTests {
                 try await group.waitForAll()
             }
             let expected = Set(acknowledged.values)
-            try await waitUntil(handled, holdsAllOf: expected, timeout: .seconds(60))
+            do {
+                try await waitUntil(handled, holdsAllOf: expected, timeout: .seconds(60))
+            } catch is TimedOut {
+                let missing = expected.subtracting(handled.values).sorted()
+                throw StalledRun(
+                    "\(missing.count) of \(expected.count) acknowledged publishes not handled within 60 s of the last handled one "
+                        + "(\(handled.values.count) handled; first missing \(missing.prefix(10)))",
+                    failures: failures.values, servers: cluster.output()
+                )
+            }
             // A core subscription carries on through another server.
             try await broker.publish("after the kill", to: "failover-core.ping")
             #expect(try await pings.wait(count: 1, timeout: .seconds(30)) == ["after the kill"])
