@@ -17,7 +17,7 @@ IMPORT_CHECK = --explicit-target-dependency-import-check error
 # time alone.
 TEST_WIDTH ?= 12
 
-.PHONY: demo test test-run test-topologies bench fuzz setup build clean
+.PHONY: demo test test-run test-topologies bench bench-instructions instructions-gate fuzz setup build clean
 
 setup:
 	./scripts/setup.sh all
@@ -57,6 +57,19 @@ bench:
 	./scripts/setup.sh bench
 	$(SWIFT) build -c release --product courier-bench
 	./scripts/with-servers.sh .build/release/courier-bench $(BENCH_ARGS)
+
+# Instructions per message, counted by callgrind (scripts/instructions.py): the table and
+# Benchmarks/results/instructions.json. `instructions-gate` checks the counts against the committed
+# baseline (fails on growth above 10%; a lower count updates the baseline): what .ci/run runs.
+bench-instructions:
+	./scripts/setup.sh instructions
+	$(SWIFT) build -c release --product courier-instructions
+	python3 scripts/instructions.py --write Benchmarks/results/instructions.json --check Benchmarks/results/instructions-baseline.json
+
+instructions-gate:
+	./scripts/setup.sh instructions
+	$(SWIFT) build -c release --product courier-instructions
+	python3 scripts/instructions.py --check Benchmarks/results/instructions-baseline.json --update-baseline
 
 # libFuzzer on the parsers: builds into .build-fuzz, runs every target FUZZ_RUNS inputs within a
 # memory limit and prints a table (scripts/fuzz.sh). Needs libnats-dev, as the build does.

@@ -252,6 +252,16 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
+        // Instructions per message under callgrind (`make bench-instructions`, the CI gate): a
+        // synchronous harness, since valgrind crashes in Swift's async `main`.
+        .target(name: "CCallgrind"),
+        .executableTarget(
+            name: "courier-instructions",
+            dependencies: [
+                "Courier", "CourierMemory", "CourierOTLP", "CCallgrind",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
         .executableTarget(
             name: "courier-worker",
             dependencies: ["Courier", "CourierRedis", "CourierNATS", "CourierKafka", "CourierRabbit"]

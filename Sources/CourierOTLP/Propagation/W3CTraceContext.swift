@@ -3,9 +3,22 @@ enum W3CTraceContext {
     static let traceparent = "traceparent"
     static let tracestate = "tracestate"
 
-    /// `00-<trace id>-<span id>-<flags>`.
+    /// `00-<trace id>-<span id>-<flags>`: written once into a string of its 55 bytes (on every
+    /// publish's path, where concatenating five strings cost ten times as much).
     static func traceparent(_ context: OTLPSpanContext) -> String {
-        "00-" + context.traceID.description + "-" + Hex.string(context.spanID) + "-" + Hex.string(context.traceFlags)
+        String(unsafeUninitializedCapacity: 55) { buffer in
+            let dash = UInt8(ascii: "-")
+            buffer[0] = UInt8(ascii: "0")
+            buffer[1] = UInt8(ascii: "0")
+            buffer[2] = dash
+            Hex.write(context.traceID.high, digits: 16, into: buffer, at: 3)
+            Hex.write(context.traceID.low, digits: 16, into: buffer, at: 19)
+            buffer[35] = dash
+            Hex.write(context.spanID, digits: 16, into: buffer, at: 36)
+            buffer[52] = dash
+            Hex.write(UInt64(context.traceFlags), digits: 2, into: buffer, at: 53)
+            return 55
+        }
     }
 
     /// Parses a `traceparent` header; `nil` when malformed (the W3C rules: version `ff` invalid,

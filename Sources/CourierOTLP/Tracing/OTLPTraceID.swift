@@ -34,6 +34,14 @@ enum Hex {
         }
     }
 
+    /// Writes `value` as `count` lowercase hex digits (the low `count` nibbles) at `offset`.
+    @inline(__always)
+    static func write(_ value: UInt64, digits count: Int, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for index in 0..<count {
+            buffer[offset + index] = digits[Int((value >> UInt64((count - 1 - index) * 4)) & 0xF)]
+        }
+    }
+
     /// 2 lowercase hex digits.
     static func string(_ value: UInt8) -> String {
         String(unsafeUninitializedCapacity: 2) { buffer in

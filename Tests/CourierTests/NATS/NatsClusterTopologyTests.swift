@@ -74,7 +74,11 @@ final class OwnedNatsCluster: Sendable {
 
     /// The end of each server's log, for a failure's report.
     func output() -> String {
-        Self.names.map { "--- \($0):\n\(processes.output(of: $0).suffix(3000))" }.joined(separator: "\n")
+        // Without the survivors' retries of the dead server's route, which would fill the tail.
+        Self.names.map { name in
+            let lines = processes.output(of: name).split(separator: "\n").filter { !$0.contains("Error trying to connect to route") }
+            return "--- \(name):\n\(lines.suffix(40).joined(separator: "\n"))"
+        }.joined(separator: "\n")
     }
 
     deinit {
