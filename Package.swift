@@ -258,8 +258,10 @@ let package = Package(
         .executableTarget(
             name: "courier-instructions",
             dependencies: [
-                "Courier", "CourierMemory", "CourierOTLP", "CCallgrind",
+                "Courier", "CourierMemory", "CourierOTLP", "CourierRedis", "CourierRabbit", "CourierKafka", "CCallgrind",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(

@@ -28,6 +28,9 @@ SCENARIOS = {
     "memory": "in-memory broker, untraced",
     "memory-noop-tracer": "in-memory broker, TelemetryMiddleware over the no-op tracer",
     "memory-otlp": "in-memory broker, CourierOTLP recording send and process spans (encoding included)",
+    "redis-envelope": "Redis: FastStream's binary envelope read (trace context, correlation id, JSON body)",
+    "amqp-delivery": "RabbitMQ: a delivery's three frames decoded, its basic.ack encoded",
+    "kafka-record": "Kafka: a librdkafka record (key, value, headers) made into Courier's message",
 }
 # The encoder's entry point, as callgrind names it (Swift's mangling of OTLPTraceEncoder.encode(_:)).
 ENCODER = re.compile(r"OTLPTraceEncoderV6encode")
@@ -41,7 +44,10 @@ def measure(binary, scenario, messages, workdir):
         "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
         binary, scenario, str(messages),
     ]
-    run = subprocess.run(command, capture_output=True, text=True)
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"instructions: {' '.join(command)} did not end within 15 minutes")
     if run.returncode != 0:
         sys.exit(f"instructions: {' '.join(command)} failed ({run.returncode}):\n{run.stdout[-2000:]}{run.stderr[-3000:]}")
     dumps = [path for path in glob.glob(f"{out}.*") if f"Client Request: {scenario}" in open(path).read(4096)]

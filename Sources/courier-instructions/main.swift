@@ -1,9 +1,14 @@
 import CCallgrind
 import Courier
+import CourierKafka
 import CourierMemory
 import CourierOTLP
+import CourierRabbit
+import CourierRedis
 import Dispatch
 import Foundation
+import Logging
+import NIOCore
 import Tracing
 
 // `courier-instructions SCENARIO [MESSAGES]`: sends MESSAGES messages (1,000 by default) one after
@@ -23,6 +28,14 @@ enum Scenario: String, CaseIterable {
     /// The same with CourierOTLP recording both spans (send and process) and exporting them to
     /// nowhere: the encoding is counted (its share is read from the profile by function).
     case memoryOTLP = "memory-otlp"
+    /// Reading a FastStream binary envelope from a Redis value (trace context, correlation id,
+    /// content type, a JSON body): the broker-specific part of a Redis delivery.
+    case redisEnvelope = "redis-envelope"
+    /// Decoding an AMQP delivery's three frames (basic.deliver, the content header with its
+    /// headers table, the body) and encoding its basic.ack.
+    case amqpDelivery = "amqp-delivery"
+    /// A librdkafka record (key, value, FastStream's headers) made into Courier's message.
+    case kafkaRecord = "kafka-record"
 }
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -45,6 +58,71 @@ Task.detached {
 finished.wait()
 
 func run(_ scenario: Scenario, messages: Int) async throws {
+    switch scenario {
+    case .memory, .memoryNoOpTracer, .memoryOTLP:
+        try await runMemory(scenario, messages: messages)
+    case .redisEnvelope, .amqpDelivery, .kafkaRecord:
+        try runDecoding(scenario, messages: messages)
+    }
+}
+
+/// What the decoding scenarios' messages carry. Static members, not globals of this file: top-level
+/// code initializes those in order, after the task above has started.
+enum Fixture {
+    /// The headers a traced FastStream-compatible publish carries.
+    static let tracedHeaders: [String: String] = [
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "correlation_id": "5f0c6e2a-8a3b-4c1d-9e7f-1a2b3c4d5e6f",
+    ]
+    static let jsonBody = ByteBuffer(string: #"{"id":7,"placed_at":"2026-12-06T10:00:00Z","total":"12.50","note":null}"#)
+}
+
+/// A synchronous loop over one broker module's reading of a delivery.
+func runDecoding(_ scenario: Scenario, messages: Int) throws {
+    let body: () throws -> Void
+    switch scenario {
+    case .redisEnvelope:
+        var outgoing = OutgoingMessage(EncodedBody(bytes: Fixture.jsonBody, contentType: "application/json"), correlationID: Fixture.tracedHeaders["correlation_id"])
+        outgoing.headers["traceparent"] = Fixture.tracedHeaders["traceparent"]
+        let value = try RedisEnvelope.encode(outgoing, allocator: ByteBufferAllocator())
+        body = { _ = try RedisEnvelope.decode(value) }
+    case .amqpDelivery:
+        var properties = AMQPBasicProperties()
+        properties.contentType = "application/json"
+        properties.correlationID = Fixture.tracedHeaders["correlation_id"]
+        properties.headers = ["traceparent": .string(Fixture.tracedHeaders["traceparent"] ?? "")]
+        properties.deliveryMode = 2
+        var frames = ByteBuffer()
+        try AMQPFrame(channel: 1, payload: .method(.basicDeliver(consumerTag: "ctag", deliveryTag: 7, redelivered: false, exchange: "", routingKey: "orders")))
+            .encode(into: &frames)
+        try AMQPFrame(channel: 1, payload: .header(classID: 60, bodySize: UInt64(Fixture.jsonBody.readableBytes), properties: properties)).encode(into: &frames)
+        try AMQPFrame(channel: 1, payload: .body(Fixture.jsonBody)).encode(into: &frames)
+        let delivery = frames
+        body = {
+            var buffer = delivery
+            while try AMQPFrame.decode(from: &buffer, maximumSize: 131_072) != nil {}
+            var ack = ByteBuffer()
+            try AMQPFrame(channel: 1, payload: .method(.basicAck(deliveryTag: 7, multiple: false))).encode(into: &ack)
+        }
+    case .kafkaRecord:
+        let logger = Logger(label: "courier-instructions")
+        let headers = Fixture.tracedHeaders.map { (name: $0.key, value: Array($0.value.utf8)) } + [(name: "content-type", value: Array("application/json".utf8))]
+        body = {
+            let record = KafkaRecord(
+                topic: "orders", partition: 0, offset: 42, timestampMilliseconds: 1_765_000_000_000, key: Array("order-7".utf8), value: Fixture.jsonBody, headers: headers
+            )
+            _ = KafkaIncoming.message(record, group: "billing", logger: logger)
+        }
+    default:
+        return
+    }
+    for _ in 0..<200 { try body() }
+    courier_callgrind_start()
+    for _ in 0..<messages { try body() }
+    courier_callgrind_stop(scenario.rawValue)
+}
+
+func runMemory(_ scenario: Scenario, messages: Int) async throws {
     var tracer: OTLPTracer?
     let middlewares: [any CourierMiddleware]
     switch scenario {
@@ -52,7 +130,7 @@ func run(_ scenario: Scenario, messages: Int) async throws {
         middlewares = []
     case .memoryNoOpTracer:
         middlewares = [TelemetryMiddleware(tracer: NoOpTracer())]
-    case .memoryOTLP:
+    default:
         var configuration = OTLPTracerConfiguration()
         configuration.exporter = .none
         configuration.sampler = .alwaysOn

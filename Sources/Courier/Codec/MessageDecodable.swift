@@ -53,7 +53,7 @@ extension String: MessageDecodable {
             self = try MessageJSON.decode(String.self, from: body, contentType: contentType)
             return
         }
-        guard let text = (try? body.getUTF8ValidatedString(at: body.readerIndex, length: body.readableBytes)) ?? nil else {
+        guard let text = body.withUnsafeReadableBytes({ UTF8Text.string($0.assumingMemoryBound(to: UInt8.self)) }) else {
             throw MessageDecodingError(type: String.self, contentType: contentType, reason: "the body is not valid UTF-8")
         }
         self = text

@@ -27,6 +27,10 @@ public struct MessageHeaders: Sendable, Hashable, ExpressibleByDictionaryLiteral
     }
 
     /// Creates headers from name/value pairs, in order; a repeated name keeps the last value.
+    ///
+    /// Inlinable, as ``makeIterator()`` is: a broker module reads headers for every message, and
+    /// an unspecialized generic call there instantiates type metadata each time.
+    @inlinable
     public init(_ pairs: some Sequence<(String, String)>) {
         self.storage = []
         for (name, value) in pairs { self[name] = value }
@@ -62,11 +66,12 @@ public struct MessageHeaders: Sendable, Hashable, ExpressibleByDictionaryLiteral
     }
 
     /// The number of headers.
-    public var count: Int { storage.count }
+    @inlinable public var count: Int { storage.count }
 
     /// Whether there are no headers.
-    public var isEmpty: Bool { storage.isEmpty }
+    @inlinable public var isEmpty: Bool { storage.isEmpty }
 
+    @inlinable
     public func makeIterator() -> some IteratorProtocol<Element> {
         storage.lazy.map { (name: $0.name, value: $0.value) }.makeIterator()
     }

@@ -13,7 +13,7 @@ package enum KafkaIncoming {
         var headers = MessageHeaders()
         var malformed: [String] = []
         for (name, value) in record.headers {
-            if let text = String(validating: value, as: UTF8.self) {
+            if let text = UTF8Text.string(value) {
                 headers[name] = text
             } else {
                 malformed.append(name)

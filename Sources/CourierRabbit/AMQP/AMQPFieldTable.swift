@@ -1,3 +1,4 @@
+import Courier
 import NIOCore
 
 /// A value of an AMQP field table (RabbitMQ's set of types, which is what brokers and clients
@@ -30,7 +31,7 @@ public enum AMQPFieldValue: Sendable, Hashable {
     /// The value as text, when it is a string (long string or byte array) holding UTF-8.
     public var text: String? {
         switch self {
-        case .longString(let bytes), .bytes(let bytes): String(validating: bytes, as: UTF8.self)
+        case .longString(let bytes), .bytes(let bytes): UTF8Text.string(bytes)
         default: nil
         }
     }

@@ -120,7 +120,7 @@ package struct RedisEnvelope: Sendable {
         guard let length = buffer.readInteger(as: UInt16.self),
             let bytes = buffer.readSlice(length: Int(length))
         else { return nil }
-        return String(validating: bytes.readableBytesView, as: UTF8.self)
+        return bytes.withUnsafeReadableBytes { UTF8Text.string($0.assumingMemoryBound(to: UInt8.self)) }
     }
 
     private static func decodeLegacyJSON(_ value: ByteBuffer) -> RedisEnvelope? {
