@@ -26,15 +26,8 @@ struct AsyncAPIRoutesTests {
         let broker = try AsyncAPISeed.broker("redis-list", order: true)
         let router = Router()
         router.addAsyncAPIRoutes(brokers: [broker], info: .init(title: "Orders", version: "1.2.0", description: "Takes orders."))
-        let ports = Inbox<Int>()
-        let application = Application(
-            router: router,
-            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { ports.put($0.localAddress?.port ?? 0) },
-            logger: Logger(label: "asyncapi-test")
-        )
-        try await withRunningService(application) {
-            try await body(try await ports.wait(count: 1)[0], broker)
+        try await withServedRouter(router) { port in
+            try await body(port, broker)
         }
     }
 
@@ -138,7 +131,7 @@ struct AsyncAPIRoutesTests {
     func applicationCommand() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("courier-asyncapi-\(UUID().uuidString.prefix(8)).json")
         defer { try? FileManager.default.removeItem(at: file) }
-        var command = try WriteAsyncAPI.parseAsRoot(["--output", file.path]) as? WriteAsyncAPI
+        let command = try WriteAsyncAPI.parseAsRoot(["--output", file.path]) as? WriteAsyncAPI
         try command?.run()
         let document = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: file))
         #expect(document["info"]?["title"] == "Orders")

@@ -72,15 +72,7 @@ struct HealthRoutesTests {
         let router = Router()
         router.get("hello") { _, _ in "hi" }
         router.addCourierHealthRoutes(CourierHealthCheck(brokers: [broker]), path: "probes")
-        let ports = Inbox<Int>()
-        let application = Application(
-            router: router,
-            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { ports.put($0.localAddress?.port ?? 0) },
-            logger: Logger(label: "health-test")
-        )
-        try await withRunningService(application) {
-            let port = try await ports.wait(count: 1)[0]
+        try await withServedRouter(router) { port in
             let idle = try await Self.get(port, "/probes/ready")
             #expect(idle.status == 503)
             #expect(idle.report.brokers.first?.reason == "the broker is idle, not running")
@@ -98,5 +90,20 @@ struct HealthRoutesTests {
             #expect(stopped.report.brokers.first?.reason == "the broker stopped")
             #expect(stopped.report.brokers.first?.connection == "closed")
         }
+    }
+}
+
+/// Runs `body` with a Hummingbird application serving `router` on a free loopback port, which it
+/// is given; the application stops when `body` returns.
+func withServedRouter<T>(_ router: Router<BasicRequestContext>, _ body: (_ port: Int) async throws -> T) async throws -> T {
+    let ports = Inbox<Int>()
+    let application = Application(
+        router: router,
+        configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { ports.put($0.localAddress?.port ?? 0) },
+        logger: Logger(label: "courier-tests.http")
+    )
+    return try await withRunningService(application) {
+        try await body(try await ports.wait(count: 1)[0])
     }
 }
