@@ -69,7 +69,7 @@ bench-instructions:
 instructions-gate:
 	./scripts/setup.sh instructions
 	$(SWIFT) build -c release --product courier-instructions
-	python3 scripts/instructions.py --check Benchmarks/results/instructions-baseline.json --update-baseline
+	python3 scripts/instructions.py --gate --check Benchmarks/results/instructions-baseline.json --update-baseline
 
 # libFuzzer on the parsers: builds into .build-fuzz, runs every target FUZZ_RUNS inputs within a
 # memory limit and prints a table (scripts/fuzz.sh). Needs libnats-dev, as the build does.

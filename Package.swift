@@ -258,7 +258,7 @@ let package = Package(
         .executableTarget(
             name: "courier-instructions",
             dependencies: [
-                "Courier", "CourierMemory", "CourierOTLP", "CourierRedis", "CourierRabbit", "CourierKafka", "CCallgrind",
+                "Courier", "CourierMemory", "CourierOTLP", "CourierRedis", "CourierRabbit", "CourierKafka", "CourierNATS", "CNats", "CCallgrind",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

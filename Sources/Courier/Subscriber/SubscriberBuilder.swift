@@ -193,14 +193,23 @@ public struct SubscriberBuilder<Transport: BrokerTransport>: Sendable {
         let noReply = options.noReply
         add(HandlerDeclaration(input: Input.self, output: nil, publishers: [])) { context in
             try await handler(context.message.decode(as: Input.self), context)
-            try await context.publishResult(HandlerResult(), to: [], reply: !noReply)
+            // Nothing to publish but an empty reply, to a request only.
+            if !noReply, context.message.replyTo != nil {
+                try await context.publishResult(HandlerResult(), to: [], reply: true)
+            }
         }
     }
 
     private func add(_ declaration: HandlerDeclaration, _ handle: @escaping ConsumeNext) {
         if handlers.add(filter: messageFilter, declaration: declaration, handle) {
             registry.register(
-                SubscriberDefinition(source: source, options: options, batch: nil, handle: handlers.dispatch, declaredHandlers: handlers.declarations)
+                // A closure, not the method reference `handlers.dispatch`: that one is two curry
+                // thunks, two async frames more per message.
+                SubscriberDefinition(
+                    source: source, options: options, batch: nil,
+                    handle: { [handlers] context in try await handlers.dispatch(context) },
+                    declaredHandlers: handlers.declarations
+                )
             )
         }
     }

@@ -5,13 +5,12 @@ extension Broker {
     /// more than that, so a slow handler slows the transport down instead of growing a queue.
     func consume(_ subscription: any TransportSubscription, _ definition: SubscriberDefinition<Transport.Source>) async {
         let destination = definition.source.subscribedDestination
-        let policy = ackPolicy(of: definition)
-        // Error logging innermost (inside the process span) and outermost (for a middleware's
-        // failure); without middlewares the two would be neighbours, and one does. The message
-        // log, when asked for, is innermost, so its lines carry the process span's trace id.
+        let acknowledgement = AcknowledgementMiddleware(policy: ackPolicy(of: definition))
+        // Error logging innermost (inside the process span) and outermost (in the acknowledgement,
+        // for a middleware's failure); without middlewares the outer one does. The message log,
+        // when asked for, is innermost, so its lines carry the process span's trace id.
         let messageLog: [any CourierMiddleware] = options.messageLogLevel.map { [MessageLogMiddleware(level: $0)] } ?? []
-        let chain = ([AcknowledgementMiddleware(policy: policy), ErrorLoggingMiddleware()] + middlewares
-            + (middlewares.isEmpty ? [] : [ErrorLoggingMiddleware()]) + messageLog)
+        let chain = (middlewares + (middlewares.isEmpty ? [] : [ErrorLoggingMiddleware()]) + messageLog)
             .consumeChain(ending: definition.handle)
         let json = definition.options.json ?? options.json
         let isBatch = definition.batch != nil
@@ -47,7 +46,7 @@ extension Broker {
         @Sendable func process(_ context: MessageContext) async {
             defer { metrics?.finished(context.messages.count, outcome: context.settlement.outcome) }
             do {
-                try await chain(context)
+                try await acknowledgement.consume(context, next: chain)
             } catch {
                 context.logger.error("unhandled error after acknowledgement", metadata: ["error": "\(error)"])
             }

@@ -6,6 +6,7 @@ import Tracing
 // The OpenTelemetry messaging conventions: `process`, `send` and `create` spans named
 // "{operation} {destination}", the creation context as the process span's parent (or a link).
 extension TelemetryMiddleware {
+    @inline(__always)
     func consumeWithOpenTelemetry(
         _ context: MessageContext,
         _ firstCreationContext: ServiceContext?,
@@ -76,6 +77,7 @@ extension TelemetryMiddleware {
     }
 
 
+    @inline(__always)
     func publishWithOpenTelemetry(_ publication: Publication, _ tracer: any Tracer, _ next: PublishNext) async throws -> [PublishReceipt] {
         var publication = publication
         let destinationAttributes = Self.spanAttributes(of: publication.destination)

@@ -11,6 +11,9 @@ private let lastTypeWithoutAttributes = Atomic<Int>(0)
 // What both conventions share: running the handler or the send inside a span with its metrics,
 // span names and attributes, error recording, and the trace context in and out of headers.
 extension TelemetryMiddleware {
+    // Inlined into their callers, as the conventions' consume and publish are into theirs: each
+    // async function called is a frame allocated and a switch per message.
+    @inline(__always)
     func runProcess(
         _ context: MessageContext,
         span: any Span,
@@ -47,6 +50,7 @@ extension TelemetryMiddleware {
     }
 
 
+    @inline(__always)
     func runSend(
         _ publication: Publication,
         span: any Span,
@@ -89,8 +93,7 @@ extension TelemetryMiddleware {
     // MARK: - Helpers
 
     func spanName(_ operation: String, _ destination: String?) -> String {
-        guard let destination else { return operation }
-        return "\(operation) \(destination)"
+        spanNames.name(operation, destination)
     }
 
     func commonAttributes(_ broker: BrokerDescription, _ destination: String, temporary: Bool) -> SpanAttributes {

@@ -32,6 +32,7 @@ public struct TelemetryMiddleware: CourierMiddleware {
     public let processSpanParent: ProcessSpanParent
     let explicitTracer: (any Tracer)?
     let metrics: TelemetryMetrics
+    let spanNames = SpanNames()
 
     /// Creates the middleware.
     ///
