@@ -32,16 +32,9 @@ public struct KafkaConfiguration: Sendable, Hashable, CustomStringConvertible, C
     /// (it cannot recall one): it may still be delivered within this time.
     public var deliveryTimeout: Duration = .seconds(30)
     /// Per subscription: how many records may wait for the handlers. At this many the
-    /// subscription takes no more records until half were handed out; librdkafka keeps fetching
-    /// ahead into its own queue, bounded by the consumer property `queued.max.messages.kbytes`
-    /// (64 MiB by default; set it in ``properties`` or the source's to bound it lower).
+    /// subscription pauses its partitions (nothing more is fetched), and resumes them once half
+    /// were handed out.
     public var maxBufferedRecords = 1000
-    /// How long a full subscription may take no records before it pauses its partitions. A
-    /// consumer serves its group's rebalances only while it polls: past this limit it pauses
-    /// fetching (which drops librdkafka's fetched-ahead records; they are fetched again on
-    /// resume) and polls on, so that a slow handler neither holds up a rebalance for long nor
-    /// overruns `max.poll.interval.ms`.
-    public var fullHoldLimit: Duration = .seconds(5)
     /// Subscribing to a topic that does not exist creates it with this many partitions (as
     /// FastStream does, with one); nil leaves missing topics alone, and a group then waits
     /// for someone else to create them.

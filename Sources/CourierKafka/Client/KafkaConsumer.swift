@@ -1,6 +1,5 @@
 import CKafka
 import Courier
-import Dispatch
 import Logging
 import NIOCore
 import Synchronization
@@ -88,7 +87,7 @@ public struct KafkaRebalance: Sendable, Hashable {
 final class KafkaConsumer: Sendable {
     let handle: KafkaHandle
     let group: String?
-    private let shared: KafkaConsumerState
+    private let shared = KafkaConsumerState()
 
     init(
         configuration: KafkaConfiguration,
@@ -98,7 +97,6 @@ final class KafkaConsumer: Sendable {
         onRebalance: @escaping @Sendable (KafkaRebalance) -> Void
     ) throws {
         self.group = group
-        self.shared = KafkaConsumerState(holdLimit: configuration.fullHoldLimit)
         var all = configuration.consumerConfiguration(group: group)
         all.merge(properties) { $1 }
         let shared = self.shared
@@ -192,9 +190,6 @@ final class KafkaConsumer: Sendable {
             guard case .created = state.phase else { return nil }
             let loop = KafkaPollLoop(name: "courier.kafka.consumer.poll") {
                 Self.applyPause(pointer.pointer, shared, logger: events.logger)
-                // A full subscriber takes nothing more; librdkafka's own fetch queue keeps what
-                // it fetched ahead (up to `queued.max.messages.kbytes`), ready for the drain.
-                if shared.waitWhileHolding() { return }
                 Self.poll(pointer.pointer, events: events, shared: shared, onRecord: onRecord)
             } finally: {
                 // Leaving: commit what was processed, then leave the group (its revoke is served here).
@@ -211,7 +206,7 @@ final class KafkaConsumer: Sendable {
 
     /// One iteration: waits up to 100 ms for a record (serving rebalances, errors and logs
     /// meanwhile), then takes what else is fetched already, up to `burst` records, without waiting,
-    /// until the subscriber is full or asks for a pause (which the next iteration carries out first).
+    /// until the subscriber asks for a pause (which the next iteration carries out first).
     private static func poll(
         _ handle: OpaquePointer,
         events: KafkaEvents,
@@ -221,7 +216,7 @@ final class KafkaConsumer: Sendable {
     ) {
         var timeout: Int32 = 100
         for _ in 0..<burst {
-            if timeout == 0, shared.state.withLock({ $0.full || $0.pauseWanted != $0.pauseApplied }) { return }
+            if timeout == 0, shared.state.withLock({ $0.pauseRequested != $0.pauseApplied }) { return }
             guard let message = rd_kafka_consumer_poll(handle, timeout) else { return }
             timeout = 0
             defer { rd_kafka_message_destroy(message) }
@@ -275,44 +270,22 @@ final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Whether the partitions are paused: the subscription stopped, or stayed full past
-    /// ``KafkaConfiguration/fullHoldLimit``.
+    /// Whether fetching is paused (the subscriber is full, or stopped).
     var isPaused: Bool { shared.state.withLock { $0.pauseApplied } }
 
-    /// Whether the poll loop takes no records now (the subscriber is full, or stopped).
-    var isHolding: Bool { shared.state.withLock { $0.full || $0.pauseApplied } }
-
-    /// The subscriber's buffer is full (true) or drained (false). While full, the poll loop takes
-    /// no records and librdkafka keeps what it fetched ahead, so a drain resumes at once, without
-    /// fetching the same records again (pausing a partition purges its fetch queue, which made a
-    /// backlog drain at a small fraction of the handlers' speed). Full for longer than the hold
-    /// limit, the partitions are paused after all, so that the loop serves the group again
-    /// (rebalances are only served by polling).
-    func setFull(_ full: Bool) {
-        let wake = shared.state.withLock { state -> Bool in
-            guard state.full != full else { return false }
-            state.full = full
-            state.fullSince = full ? .now : nil
-            return !full
-        }
-        if wake { shared.drained.signal() }
+    /// Asks for fetching of every assigned partition to pause (a full subscriber) or resume. The
+    /// poll loop carries it out before its next poll: librdkafka's assignment is asked of its
+    /// group thread, which must not hold up a Swift task.
+    func setPaused(_ pause: Bool) {
+        shared.state.withLock { $0.pauseRequested = pause }
     }
 
-    /// Pauses fetching of every assigned partition for good (the subscription stopped). The poll
-    /// loop carries it out before its next poll: librdkafka's assignment is asked of its group
-    /// thread, which must not hold up a Swift task.
-    func pauseForGood() {
-        shared.state.withLock { $0.stopped = true }
-        shared.drained.signal()
-    }
-
-    /// On the poll loop: pauses or resumes the assignment when that is wanted now.
+    /// On the poll loop: pauses or resumes the assignment when that was asked for.
     private static func applyPause(_ handle: OpaquePointer, _ shared: KafkaConsumerState, logger: Logger) {
         let change = shared.state.withLock { state -> Bool? in
-            let wanted = state.pauseWanted
-            guard wanted != state.pauseApplied else { return nil }
-            state.pauseApplied = wanted
-            return wanted
+            guard state.pauseRequested != state.pauseApplied else { return nil }
+            state.pauseApplied = state.pauseRequested
+            return state.pauseApplied
         }
         guard let pause = change else { return }
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
@@ -323,7 +296,7 @@ final class KafkaConsumer: Sendable {
         } else {
             _ = rd_kafka_resume_partitions(handle, list)
         }
-        logger.debug(pause ? "Kafka subscriber full for long or stopped: partitions paused" : "Kafka subscriber drained: partitions resumed")
+        logger.debug(pause ? "Kafka subscriber full: partitions paused" : "Kafka subscriber drained: partitions resumed")
     }
 
     /// Stops polling, commits, leaves the group and destroys the consumer.
@@ -408,8 +381,8 @@ private func kafkaRebalanceCallback(
 }
 
 /// A consumer's state, shared with its rebalance callback (which pauses newly assigned
-/// partitions of a paused consumer too): where the consumer is in its life, whether the
-/// subscriber is full, and whether fetching is paused.
+/// partitions of a full subscriber too): where the consumer is in its life, and whether fetching
+/// is paused.
 final class KafkaConsumerState: Sendable {
     enum Phase {
         /// Made; blocking calls (subscribe, assign, metadata) may come before polling starts.
@@ -424,35 +397,11 @@ final class KafkaConsumerState: Sendable {
 
     struct State {
         var phase: Phase = .created
-        /// The subscriber's buffer is full: no record is taken (see ``KafkaConsumer/setFull(_:)``).
-        var full = false
-        var fullSince: ContinuousClock.Instant?
-        /// The subscription stopped: fetching is paused for good.
-        var stopped = false
+        /// Asked for by the subscriber (full, or drained) and carried out by the poll loop.
+        var pauseRequested = false
         /// What the poll loop last did.
         var pauseApplied = false
-        let holdLimit: Duration
-
-        /// Stopped, or full for longer than the hold limit.
-        var pauseWanted: Bool {
-            stopped || fullSince.map { ContinuousClock.now - $0 >= holdLimit } ?? false
-        }
     }
 
-    let state: Mutex<State>
-    /// Signalled when the subscriber drained (or stopped): wakes a poll loop that holds.
-    let drained = DispatchSemaphore(value: 0)
-
-    init(holdLimit: Duration) {
-        state = Mutex(State(holdLimit: holdLimit))
-    }
-
-    /// On the poll loop: while the subscriber is full and the partitions are not paused, waits
-    /// for its drain, at most one poll timeout (100 ms, so that a stop and the hold limit are
-    /// seen). True when the loop must not poll in this iteration.
-    func waitWhileHolding() -> Bool {
-        guard state.withLock({ $0.full && !$0.pauseApplied }) else { return false }
-        _ = drained.wait(timeout: .now() + .milliseconds(100))
-        return true
-    }
+    let state = Mutex(State())
 }

@@ -6,11 +6,8 @@ import Synchronization
 /// A Kafka subscriber's consumer and what stands between it and the handlers.
 ///
 /// The consumer's poll loop appends records to a bounded ``HandOffQueue``; at its capacity the
-/// consumer takes no more records (librdkafka's fetch queue, bounded by
-/// `queued.max.messages.kbytes`, keeps what it fetched ahead) until half was handed out, so
-/// nothing is buffered without bound, nothing is dropped, and a backlog drains at the handlers'
-/// speed. Full for longer than ``KafkaConfiguration/fullHoldLimit``, it pauses its partitions,
-/// so that its poll loop serves the group's rebalances meanwhile. Each delivery holds records of one partition,
+/// consumer pauses its partitions and resumes them once half was handed out, so nothing is
+/// buffered without bound and nothing is dropped. Each delivery holds records of one partition,
 /// ordered by it (the partition is the delivery's ordering key), so partitions run in parallel
 /// up to the subscriber's `maxConcurrency` while each keeps its order.
 ///
@@ -83,7 +80,7 @@ final class KafkaSubscription: TransportSubscription {
         let consumer = self.consumer
         // Never fewer than a batch per concurrent delivery, so a full buffer still feeds every handler.
         let capacity = max(configuration.maxBufferedRecords, options.prefetch * 2)
-        buffer = HandOffQueue(capacity: capacity) { full in consumer.setFull(full) }
+        buffer = HandOffQueue(capacity: capacity) { full in consumer.setPaused(full) }
     }
 
     /// Joins the group or takes the partitions, then starts the poll loop.
@@ -109,7 +106,7 @@ final class KafkaSubscription: TransportSubscription {
         let states = self.partitions
         consumer.start(in: loops) { record in
             let generation = states.withLock { $0[record.topicPartition]?.generation ?? 0 }
-            // Past the capacity the consumer takes no more; what its last poll took still goes in.
+            // Past the capacity the consumer pauses; what was already fetched still goes in.
             buffer.append(Buffered(record: record, generation: generation))
         }
     }
@@ -240,6 +237,6 @@ final class KafkaSubscription: TransportSubscription {
     /// consumer commits and leaves the group when the transport closes.
     func stop() async {
         buffer.finish(discardingElements: true)
-        consumer.pauseForGood()
+        consumer.setPaused(true)
     }
 }

@@ -14,7 +14,7 @@ import Synchronization
 /// (`http://host`, `urn:uuid:…`, `12:00`).
 package func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
     // Nearly every message has no colon in any value: nothing to repair, nothing to copy.
-    guard headers.contains(where: { $0.value.utf8.contains(UInt8(ascii: ":")) }) else { return headers }
+    guard headers.contains(where: { containsColon($0.value) }) else { return headers }
     var repaired = MessageHeaders()
     for (name, value) in headers {
         // Every Courier and FastStream message with a raw body comes here (its `content-type` is
@@ -41,6 +41,16 @@ package func repairingEmptyValues(_ headers: MessageHeaders) -> MessageHeaders {
         }
     }
     return repaired
+}
+
+/// Whether `value` holds a colon, by `memchr` over its UTF-8: the generic `utf8.contains` walked
+/// the view byte by byte, ~300 instructions per header, for every header of every message.
+private func containsColon(_ value: String) -> Bool {
+    var value = value
+    return value.withUTF8 { bytes in
+        guard let start = bytes.baseAddress else { return false }
+        return memchr(start, Int32(UInt8(ascii: ":")), bytes.count) != nil
+    }
 }
 
 /// For an ASCII `value`, the swallowed header line it holds as a name and value, or `.some(nil)`

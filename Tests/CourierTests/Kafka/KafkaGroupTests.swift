@@ -110,17 +110,12 @@ struct KafkaGroupTests {
         #expect(Set(handled.values) == Set((0..<40).map { "m\($0)" }))
     }
 
-    @Test(
-        "a full subscriber takes no more records instead of buffering without bound, keeps librdkafka's fetched-ahead records (no pause) and drains them in order",
-        arguments: [false, true]
-    )
-    func holdsWhenFull(pastHoldLimit: Bool) async throws {
+    @Test("a full subscriber pauses its partitions instead of buffering without bound, resumes them, and keeps the order")
+    func pausesWhenFull() async throws {
         var configuration = try KafkaTestServer.configuration()
         configuration.maxBufferedRecords = 10
-        // Past the hold limit the partitions are paused, so that the group is served.
-        if pastHoldLimit { configuration.fullHoldLimit = .milliseconds(200) }
         let broker = KafkaBroker(configuration: configuration)
-        let topic = KafkaTestServer.unique("hold")
+        let topic = KafkaTestServer.unique("pause")
         let gate = Latch()
         let handled = Inbox<Int>()
         broker.subscriber(.topics(topic, start: .beginning)) { (number: Int, _) in
@@ -132,21 +127,15 @@ struct KafkaGroupTests {
             let numbers = Array(0..<100)
             try await broker.publishBatch(numbers.map { ($0, KafkaPublishOptions(partition: 0)) }, to: topic)
             let subscription = try #require(broker.transport.subscriptions.first)
-            try await waitUntil { subscription.consumer.isHolding }
-            if pastHoldLimit {
-                try await waitUntil { subscription.consumer.isPaused }
-            } else {
-                try await Task.sleep(for: .milliseconds(500))
-                // Within the limit nothing is paused: librdkafka's fetch queue is kept for the drain.
-                #expect(!subscription.consumer.isPaused)
-            }
-            // Bounded: what the last poll took, never the 100.
+            try await waitUntil { subscription.consumer.isPaused }
+            try await Task.sleep(for: .milliseconds(500))
+            // Bounded: what was fetched before the pause, never the 100.
             #expect(subscription.bufferedCount < 60)
-            #expect(subscription.consumer.isHolding)
+            #expect(subscription.consumer.isPaused)
             gate.open()
             #expect(try await handled.wait(count: 100, timeout: .seconds(20)) == numbers)
             // The resume is applied on the consumer's poll thread, after the buffer drained.
-            try await waitUntil { !subscription.consumer.isHolding && !subscription.consumer.isPaused }
+            try await waitUntil { !subscription.consumer.isPaused }
         }
     }
 
