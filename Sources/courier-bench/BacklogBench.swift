@@ -193,11 +193,11 @@ struct BacklogBench {
                 await producer.close()
             },
             broker: {
-                // As in the Kafka tables: tansu answers a waiting fetch only after half of
-                // fetch.wait.max.ms (librdkafka's default: 500 ms), and a subscriber that paused at
-                // its buffer's bound fetches again on resuming.
+                // As in the Kafka saturation table: tansu lists a partition's batches within the
+                // fetch's wait (KafkaBench.saturationFetchWaitMilliseconds), and a subscriber that
+                // paused at its buffer's bound fetches again on resuming.
                 var configuration = try KafkaConfiguration(url: url)
-                configuration.consumerProperties["fetch.wait.max.ms"] = String(KafkaBench.fetchWaitMilliseconds)
+                configuration.consumerProperties["fetch.wait.max.ms"] = String(KafkaBench.saturationFetchWaitMilliseconds)
                 return KafkaBroker(configuration: configuration)
             },
             source: .topics(topic, start: .beginning)
